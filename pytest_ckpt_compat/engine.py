@@ -1,0 +1,129 @@
+"""Plan and apply migrations, and record what was applied.
+
+``plan`` answers "which upgrades would run on this checkpoint"; ``upgrade`` runs them in place
+(tensors are never copied), stamps the target version and keeps a ledger of applied ids, so that
+re-running is a no-op even after the catalogue grows.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from packaging.version import Version
+
+from . import __version__ as _tool_version
+from . import versions
+from .catalogue import Catalogue, Migration, all_catalogues
+from .errors import CheckpointTooNew, MigrationError, NotALightningCheckpoint
+
+LEDGER_KEY = "ckpt_compat"
+
+
+def saved_version(checkpoint: dict, catalogue: Catalogue | None = None) -> str | None:
+    """The version the checkpoint was written with, as stored in it (``None`` if absent)."""
+    key = catalogue.version_key if catalogue else versions.VERSION_KEY
+    value = checkpoint.get(key)
+    return None if value is None else str(value)
+
+
+def origin_version(checkpoint: dict, catalogue: Catalogue) -> Version | None:
+    """The version whose format the content had before any upgrade: the legacy stamp wins."""
+    value = checkpoint.get(catalogue.legacy_version_key, checkpoint.get(catalogue.version_key))
+    return None if value is None else versions.parse(value, what=f"{catalogue.version_key} in the checkpoint")
+
+
+def applied_ids(checkpoint: dict, catalogue_name: str = "lightning") -> list[str]:
+    """Ids of the migrations already applied (from our ledger)."""
+    ledger = checkpoint.get(LEDGER_KEY)
+    if not isinstance(ledger, dict):
+        return []
+    return list((ledger.get("applied") or {}).get(catalogue_name, []))
+
+
+def plan(
+    checkpoint: dict,
+    target_version: str | None = None,
+    *,
+    catalogues: Iterable[Catalogue] | None = None,
+    assume_version: str | None = None,
+) -> list[Migration]:
+    """The migrations ``upgrade`` would apply, in order. Raises on newer or unversioned checkpoints."""
+    resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
+    return [m for catalogue, origin, target in resolved for m in _pending(checkpoint, catalogue, origin, target)]
+
+
+def upgrade(
+    checkpoint: dict,
+    target_version: str | None = None,
+    *,
+    catalogues: Iterable[Catalogue] | None = None,
+    assume_version: str | None = None,
+) -> dict:
+    """Bring ``checkpoint`` to the target format in place and return it.
+
+    ``target_version`` defaults to the installed Lightning; only migrations with a version
+    ``<= target`` run. ``assume_version`` names the version of a checkpoint that carries no
+    version key (Lightning before 0.8.2).
+    """
+    resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
+    for catalogue, origin, target in resolved:
+        for migration in _pending(checkpoint, catalogue, origin, target):
+            try:
+                result = migration.upgrade(checkpoint)
+            except Exception as exc:
+                raise MigrationError(migration.id, exc) from exc
+            if result is not checkpoint:
+                raise MigrationError(migration.id, TypeError("upgrade() must mutate and return the same dict"))
+            _record(checkpoint, catalogue.name, migration.id)
+        _stamp(checkpoint, catalogue, origin, target)
+    return checkpoint
+
+
+def _pending(checkpoint: dict, catalogue: Catalogue, origin: Version | None, target: Version) -> list[Migration]:
+    """Units newer than the content's origin, not newer than the target, not yet in the ledger."""
+    done = set(applied_ids(checkpoint, catalogue.name))
+    return [
+        m for m in catalogue.migrations if (origin is None or origin < m.version) and m.version <= target and m.id not in done
+    ]
+
+
+def _resolve(checkpoint, target_version, catalogues, assume_version):
+    """For each catalogue: (catalogue, origin version or None, target Version); validates first."""
+    if not isinstance(checkpoint, dict):
+        raise NotALightningCheckpoint(detail=f"not a Lightning checkpoint: the payload is a {type(checkpoint).__name__}, not a dict")
+    catalogues = list(catalogues) if catalogues is not None else all_catalogues()
+    resolved = []
+    for index, catalogue in enumerate(catalogues):
+        is_lightning = catalogue.version_key == versions.VERSION_KEY
+        if is_lightning and assume_version is not None and catalogue.version_key not in checkpoint:
+            checkpoint[catalogue.version_key] = str(versions.parse(assume_version, what="assume_version"))
+        origin = origin_version(checkpoint, catalogue)
+        if origin is None and is_lightning:
+            raise NotALightningCheckpoint([str(k) for k in checkpoint])
+        # an explicit target applies to Lightning's catalogue; downstream ones target their own version
+        raw_target = target_version if (is_lightning and target_version is not None) else catalogue.default_target()
+        target = versions.parse(raw_target, what=f"target version of catalogue {catalogue.name!r}")
+        current = checkpoint.get(catalogue.version_key)
+        if current is not None and versions.parse(current, what=catalogue.version_key) > target:
+            raise CheckpointTooNew(str(current), str(target))
+        resolved.append((catalogue, origin, target))
+    return resolved
+
+
+def _record(checkpoint: dict, catalogue_name: str, migration_id: str) -> None:
+    ledger = checkpoint.setdefault(LEDGER_KEY, {})
+    ledger["tool_version"] = _tool_version
+    ids = ledger.setdefault("applied", {}).setdefault(catalogue_name, [])
+    if migration_id not in ids:
+        ids.append(migration_id)
+
+
+def _stamp(checkpoint: dict, catalogue: Catalogue, origin: Version | None, target: Version) -> None:
+    """Set the version to the target and keep the first original version, as Lightning does."""
+    current = checkpoint.get(catalogue.version_key)
+    if current is not None and versions.parse(current) == target:
+        return
+    if current is not None:
+        checkpoint.setdefault(catalogue.legacy_version_key, str(current))
+    checkpoint[catalogue.version_key] = str(target)
+    checkpoint.setdefault(LEDGER_KEY, {})["tool_version"] = _tool_version
+    checkpoint[LEDGER_KEY].setdefault("applied", {}).setdefault(catalogue.name, [])

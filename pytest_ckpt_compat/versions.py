@@ -1,0 +1,52 @@
+"""The one place that parses and compares versions, and finds the installed Lightning."""
+from __future__ import annotations
+
+import functools
+import importlib
+from importlib import metadata
+
+from packaging.version import InvalidVersion as _PackagingInvalidVersion
+from packaging.version import Version
+
+from .errors import InvalidVersion
+
+VERSION_KEY = "pytorch-lightning_version"
+LEGACY_VERSION_KEY = "legacy_pytorch-lightning_version"
+
+# Lightning ships under two import names; both save the same checkpoint format.
+LIGHTNING_MODULES = ("lightning.pytorch", "pytorch_lightning")
+
+
+def parse(version: object, *, what: str = "version") -> Version:
+    """Parse a version (PEP 440: rc/dev sort below the release, .postN above it)."""
+    if isinstance(version, Version):
+        return version
+    try:
+        return Version(str(version).strip())
+    except (_PackagingInvalidVersion, TypeError) as exc:
+        raise InvalidVersion(f"{what} {version!r} is not a valid version: {exc}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def lightning_module_name() -> str:
+    """Import name of the installed Lightning trainer package (unified ``lightning`` preferred)."""
+    for name in LIGHTNING_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        return name
+    raise ImportError("neither `lightning` nor `pytorch_lightning` is installed; pass target_version explicitly")
+
+
+def installed_lightning_version() -> str:
+    """Version of the installed Lightning, the default upgrade target (read from metadata: no import)."""
+    found = []
+    for dist in ("pytorch-lightning", "lightning"):
+        try:
+            found.append(parse(metadata.version(dist)))
+        except metadata.PackageNotFoundError:
+            continue
+    if not found:
+        raise ImportError("neither `lightning` nor `pytorch-lightning` is installed; pass target_version explicitly")
+    return str(max(found))
