@@ -122,9 +122,9 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
         with torch.serialization.safe_globals(list(allowlist())):
             return torch.load(file, map_location=map_location, weights_only=True, mmap=zipped or None)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc) or "Unsupported" in str(exc):
+        if re.search(r"Unsupported (global|class)|not an allowed global|Trying to call reduce", str(exc)):
             raise UnsafeCheckpoint(str(file), _unsafe_globals(file, exc, zipped), _short_reason(exc)) from None
-        raise CorruptCheckpoint(f"{file} cannot be unpickled: {exc}") from exc
+        raise CorruptCheckpoint(f"{file} is not a readable torch checkpoint: {_short_reason(exc) or _first_line(exc)}") from exc
     except (EOFError, RuntimeError, ValueError, zipfile.BadZipFile, OSError, KeyError, AttributeError, TypeError) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
@@ -137,7 +137,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _short_reason(exc: BaseException) -> str:
-    match = re.search(r"WeightsUnpickler error: ([^\n]+)", str(exc))
+    match = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
     return match.group(1).strip() if match else ""
 
 
@@ -146,7 +146,7 @@ def _unsafe_globals(file: Path, exc: BaseException, zipped: bool) -> list[str]:
     allowed = {name for _, name in allowlist()}
     if zipped:
         with contextlib.suppress(Exception):
-            return [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(file) if g not in allowed]
+            return sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(file)) - allowed)
     found = re.findall(r"(?:GLOBAL|global) ([\w.]+)", str(exc))
     return sorted(set(found) - allowed) or ["(see the torch error)"]
 

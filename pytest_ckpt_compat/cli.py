@@ -1,0 +1,198 @@
+"""``ckpt-compat``: a thin argparse front end on the load → plan → upgrade → write flow."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .catalogue import all_catalogues
+from .engine import LEDGER_KEY, plan, upgrade
+from .errors import CheckpointCompatError
+from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint
+from .versions import LEGACY_VERSION_KEY, VERSION_KEY
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CheckpointCompatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ckpt-compat", description="Upgrade and inspect PyTorch Lightning checkpoints.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    up = sub.add_parser("upgrade", help="upgrade checkpoint files to the installed (or --target) Lightning format")
+    up.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="checkpoint files, sharded checkpoint folders, or folders to search for *.ckpt")
+    where = up.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", type=Path, help="write the upgraded checkpoint here (one input file)")
+    where.add_argument("--in-place", action="store_true", help="atomically replace each input (backup NAME.ckpt.bak first)")
+    where.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    up.add_argument("--no-backup", action="store_true", help="with --in-place: do not keep NAME.ckpt.bak")
+    _add_common(up)
+    up.set_defaults(func=_cmd_upgrade)
+
+    ins = sub.add_parser("inspect", help="saved version, plan, top-level keys and ledger of a checkpoint")
+    ins.add_argument("path", type=Path)
+    ins.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_common(ins)
+    ins.set_defaults(func=_cmd_inspect)
+
+    mig = sub.add_parser("migrations", help="list the catalogue in application order")
+    mig.add_argument("--json", action="store_true")
+    mig.set_defaults(func=_cmd_migrations)
+
+    for module_name in ("building", "plugin"):
+        _register_optional(module_name, sub)
+    return parser
+
+
+def _register_optional(module_name: str, sub) -> None:
+    """Sub-commands that live with their room (``golden`` in building, ``matrix`` in the plugin)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+    except ImportError:  # pragma: no cover - optional room missing in a partial install
+        return
+    register = getattr(module, "register_cli", None)
+    if register is not None:
+        register(sub)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", metavar="VERSION", help="target Lightning version (default: the installed one)")
+    parser.add_argument("--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)")
+    parser.add_argument("--assume-version", metavar="VERSION", help="version of a checkpoint that has no version key (Lightning < 0.8.2)")
+
+
+def _cmd_migrations(args: argparse.Namespace) -> int:
+    rows = [
+        {"catalogue": m.catalogue, "version": str(m.version), "order": m.order, "id": m.id, "title": m.title, "file": m.path.name}
+        for cat in all_catalogues()
+        for m in cat.migrations
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for i, row in enumerate(rows, 1):
+        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.path, trust=args.trust)
+    file = checkpoint_file(args.path)
+    info = {
+        "path": str(args.path),
+        "format": "sharded" if args.path.is_dir() else ("zip" if is_zip_checkpoint(file) else "legacy"),
+        "size_bytes": file.stat().st_size,
+        "saved_version": _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None,
+        "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if isinstance(checkpoint, dict) else None,
+        "top_level_keys": [str(k) for k in checkpoint] if isinstance(checkpoint, dict) else [],
+        "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
+        "plan": [{"id": m.id, "version": str(m.version), "title": m.title} for m in plan(checkpoint, args.target, assume_version=args.assume_version)],
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    for key in ("path", "format", "size_bytes", "saved_version", "legacy_version"):
+        print(f"{key:>15}: {info[key]}")
+    print(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
+    print(f"{'ledger':>15}: {json.dumps(info['ledger'], default=str) if info['ledger'] else '-'}")
+    print(f"{'plan':>15}: {len(info['plan'])} migration(s)")
+    for step in info["plan"]:
+        print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")
+    return 0
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    if args.output is not None and (len(args.paths) != 1 or args.paths[0].is_dir()):
+        print("error: -o/--output takes exactly one checkpoint file; use --in-place for several files or sharded folders", file=sys.stderr)
+        return 2
+    if args.output is None and not args.in_place and not args.dry_run:
+        print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
+        return 2
+    targets, failures = _expand(args.paths), []
+    if not targets:
+        print("error: no checkpoint found in the given paths", file=sys.stderr)
+        return 2
+    for path in targets:
+        try:
+            _upgrade_one(path, args)
+        except (CheckpointCompatError, OSError) as exc:
+            failures.append(exc)
+            print(f"FAILED {path}: {exc}", file=sys.stderr)
+    if failures:
+        codes = {getattr(f, "exit_code", 1) for f in failures}
+        print(f"{len(failures)} of {len(targets)} checkpoint(s) failed", file=sys.stderr)
+        return codes.pop() if len(codes) == 1 else 1
+    return 0
+
+
+def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
+    from . import writing
+
+    checkpoint = load_checkpoint(path, trust=args.trust)
+    steps = plan(checkpoint, args.target, assume_version=args.assume_version)
+    before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
+    if args.dry_run:
+        print(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
+        for m in steps:
+            print(f"    {str(m.version):<8} {m.id}  {m.title}")
+        return
+    upgrade(checkpoint, args.target, assume_version=args.assume_version)
+    file = checkpoint_file(path)
+    if args.in_place:
+        writing.clean_stale_temp_files(file.parent)
+        if not steps and before == checkpoint.get(VERSION_KEY):
+            print(f"{path}: already at {before}, nothing to do")
+            return
+        if not args.no_backup:
+            writing.backup(file)
+        writing.save_checkpoint(checkpoint, file, source=file)
+    else:
+        writing.save_checkpoint(checkpoint, args.output, source=file)
+    dest = file if args.in_place else args.output
+    print(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}")
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    """Files stay; a sharded checkpoint folder is one checkpoint; other folders recurse over *.ckpt."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir() or _is_sharded(path):
+            found.append(path)
+            continue
+        for root, dirs, files in os.walk(path):
+            root_path = Path(root)
+            for d in list(dirs):
+                if _is_sharded(root_path / d):
+                    found.append(root_path / d)
+                    dirs.remove(d)
+            found.extend(root_path / f for f in sorted(files) if f.endswith(".ckpt"))
+    return found
+
+
+def _is_sharded(path: Path) -> bool:
+    return (path / "meta.pt").is_file() or (path / "checkpoint" / "mp_rank_00_model_states.pt").is_file()
+
+
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
