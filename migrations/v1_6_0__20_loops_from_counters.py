@@ -1,0 +1,161 @@
+"""Loop progress synthesized from the pre-1.6 ``epoch``/``global_step`` counters.
+
+Why: from 1.6 the Trainer restores ``current_epoch`` and ``global_step`` from ``loops.fit_loop``
+only. Lightning's own 1.6.0 migrations get this wrong three ways: they set only
+``epoch_progress.current.completed``, which ``_FitLoop`` overwrites with ``processed`` (0) on
+resume, so a resumed pre-1.6 run restarts at epoch 0 (verified: a 1.2.10 file saved after 2 epochs
+re-runs epochs 0 – 3 and ends at global step 25 instead of 17); they copy the saved ``global_step``,
+which 0.7 – 1.5 stored as "+1", so every resumed run is one optimizer step ahead; and they raise
+``KeyError`` when ``global_step`` or ``epoch`` is absent.
+When: Lightning 1.6.0, PR #11805 (commits c67b075, aea96e4: ``_migrate_loop_global_step_to_progress_tracking``,
+``_migrate_loop_current_epoch_to_progress_tracking``) and PR #10784 (loops always saved).
+
+What it writes (contract "Counters"):
+* ``loops.fit_loop``: the 1.6.0 skeleton (fresh dict) when absent; missing keys filled otherwise.
+* epoch: ``epoch_progress`` ready/started/processed/completed, current and total, all = saved
+  ``epoch``: a pre-1.6 release resumed at the saved ``epoch`` (skipping the rest of an unfinished
+  epoch, and without the +1 when 1.0.4 – 1.5 stopped on ``max_steps``); so does the upgraded file.
+* global_step: the optimizer steps taken. Evidence first: the sum over optimizers of the largest
+  per-parameter ``step`` in ``optimizer_states[i]["state"]`` (Adam-like optimizers count steps;
+  optimizers without a ``step`` counter add nothing); with no evidence at all, saved
+  ``global_step - 1`` (the +1 convention of 0.7 – 1.5). Real 1.2.10 files show the +1 only for saves
+  made after ``fit`` ended (saved 9 for 8 steps); saves from hooks during training (ModelCheckpoint,
+  ``on_train_batch_end``) ran before the step counter moved, so there saved == steps (saved 6 for 6
+  steps): the fallback can be one short for those. Written to the automatic and the manual
+  optimization progress (``step.total``), as Lightning does.
+* ``epoch_loop.state_dict._batches_that_stepped`` (the logger step, saved from 1.6.5): the same step
+  count (exact for one optimizer; Lightning's skeleton leaves it at 0, restarting the logger step).
+* top-level ``epoch``/``global_step`` rewritten to these values; the originals are kept in
+  ``ckpt_compat.original_counters``.
+Fault-tolerant files (1.4/1.5 with real loop progress, brought to the 1.6 layout by
+``pl-1.6.0-fault-tolerant-loop-layouts``) keep their recorded epoch and batch progress; only
+missing step counts are filled in, and the top-level counters are taken from the loops.
+"""
+from __future__ import annotations
+
+ID = "pl-1.6.0-loops-from-counters"
+VERSION = "1.6.0"
+ORDER = 20
+CHANGES_TENSORS = False
+
+_OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
+_MANUAL = "epoch_loop.batch_loop.manual_loop.optim_step_progress"
+_TRACKER_FIELDS = ("ready", "started", "processed", "completed")
+
+
+def _tracker(fields) -> dict:
+    return {f: 0 for f in fields}
+
+
+def _progress(fields, last_batch=False) -> dict:
+    out = {"current": _tracker(fields), "total": _tracker(fields)}
+    if last_batch:
+        out["is_last_batch"] = False
+    return out
+
+
+def fit_loop_skeleton() -> dict:
+    """Lightning 1.6.0's fit-loop state with zero progress (``_get_fit_loop_initial_state_1_6_0``)."""
+    rc, started, processed = ("completed", "ready"), ("completed", "ready", "started"), _TRACKER_FIELDS
+    return {
+        _MANUAL: _progress(rc),
+        "epoch_loop.batch_loop.manual_loop.state_dict": {},
+        _OPTIM: {"optimizer": {"step": _progress(rc), "zero_grad": _progress(started)}, "optimizer_position": 0},
+        "epoch_loop.batch_loop.optimizer_loop.state_dict": {},
+        "epoch_loop.batch_loop.state_dict": {},
+        "epoch_loop.batch_progress": _progress(processed, True),
+        "epoch_loop.scheduler_progress": _progress(rc),
+        "epoch_loop.state_dict": {"_batches_that_stepped": 0},
+        "epoch_loop.val_loop.dataloader_progress": _progress(rc),
+        "epoch_loop.val_loop.epoch_loop.batch_progress": _progress(processed, True),
+        "epoch_loop.val_loop.epoch_loop.state_dict": {},
+        "epoch_loop.val_loop.state_dict": {},
+        "epoch_progress": _progress(processed),
+        "state_dict": {},
+    }
+
+
+def _as_int(value):
+    try:
+        return int(value)  # ints, and 0-dim tensors (torch >= 1.12 Adam keeps ``step`` as a tensor)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def optimizer_steps_from_states(checkpoint: dict):
+    """Sum over optimizers of the max per-parameter ``step``; ``None`` when no optimizer records one."""
+    states = checkpoint.get("optimizer_states")
+    if not isinstance(states, (list, tuple)):
+        return None
+    total, found = 0, False
+    for opt_state in states:
+        per_param = opt_state.get("state") if isinstance(opt_state, dict) else None
+        if not isinstance(per_param, dict):
+            continue
+        steps = [_as_int(s.get("step")) for s in per_param.values() if isinstance(s, dict) and "step" in s]
+        steps = [s for s in steps if s is not None]
+        if steps:
+            total += max(steps)
+            found = True
+    return total if found else None
+
+
+def _get(mapping, *path):
+    for key in path:
+        if not isinstance(mapping, dict) or key not in mapping:
+            return None
+        mapping = mapping[key]
+    return mapping
+
+
+def upgrade(checkpoint: dict) -> dict:
+    ledger_counters = _get(checkpoint, "ckpt_compat", "original_counters")
+    if isinstance(ledger_counters, dict):  # already upgraded once: start from the saved values
+        originals = ledger_counters
+    else:
+        originals = {k: checkpoint[k] for k in ("epoch", "global_step") if k in checkpoint}
+        if originals:
+            checkpoint.setdefault("ckpt_compat", {})["original_counters"] = dict(originals)
+    saved_epoch = _as_int(originals.get("epoch"))
+    saved_step = _as_int(originals.get("global_step"))
+
+    loops = checkpoint.get("loops")
+    if not isinstance(loops, dict):
+        loops = checkpoint["loops"] = {}
+    recorded = isinstance(loops.get("fit_loop"), dict)  # fault-tolerant progress (or our own output)
+    if not recorded:
+        loops["fit_loop"] = fit_loop_skeleton()
+    fit = loops["fit_loop"]
+    for key, value in fit_loop_skeleton().items():
+        if key != "epoch_loop.state_dict":
+            fit.setdefault(key, value)
+    if not isinstance(fit.get("epoch_loop.state_dict"), dict):
+        fit["epoch_loop.state_dict"] = {}
+
+    # optimizer steps: recorded loop progress > optimizer-state evidence > saved global_step - 1
+    recorded_steps = _as_int(_get(fit, _OPTIM, "optimizer", "step", "total", "completed")) if recorded else None
+    steps = recorded_steps if recorded_steps else optimizer_steps_from_states(checkpoint)
+    if steps is None and saved_step is not None:
+        steps = max(saved_step - 1, 0)
+    if steps is not None:
+        for total in (_get(fit, _OPTIM, "optimizer", "step", "total"), _get(fit, _MANUAL, "total")):
+            total["ready"] = total["completed"] = steps
+        checkpoint["global_step"] = steps
+    if steps is not None:
+        if recorded:
+            fit["epoch_loop.state_dict"].setdefault("_batches_that_stepped", steps)
+        else:
+            fit["epoch_loop.state_dict"]["_batches_that_stepped"] = steps
+
+    # epoch: resume where the saving release resumed, unless the loops recorded real progress
+    epoch_progress = fit["epoch_progress"]
+    if recorded:
+        epoch = _as_int(_get(epoch_progress, "current", "completed"))
+    else:
+        epoch = saved_epoch
+        if epoch is not None:
+            for part in ("current", "total"):
+                epoch_progress[part] = {f: epoch for f in _TRACKER_FIELDS}
+    if epoch is not None and (recorded or "epoch" in originals):
+        checkpoint["epoch"] = epoch
+    return checkpoint
