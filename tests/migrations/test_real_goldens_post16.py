@@ -1,0 +1,134 @@
+"""Real goldens saved by Lightning 1.6.0+ releases: upgraded structure equals a fresh 2.6 save; counters equal truth.
+
+For each ``<release>/<scenario>.ckpt`` of 1.6.0 or later in ``golden/registry.txt``: load it safely,
+upgrade it with our catalogue, and compare key paths and value types of ``loops``, ``callbacks``
+and the precision state with a checkpoint the installed Lightning saves *now* from the same
+recipe (``golden/recipes/recipe.py``, same callbacks). The only differences allowed are listed in
+``ALLOWED``. The loop counters must equal the ``truth`` recorded live when the golden was saved.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from pytest_ckpt_compat import load_checkpoint, upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "golden"
+TARGET = "2.6.6"
+
+# Differences between an upgraded old file and a fresh save that are expected, and why.
+ALLOWED = {
+    # our ledger and Lightning's own legacy stamp
+    "upgraded_only": {"ckpt_compat", "legacy_pytorch-lightning_version"},
+    # datamodule hyperparameters are saved from 1.7.0 (#11935); an older file cannot hold them
+    "fresh_only_before_1_7": {"datamodule_hparams_name", "datamodule_hyper_parameters"},
+}
+COMPARED = ("loops", "callbacks")  # plus every top-level precision key (names compared as a set)
+
+
+def _registry() -> list[tuple[str, str]]:
+    path = GOLDEN / "registry.txt"
+    entries = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            release, scenario = line.split()[0].split("/", 1)
+            if Version(release) >= Version("1.6.0") and Version(release) <= Version(TARGET):
+                entries.append((release, scenario[: -len(".ckpt")]))
+    return sorted(entries, key=lambda e: (Version(e[0]), e[1]))
+
+
+ENTRIES = _registry()
+pytestmark = pytest.mark.skipif(not ENTRIES, reason="no golden of Lightning >= 1.6.0 in golden/registry.txt yet")
+
+
+def _meta(release: str) -> dict:
+    return json.loads((GOLDEN / release / "meta.json").read_text())
+
+
+def structure(node, path="") -> dict:
+    """``{key path: type name}``; the keys of ``best_k_models`` (file paths) are replaced by ``*``."""
+    out = {}
+    for key, value in node.items():
+        name = "*" if path.endswith("/best_k_models") else str(key)
+        here = f"{path}/{name}"
+        if isinstance(value, dict) and value:
+            out.update(structure(value, here))
+        else:
+            out[here] = type(value).__name__
+    return out
+
+
+def compared_structure(checkpoint: dict) -> dict:
+    shape = structure({k: checkpoint[k] for k in COMPARED if k in checkpoint})
+    shape.update({f"/precision/{k}": "present" for k in checkpoint if isinstance(k, str) and "Precision" in k})
+    return shape
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> dict:
+    """Checkpoints saved now by the installed Lightning with the golden recipe, per scenario."""
+    if "ckpt_compat_recipe" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("ckpt_compat_recipe", GOLDEN / "recipes" / "recipe.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["ckpt_compat_recipe"] = module
+        spec.loader.exec_module(module)
+    recipe = sys.modules["ckpt_compat_recipe"]
+    # amp_16_mixed needs a GPU; fault_tolerant exists only for 1.4/1.5
+    scenarios = sorted({s for _, s in ENTRIES if s in recipe.ALL_SCENARIOS and s not in ("amp_16_mixed", "fault_tolerant")})
+    build, out = tmp_path_factory.mktemp("build"), tmp_path_factory.mktemp("fresh")
+    cwd = os.getcwd()
+    try:
+        argv = ["--package", "pytorch-lightning", "--build-dir", str(build), "--out", str(out)]
+        for scenario in scenarios:
+            argv += ["--scenario", scenario]
+        assert recipe.main(argv) == 0
+    finally:
+        os.chdir(cwd)
+    return {s: load_checkpoint(out / f"{s}.ckpt") for s in scenarios}
+
+
+@pytest.mark.parametrize(("release", "scenario"), ENTRIES, ids=[f"{r}-{s}" for r, s in ENTRIES])
+def test_upgraded_golden(release, scenario, fresh):
+    meta = _meta(release)["scenarios"][scenario]
+    if meta.get("requires"):
+        pytest.skip(f"{release}/{scenario} needs {meta['requires']} to compare with a fresh save")
+    checkpoint = upgrade(load_checkpoint(GOLDEN / release / meta["file"]), TARGET)
+    if scenario not in fresh:
+        pytest.skip(f"the installed Lightning cannot make scenario {scenario!r} (recipe)")
+    reference = fresh[scenario]
+
+    # top-level keys
+    upgraded_keys, fresh_keys = set(map(str, checkpoint)), set(map(str, reference))
+    allowed_fresh_only = ALLOWED["fresh_only_before_1_7"] if Version(release) < Version("1.7.0") else set()
+    assert upgraded_keys - fresh_keys <= ALLOWED["upgraded_only"]
+    assert fresh_keys - upgraded_keys == allowed_fresh_only & fresh_keys
+    # loops, callbacks, precision: same key paths and value types
+    assert compared_structure(checkpoint) == compared_structure(reference)
+
+    # counters against what the saving process observed
+    truth = meta["truth"]
+    fit = checkpoint["loops"]["fit_loop"]
+    steps = sum(truth["optimizer_steps"])
+    assert checkpoint["global_step"] == steps == truth["trainer"]["global_step"]
+    assert checkpoint["epoch"] == truth["trainer"]["current_epoch"]
+    assert fit["epoch_progress"]["current"]["processed"] == truth["completed_epochs"]
+    assert fit["epoch_progress"]["total"]["processed"] == truth["completed_epochs"]
+    manual = fit["epoch_loop.manual_optimization.optim_step_progress"]["total"]["completed"]
+    auto = fit["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]["total"]["completed"]
+    assert (manual, auto) == ((steps, 0) if scenario == "manual_opt" else (0, steps))
+    in_epoch = truth["batches_in_current_epoch"]
+    batches = fit["epoch_loop.batch_progress"]
+    assert batches["current"]["processed"] == (in_epoch or truth["steps_per_epoch"])
+    run = truth["completed_epochs"] * truth["steps_per_epoch"] + in_epoch
+    assert batches["total"]["processed"] == run
+    # logging step as 1.6.5+ save it: batches that stepped, minus the running batch inside on_train_batch_end
+    assert fit["epoch_loop.state_dict"]["_batches_that_stepped"] == run - (1 if in_epoch else 0)
