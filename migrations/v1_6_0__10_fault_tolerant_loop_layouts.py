@@ -23,7 +23,7 @@ replaced by their dotted names. Must run before ``pl-1.6.0-loops-from-counters``
 """
 from __future__ import annotations
 
-import torch
+from pytest_ckpt_compat.plain import to_plain
 
 ID = "pl-1.6.0-fault-tolerant-loop-layouts"
 VERSION = "1.6.0"
@@ -111,25 +111,10 @@ def _fix_progress(progress, fields, last_batch) -> dict:
     return progress
 
 
-def _plain(value):
-    """A weights_only-loadable copy of a ``_results`` block: tensors kept, objects named."""
-    if isinstance(value, (str, int, float, bool, type(None), torch.Tensor, torch.device, torch.dtype)):
-        return value
-    if isinstance(value, dict):
-        return {k if isinstance(k, (str, int)) else repr(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    module = getattr(value, "__module__", None)
-    qualname = getattr(value, "__name__", None) or getattr(value, "__qualname__", None)
-    if module and qualname:
-        return f"{module}.{qualname}"
-    return repr(value)
-
-
 def _move_results(checkpoint: dict, loop_name: str, loop: dict) -> None:
     for key in [k for k in loop if isinstance(k, str) and k.split(".")[-1] == "_results"]:
         ledger = checkpoint.setdefault("ckpt_compat", {})
-        ledger.setdefault("dropped", {})[f"loops/{loop_name}/{key}"] = _plain(loop.pop(key))
+        ledger.setdefault("dropped", {})[f"loops/{loop_name}/{key}"] = to_plain(loop.pop(key))
 
 
 def _fix_optim(fit: dict) -> None:

@@ -13,6 +13,7 @@ from .engine import applied_ids, plan, upgrade
 from .errors import (
     CatalogueError,
     CheckpointCompatError,
+    CheckpointNotFound,
     CheckpointTooNew,
     CorruptCheckpoint,
     GoldenError,
@@ -28,6 +29,7 @@ __all__ = [
     "Catalogue",
     "CatalogueError",
     "CheckpointCompatError",
+    "CheckpointNotFound",
     "CheckpointTooNew",
     "CorruptCheckpoint",
     "GoldenError",

@@ -27,6 +27,12 @@ class NotALightningCheckpoint(CheckpointCompatError):
         super().__init__(detail)
 
 
+class CheckpointNotFound(CheckpointCompatError, FileNotFoundError):
+    """The path does not exist (also a ``FileNotFoundError``, for callers that expect one)."""
+
+    exit_code = 2
+
+
 class InvalidVersion(CheckpointCompatError):
     """A version string (saved in the file, or asked for as a target) does not parse."""
 

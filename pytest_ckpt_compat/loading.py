@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from .errors import CorruptCheckpoint, UnsafeCheckpoint
+from .errors import CheckpointNotFound, CorruptCheckpoint, UnsafeCheckpoint
 
 _NAMESPACES = ("pytorch_lightning", "lightning.pytorch")
 
@@ -111,7 +111,7 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
     """
     file = checkpoint_file(path)
     if not file.exists():
-        raise FileNotFoundError(f"no such checkpoint: {file}")
+        raise CheckpointNotFound(f"no such checkpoint: {file}")
     if file.stat().st_size == 0:
         raise CorruptCheckpoint(f"{file} is empty")
     zipped = is_zip_checkpoint(file)
