@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-0.10.0-complete-callback-states"
 VERSION = "0.10.0"
 ORDER = 20
@@ -49,16 +51,7 @@ def _complete(checkpoint: dict, name: str, defaults) -> None:
             state[field] = make()
             filled.append(field)
     if filled:
-        _note(checkpoint, f"callbacks[{name!r}]: {', '.join(filled)} not saved by Lightning < 0.8.2; filled with a fresh callback's defaults")
-
-
-def _note(checkpoint: dict, text: str) -> None:
-    notes = checkpoint.setdefault("ckpt_compat", {}).setdefault("notes", {})
-    previous = notes.get(ID)
-    if not previous:
-        notes[ID] = text
-    elif text not in previous:
-        notes[ID] = f"{previous}; {text}"
+        ops.note(checkpoint, ID, f"callbacks[{name!r}]: {', '.join(filled)} not saved by Lightning < 0.8.2; filled with a fresh callback's defaults")
 
 
 def upgrade(checkpoint: dict) -> dict:

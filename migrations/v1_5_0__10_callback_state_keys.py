@@ -22,6 +22,8 @@ state is moved to ``ckpt_compat.dropped["callbacks/<module>.<qualname>"]`` with 
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-1.5.0-callback-state-keys"
 VERSION = "1.5.0"
 ORDER = 10
@@ -70,19 +72,12 @@ def upgrade(checkpoint: dict) -> dict:
         if new_key not in rekeyed:
             rekeyed[new_key] = state
             continue
-        ledger = checkpoint.setdefault("ckpt_compat", {})
-        dropped = ledger.setdefault("dropped", {})
-        path = base = f"callbacks/{_full_name(key)}"
-        n = 2
-        while path in dropped:
-            path, n = f"{base}#{n}", n + 1
-        dropped[path] = state
+        path = ops.drop(checkpoint, f"callbacks/{_full_name(key)}", state, unique=True)
         text = (
             f"callbacks: the state of {_full_name(key)} would collide with the state already kept under "
             f"{new_key!r}; moved to ckpt_compat.dropped[{path!r}]"
         )
-        notes = ledger.setdefault("notes", {})
-        notes[ID] = f"{notes[ID]}; {text}" if notes.get(ID) else text
+        ops.note(checkpoint, ID, text)
     callbacks.clear()  # keep the identity of the callbacks dict
     callbacks.update(rekeyed)
     return checkpoint

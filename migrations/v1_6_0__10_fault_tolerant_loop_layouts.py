@@ -23,75 +23,40 @@ replaced by their dotted names. Must run before ``pl-1.6.0-loops-from-counters``
 """
 from __future__ import annotations
 
-from pytest_ckpt_compat.plain import to_plain
+from pytest_ckpt_compat import ops
 
 ID = "pl-1.6.0-fault-tolerant-loop-layouts"
 VERSION = "1.6.0"
 ORDER = 10
 CHANGES_TENSORS = False
 
-_RC = ("ready", "completed")
-_STARTED = ("ready", "started", "completed")
-_PROCESSED = ("ready", "started", "processed", "completed")
-
 # key -> (tracker fields, has is_last_batch), per loop, as in Lightning 1.6.0
 _FIT_PROGRESS = {
-    "epoch_progress": (_PROCESSED, False),
-    "epoch_loop.batch_progress": (_PROCESSED, True),
-    "epoch_loop.scheduler_progress": (_RC, False),
-    "epoch_loop.batch_loop.manual_loop.optim_step_progress": (_RC, False),
-    "epoch_loop.val_loop.dataloader_progress": (_RC, False),
-    "epoch_loop.val_loop.epoch_loop.batch_progress": (_PROCESSED, True),
+    "epoch_progress": (ops.PROCESSED, False),
+    "epoch_loop.batch_progress": (ops.PROCESSED, True),
+    "epoch_loop.scheduler_progress": (ops.RC, False),
+    "epoch_loop.batch_loop.manual_loop.optim_step_progress": (ops.RC, False),
+    "epoch_loop.val_loop.dataloader_progress": (ops.RC, False),
+    "epoch_loop.val_loop.epoch_loop.batch_progress": (ops.PROCESSED, True),
 }
-_EVAL_PROGRESS = {"dataloader_progress": (_RC, False), "epoch_loop.batch_progress": (_PROCESSED, True)}
-_PREDICT_PROGRESS = {"dataloader_progress": (_RC, False), "epoch_loop.batch_progress": (_PROCESSED, False)}
+_EVAL_PROGRESS = {"dataloader_progress": (ops.RC, False), "epoch_loop.batch_progress": (ops.PROCESSED, True)}
+_PREDICT_PROGRESS = {"dataloader_progress": (ops.RC, False), "epoch_loop.batch_progress": (ops.PROCESSED, False)}
 _OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
 _OPTIM_1_4 = "epoch_loop.batch_loop.optim_progress"
-
-
-def _tracker(fields) -> dict:
-    return {f: 0 for f in fields}
-
-
-def _progress(fields, last_batch=False) -> dict:
-    out = {"current": _tracker(fields), "total": _tracker(fields)}
-    if last_batch:
-        out["is_last_batch"] = False
-    return out
-
-
-def fit_loop_skeleton() -> dict:
-    """Lightning 1.6.0's fit-loop state with zero progress (a fresh dict on every call)."""
-    return {
-        "epoch_loop.batch_loop.manual_loop.optim_step_progress": _progress(_RC),
-        "epoch_loop.batch_loop.manual_loop.state_dict": {},
-        _OPTIM: {"optimizer": {"step": _progress(_RC), "zero_grad": _progress(_STARTED)}, "optimizer_position": 0},
-        "epoch_loop.batch_loop.optimizer_loop.state_dict": {},
-        "epoch_loop.batch_loop.state_dict": {},
-        "epoch_loop.batch_progress": _progress(_PROCESSED, True),
-        "epoch_loop.scheduler_progress": _progress(_RC),
-        "epoch_loop.state_dict": {},
-        "epoch_loop.val_loop.dataloader_progress": _progress(_RC),
-        "epoch_loop.val_loop.epoch_loop.batch_progress": _progress(_PROCESSED, True),
-        "epoch_loop.val_loop.epoch_loop.state_dict": {},
-        "epoch_loop.val_loop.state_dict": {},
-        "epoch_progress": _progress(_PROCESSED),
-        "state_dict": {},
-    }
 
 
 def _eval_loop_skeleton(last_batch: bool) -> dict:
     return {
         "state_dict": {},
-        "dataloader_progress": _progress(_RC),
+        "dataloader_progress": ops.progress(ops.RC),
         "epoch_loop.state_dict": {},
-        "epoch_loop.batch_progress": _progress(_PROCESSED, last_batch),
+        "epoch_loop.batch_progress": ops.progress(ops.PROCESSED, last_batch),
     }
 
 
 def _fix_tracker(tracker, fields) -> dict:
     if not isinstance(tracker, dict):
-        return _tracker(fields)
+        return ops.tracker(fields)
     for key in [k for k, v in tracker.items() if v is None]:
         del tracker[key]
     fallback = tracker.get("completed", 0)
@@ -103,7 +68,7 @@ def _fix_tracker(tracker, fields) -> dict:
 
 def _fix_progress(progress, fields, last_batch) -> dict:
     if not isinstance(progress, dict):
-        return _progress(fields, last_batch)
+        return ops.progress(fields, last_batch)
     for part in ("current", "total"):
         progress[part] = _fix_tracker(progress.get(part), fields)
     if last_batch:
@@ -113,8 +78,7 @@ def _fix_progress(progress, fields, last_batch) -> dict:
 
 def _move_results(checkpoint: dict, loop_name: str, loop: dict) -> None:
     for key in [k for k in loop if isinstance(k, str) and k.split(".")[-1] == "_results"]:
-        ledger = checkpoint.setdefault("ckpt_compat", {})
-        ledger.setdefault("dropped", {})[f"loops/{loop_name}/{key}"] = to_plain(loop.pop(key))
+        ops.drop(checkpoint, f"loops/{loop_name}/{key}", ops.to_plain(loop.pop(key)))
 
 
 def _fix_optim(fit: dict) -> None:
@@ -123,13 +87,13 @@ def _fix_optim(fit: dict) -> None:
         fit[_OPTIM] = {"optimizer": old.get("optimizer"), "optimizer_position": old.get("optimizer_idx", 0) or 0}
     optim = fit.get(_OPTIM)
     if not isinstance(optim, dict):
-        fit[_OPTIM] = fit_loop_skeleton()[_OPTIM]
+        fit[_OPTIM] = ops.fit_loop_skeleton_1_6_0()[_OPTIM]
         return
     optimizer = optim.get("optimizer")
     if not isinstance(optimizer, dict):
         optimizer = optim["optimizer"] = {}
-    optimizer["step"] = _fix_progress(optimizer.get("step"), _RC, False)
-    optimizer["zero_grad"] = _fix_progress(optimizer.get("zero_grad"), _STARTED, False)
+    optimizer["step"] = _fix_progress(optimizer.get("step"), ops.RC, False)
+    optimizer["zero_grad"] = _fix_progress(optimizer.get("zero_grad"), ops.STARTED, False)
     optim.setdefault("optimizer_position", optim.pop("optimizer_idx", 0) or 0)
 
 
@@ -143,7 +107,7 @@ def upgrade(checkpoint: dict) -> dict:
         _fix_optim(fit)
         for key, (fields, last_batch) in _FIT_PROGRESS.items():
             fit[key] = _fix_progress(fit.get(key), fields, last_batch)
-        for key, value in fit_loop_skeleton().items():
+        for key, value in ops.fit_loop_skeleton_1_6_0().items():
             fit.setdefault(key, value)
     for name, spec, last_batch in (
         ("validate_loop", _EVAL_PROGRESS, True),

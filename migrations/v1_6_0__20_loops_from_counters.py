@@ -33,6 +33,8 @@ missing step counts are filled in, and the top-level counters are taken from the
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-1.6.0-loops-from-counters"
 VERSION = "1.6.0"
 ORDER = 20
@@ -40,39 +42,14 @@ CHANGES_TENSORS = False
 
 _OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
 _MANUAL = "epoch_loop.batch_loop.manual_loop.optim_step_progress"
-_TRACKER_FIELDS = ("ready", "started", "processed", "completed")
-
-
-def _tracker(fields) -> dict:
-    return {f: 0 for f in fields}
-
-
-def _progress(fields, last_batch=False) -> dict:
-    out = {"current": _tracker(fields), "total": _tracker(fields)}
-    if last_batch:
-        out["is_last_batch"] = False
-    return out
+_TRACKER_FIELDS = ops.PROCESSED
 
 
 def fit_loop_skeleton() -> dict:
     """Lightning 1.6.0's fit-loop state with zero progress (``_get_fit_loop_initial_state_1_6_0``)."""
-    rc, started, processed = ("completed", "ready"), ("completed", "ready", "started"), _TRACKER_FIELDS
-    return {
-        _MANUAL: _progress(rc),
-        "epoch_loop.batch_loop.manual_loop.state_dict": {},
-        _OPTIM: {"optimizer": {"step": _progress(rc), "zero_grad": _progress(started)}, "optimizer_position": 0},
-        "epoch_loop.batch_loop.optimizer_loop.state_dict": {},
-        "epoch_loop.batch_loop.state_dict": {},
-        "epoch_loop.batch_progress": _progress(processed, True),
-        "epoch_loop.scheduler_progress": _progress(rc),
-        "epoch_loop.state_dict": {"_batches_that_stepped": 0},
-        "epoch_loop.val_loop.dataloader_progress": _progress(rc),
-        "epoch_loop.val_loop.epoch_loop.batch_progress": _progress(processed, True),
-        "epoch_loop.val_loop.epoch_loop.state_dict": {},
-        "epoch_loop.val_loop.state_dict": {},
-        "epoch_progress": _progress(processed),
-        "state_dict": {},
-    }
+    fit = ops.fit_loop_skeleton_1_6_0()
+    fit["epoch_loop.state_dict"]["_batches_that_stepped"] = 0
+    return fit
 
 
 def _as_int(value):
@@ -100,22 +77,14 @@ def optimizer_steps_from_states(checkpoint: dict):
     return total if found else None
 
 
-def _get(mapping, *path):
-    for key in path:
-        if not isinstance(mapping, dict) or key not in mapping:
-            return None
-        mapping = mapping[key]
-    return mapping
-
-
 def upgrade(checkpoint: dict) -> dict:
-    ledger_counters = _get(checkpoint, "ckpt_compat", "original_counters")
+    ledger_counters = ops.get_in(checkpoint, ops.LEDGER_KEY, "original_counters")
     if isinstance(ledger_counters, dict):  # already upgraded once: start from the saved values
         originals = ledger_counters
     else:
         originals = {k: checkpoint[k] for k in ("epoch", "global_step") if k in checkpoint}
         if originals:
-            checkpoint.setdefault("ckpt_compat", {})["original_counters"] = dict(originals)
+            ops.ledger(checkpoint)["original_counters"] = dict(originals)
     saved_epoch = _as_int(originals.get("epoch"))
     saved_step = _as_int(originals.get("global_step"))
 
@@ -133,12 +102,12 @@ def upgrade(checkpoint: dict) -> dict:
         fit["epoch_loop.state_dict"] = {}
 
     # optimizer steps: recorded loop progress > optimizer-state evidence > saved global_step - 1
-    recorded_steps = _as_int(_get(fit, _OPTIM, "optimizer", "step", "total", "completed")) if recorded else None
+    recorded_steps = _as_int(ops.get_in(fit, _OPTIM, "optimizer", "step", "total", "completed")) if recorded else None
     steps = recorded_steps if recorded_steps else optimizer_steps_from_states(checkpoint)
     if steps is None and saved_step is not None:
         steps = max(saved_step - 1, 0)
     if steps is not None:
-        for total in (_get(fit, _OPTIM, "optimizer", "step", "total"), _get(fit, _MANUAL, "total")):
+        for total in (ops.get_in(fit, _OPTIM, "optimizer", "step", "total"), ops.get_in(fit, _MANUAL, "total")):
             total["ready"] = total["completed"] = steps
         checkpoint["global_step"] = steps
     if steps is not None:
@@ -150,7 +119,7 @@ def upgrade(checkpoint: dict) -> dict:
     # epoch: resume where the saving release resumed, unless the loops recorded real progress
     epoch_progress = fit["epoch_progress"]
     if recorded:
-        epoch = _as_int(_get(epoch_progress, "current", "completed"))
+        epoch = _as_int(ops.get_in(epoch_progress, "current", "completed"))
     else:
         epoch = saved_epoch
         if epoch is not None:

@@ -17,6 +17,8 @@ If the new key already exists, it wins and the old value moves to ``ckpt_compat.
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-1.6.0-precision-state-keys"
 VERSION = "1.6.0"
 ORDER = 30
@@ -31,11 +33,8 @@ def upgrade(checkpoint: dict) -> dict:
             continue
         value = checkpoint.pop(old)
         if new in checkpoint:
-            ledger = checkpoint.setdefault("ckpt_compat", {})
-            ledger.setdefault("dropped", {})[old] = value
-            text = f"{old}: {new} already present; the old value moved to ckpt_compat.dropped[{old!r}]"
-            notes = ledger.setdefault("notes", {})
-            notes[ID] = f"{notes[ID]}; {text}" if notes.get(ID) else text
+            ops.drop(checkpoint, old, value)
+            ops.note(checkpoint, ID, f"{old}: {new} already present; the old value moved to ckpt_compat.dropped[{old!r}]")
         elif value is not None:
             checkpoint[new] = value
     return checkpoint

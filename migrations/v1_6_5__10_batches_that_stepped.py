@@ -21,6 +21,8 @@ When: Lightning 1.6.5 (backport #13467 of PR #13645, commit c67b075).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-1.6.5-batches-that-stepped"
 VERSION = "1.6.5"
 ORDER = 10
@@ -31,21 +33,13 @@ _AUTO = ("epoch_loop.batch_loop.optimizer_loop.optim_progress", "epoch_loop.auto
 _MANUAL = ("epoch_loop.batch_loop.manual_loop.optim_step_progress", "epoch_loop.manual_optimization.optim_step_progress")
 
 
-def _get(node, *path, default=None):
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return default
-        node = node[key]
-    return node
-
-
 def _int(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _first_count(fit_loop: dict, keys: tuple, *path) -> int:
     for key in keys:
-        value = _int(_get(fit_loop, key, *path))
+        value = _int(ops.get_in(fit_loop, key, *path))
         if value is not None:
             return value
     return 0
@@ -59,28 +53,28 @@ def batches_that_stepped(checkpoint: dict, fit_loop: dict) -> int:
     if global_step is None:
         global_step = auto + manual
     batch = "epoch_loop.batch_progress"
-    ready, processed, completed = (_int(_get(fit_loop, batch, "total", k)) for k in ("ready", "processed", "completed"))
+    ready, processed, completed = (_int(ops.get_in(fit_loop, batch, "total", k)) for k in ("ready", "processed", "completed"))
     if processed is None or completed is None or processed <= 0:
         return global_step
 
     every_batch_steps = (manual > 0 and auto == 0) or (auto > 0 and auto % processed == 0)
     stepped = processed if every_batch_steps else global_step
 
-    epoch_started = _int(_get(fit_loop, "epoch_progress", "total", "started"))
-    epoch_processed = _int(_get(fit_loop, "epoch_progress", "total", "processed"))
+    epoch_started = _int(ops.get_in(fit_loop, "epoch_progress", "total", "started"))
+    epoch_processed = _int(ops.get_in(fit_loop, "epoch_progress", "total", "processed"))
     running = epoch_started is not None and epoch_processed == epoch_started - 1
-    in_epoch = (_int(_get(fit_loop, batch, "current", "ready")) or 0) > 0
+    in_epoch = (_int(ops.get_in(fit_loop, batch, "current", "ready")) or 0) > 0
     pending = running and in_epoch and ready == processed and completed in (processed - 1, processed)
     if not pending:
         return stepped
-    if every_batch_steps or _get(fit_loop, batch, "is_last_batch") is True:
+    if every_batch_steps or ops.get_in(fit_loop, batch, "is_last_batch") is True:
         return max(stepped - 1, 0)
     return stepped
 
 
 def upgrade(checkpoint: dict) -> dict:
-    fit_loop = _get(checkpoint, "loops", "fit_loop")
-    if not isinstance(fit_loop, dict):
+    fit_loop = ops.fit_loop(checkpoint)
+    if fit_loop is None:
         return checkpoint
     state = fit_loop.setdefault("epoch_loop.state_dict", {})
     if isinstance(state, dict) and "_batches_that_stepped" not in state:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import warnings
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-1.9.0-model-checkpoint-state-key"
 VERSION = "1.9.0"
 ORDER = 10
@@ -55,15 +57,13 @@ def upgrade(checkpoint: dict) -> dict:
         else:
             rebuilt[target] = state
     for key, state in moved:
-        ledger = checkpoint.setdefault("ckpt_compat", {})
-        ledger.setdefault("dropped", {})[f"callbacks/{key}"] = state
+        ops.drop(checkpoint, f"callbacks/{key}", state)
         text = (
             f"ModelCheckpoint state {key!r} collides with another one once 'save_on_train_epoch_end' is removed from "
             f"its key (Lightning >= 1.9 cannot tell them apart): the first keeps the key, this one was moved to "
             f"ckpt_compat.dropped['callbacks/{key}']"
         )
-        notes = ledger.setdefault("notes", {})
-        notes[ID] = f"{notes[ID]}; {text}" if notes.get(ID) else text
+        ops.note(checkpoint, ID, text)
         warnings.warn(text, UserWarning, stacklevel=2)
     callbacks.clear()  # keep the same dict object, in the original order
     callbacks.update(rebuilt)

@@ -13,6 +13,8 @@ checked in the 1.8.6 and 1.9.0 wheels).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-1.9.0-precision-key-mixed-precision-plugin"
 VERSION = "1.9.0"
 ORDER = 20
@@ -22,12 +24,5 @@ RENAMES = {"NativeMixedPrecisionPlugin": "MixedPrecisionPlugin"}
 
 
 def upgrade(checkpoint: dict) -> dict:
-    for old, new in RENAMES.items():
-        if old not in checkpoint:
-            continue
-        state = checkpoint.pop(old)
-        if new in checkpoint:
-            checkpoint.setdefault("ckpt_compat", {}).setdefault("dropped", {})[old] = state
-        else:
-            checkpoint[new] = state
+    ops.rename_keys(checkpoint, RENAMES, checkpoint)  # a present new key wins; the old state is dropped
     return checkpoint

@@ -11,6 +11,8 @@ When: Lightning 2.0.0, PR #16149 (commit e544676).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.0.0-drop-apex-amp-state"
 VERSION = "2.0.0"
 ORDER = 10
@@ -23,11 +25,9 @@ def upgrade(checkpoint: dict) -> dict:
     found = [key for key in KEYS if key in checkpoint]
     if not found:
         return checkpoint
-    ledger = checkpoint.setdefault("ckpt_compat", {})
-    dropped = ledger.setdefault("dropped", {})
     for key in found:
-        dropped[key] = checkpoint.pop(key)
-    ledger.setdefault("notes", {})[ID] = (
-        f"apex AMP state ({', '.join(found)}) moved to ckpt_compat.dropped: apex support was removed in Lightning 2.0"
+        ops.drop(checkpoint, key, checkpoint.pop(key))
+    ops.note(
+        checkpoint, ID, f"apex AMP state ({', '.join(found)}) moved to ckpt_compat.dropped: apex support was removed in Lightning 2.0"
     )
     return checkpoint

@@ -16,6 +16,8 @@ When: Lightning 2.0.0, PR #16490 (rename) and #16400 (FairScale removal); checke
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.0.0-precision-keys-after-fairscale-removal"
 VERSION = "2.0.0"
 ORDER = 15
@@ -30,12 +32,5 @@ RENAMES = {
 
 
 def upgrade(checkpoint: dict) -> dict:
-    for old, new in RENAMES.items():
-        if old not in checkpoint:
-            continue
-        state = checkpoint.pop(old)
-        if new in checkpoint:
-            checkpoint.setdefault("ckpt_compat", {}).setdefault("dropped", {})[old] = state
-        else:
-            checkpoint[new] = state
+    ops.rename_keys(checkpoint, RENAMES, checkpoint)  # a present new key wins; the old state is dropped
     return checkpoint

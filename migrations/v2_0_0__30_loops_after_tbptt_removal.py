@@ -12,6 +12,8 @@ When: Lightning 2.0.0, PR #16337 / #16172 (commit 7807454).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.0.0-loops-after-tbptt-removal"
 VERSION = "2.0.0"
 ORDER = 30
@@ -26,9 +28,8 @@ RENAMES = {
 
 
 def upgrade(checkpoint: dict) -> dict:
-    loops = checkpoint.get("loops")
-    fit_loop = loops.get("fit_loop") if isinstance(loops, dict) else None
-    if not isinstance(fit_loop, dict):
+    fit_loop = ops.fit_loop(checkpoint)
+    if fit_loop is None:
         return checkpoint
     for old, new in RENAMES.items():
         if old in fit_loop and new not in fit_loop:

@@ -11,6 +11,8 @@ When: Lightning 2.0.0, PR #16539 / #16598 (commit 6a56586).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.0.0-loops-after-optimizer-loop-removal"
 VERSION = "2.0.0"
 ORDER = 40
@@ -25,9 +27,8 @@ RENAMES = {
 
 
 def upgrade(checkpoint: dict) -> dict:
-    loops = checkpoint.get("loops")
-    fit_loop = loops.get("fit_loop") if isinstance(loops, dict) else None
-    if not isinstance(fit_loop, dict):
+    fit_loop = ops.fit_loop(checkpoint)
+    if fit_loop is None:
         return checkpoint
     progress = fit_loop.get("epoch_loop.optimizer_loop.optim_progress")
     if isinstance(progress, dict):

@@ -16,6 +16,8 @@ When: Lightning 2.0.0, PR #16726 (commit ec4f592; Lightning's migration shipped 
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.0.0-loops-after-dataloader-loop-removal"
 VERSION = "2.0.0"
 ORDER = 50
@@ -30,7 +32,7 @@ def _flatten(checkpoint: dict, loop_name: str, loop: dict, outer: str) -> None:
         new = outer + key[len(inner):]
         value = loop.pop(key)
         if loop.get(new):  # a non-empty outer value would be overwritten: keep it
-            checkpoint.setdefault("ckpt_compat", {}).setdefault("dropped", {})[f"loops/{loop_name}/{new}"] = loop[new]
+            ops.drop(checkpoint, f"loops/{loop_name}/{new}", loop[new])
         loop[new] = value
 
 

@@ -10,6 +10,8 @@ and the FSDP strategy default).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.1.0-precision-key-fsdp-precision-plugin"
 VERSION = "2.1.0"
 ORDER = 10
@@ -19,12 +21,5 @@ RENAMES = {"FSDPMixedPrecisionPlugin": "FSDPPrecisionPlugin"}
 
 
 def upgrade(checkpoint: dict) -> dict:
-    for old, new in RENAMES.items():
-        if old not in checkpoint:
-            continue
-        state = checkpoint.pop(old)
-        if new in checkpoint:
-            checkpoint.setdefault("ckpt_compat", {}).setdefault("dropped", {})[old] = state
-        else:
-            checkpoint[new] = state
+    ops.rename_keys(checkpoint, RENAMES, checkpoint)  # a present new key wins; the old state is dropped
     return checkpoint

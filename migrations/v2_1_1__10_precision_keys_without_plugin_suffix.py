@@ -16,6 +16,8 @@ and 2.1.1 wheels (``class MixedPrecision`` first appears in 2.1.1).
 """
 from __future__ import annotations
 
+from pytest_ckpt_compat import ops
+
 ID = "pl-2.1.1-precision-keys-without-plugin-suffix"
 VERSION = "2.1.1"
 ORDER = 10
@@ -29,12 +31,5 @@ RENAMES = {
 
 
 def upgrade(checkpoint: dict) -> dict:
-    for old, new in RENAMES.items():
-        if old not in checkpoint:
-            continue
-        state = checkpoint.pop(old)
-        if new in checkpoint:
-            checkpoint.setdefault("ckpt_compat", {}).setdefault("dropped", {})[old] = state
-        else:
-            checkpoint[new] = state
+    ops.rename_keys(checkpoint, RENAMES, checkpoint)  # a present new key wins; the old state is dropped
     return checkpoint

@@ -14,8 +14,7 @@ from . import __version__ as _tool_version
 from . import versions
 from .catalogue import Catalogue, Migration, all_catalogues
 from .errors import CheckpointTooNew, MigrationError, NotALightningCheckpoint
-
-LEDGER_KEY = "ckpt_compat"
+from .ops import LEDGER_KEY  # defined with the helpers units use, which must not import the engine
 
 
 def saved_version(checkpoint: dict, catalogue: Catalogue | None = None) -> str | None:
