@@ -103,6 +103,9 @@ def upgrade(checkpoint: dict) -> dict:
         return checkpoint
     fit = loops.get("fit_loop")
     if isinstance(fit, dict):
+        if _OPTIM_1_4 in fit or "epoch_loop.batch_loop.manual_loop.optim_step_progress" not in fit:
+            # the counters unit reads this mark: these loops hold real progress, in a pre-1.6 layout
+            ops.note(checkpoint, ID, "fault-tolerant loop layout of Lightning 1.4/1.5 brought to the 1.6.0 layout")
         _move_results(checkpoint, "fit_loop", fit)
         _fix_optim(fit)
         for key, (fields, last_batch) in _FIT_PROGRESS.items():

@@ -30,12 +30,15 @@ What it writes (contract "Counters"):
 Fault-tolerant files (1.4/1.5 with real loop progress, brought to the 1.6 layout by
 ``pl-1.6.0-fault-tolerant-loop-layouts``) keep their recorded epoch and batch progress; only
 missing step counts are filled in, and the top-level counters are taken from the loops.
+Loops that Lightning itself saved in the 1.6 format (a ``1.6.0rc`` file sorts below 1.6.0) are
+left exactly as they are.
 """
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops
 
 ID = "pl-1.6.0-loops-from-counters"
+_FAULT_TOLERANT_UNIT = "pl-1.6.0-fault-tolerant-loop-layouts"
 VERSION = "1.6.0"
 ORDER = 20
 CHANGES_TENSORS = False
@@ -79,6 +82,10 @@ def optimizer_steps_from_states(checkpoint: dict):
 
 def upgrade(checkpoint: dict) -> dict:
     ledger_counters = ops.get_in(checkpoint, ops.LEDGER_KEY, "original_counters")
+    has_fit_loop = isinstance(ops.get_in(checkpoint, "loops", "fit_loop"), dict)
+    from_fault_tolerant = _FAULT_TOLERANT_UNIT in (ops.get_in(checkpoint, ops.LEDGER_KEY, "notes") or {})
+    if has_fit_loop and not from_fault_tolerant and not isinstance(ledger_counters, dict):
+        return checkpoint  # loops saved by Lightning itself in the 1.6 format (e.g. a 1.6.0rc file)
     if isinstance(ledger_counters, dict):  # already upgraded once: start from the saved values
         originals = ledger_counters
     else:

@@ -142,7 +142,8 @@ def test_1_4_layout():
     for name in ("validate_loop", "test_loop"):
         assert ckpt["loops"][name]["epoch_loop.batch_progress"]["is_last_batch"] is False
     assert "is_last_batch" not in ckpt["loops"]["predict_loop"]["epoch_loop.batch_progress"]
-    assert "ckpt_compat" not in ckpt  # nothing dropped
+    assert "dropped" not in ckpt["ckpt_compat"]  # nothing dropped; only the layout note
+    assert list(ckpt["ckpt_compat"]["notes"]) == ["pl-1.6.0-fault-tolerant-loop-layouts"]
 
 
 @pytest.mark.parametrize("make", [fit_loop_1_4, fit_loop_1_5])

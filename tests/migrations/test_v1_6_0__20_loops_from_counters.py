@@ -158,3 +158,14 @@ def test_resume_under_installed_lightning(tmp_path, monkeypatch, optimizer):
     assert probe["epochs"] == [2, 3]
     assert resumed.global_step == 16
     assert resumed.current_epoch == 4
+
+
+def test_loops_saved_by_lightning_1_6_itself_are_left_alone():
+    """Hand-made: a 1.6.0rc-style file already has real loops; the unit must not rewrite them."""
+    from pytest_ckpt_compat.ops import fit_loop_skeleton_1_6_0
+
+    fit = fit_loop_skeleton_1_6_0()
+    fit["epoch_loop.batch_loop.optimizer_loop.optim_progress"]["optimizer"]["step"]["total"]["completed"] = 8
+    ckpt = {"pytorch-lightning_version": "1.6.0rc1", "epoch": 2, "global_step": 8, "loops": {"fit_loop": fit}}
+    before = repr(ckpt)
+    assert UNIT.upgrade(ckpt) is ckpt and repr(ckpt) == before
