@@ -1,0 +1,86 @@
+"""Helpers of the hardening suite: a small real checkpoint, and ways to run the CLI.
+
+The CLI runs in-process (``cli.main``) where only its exit code and effects matter, in a forked
+child where it must be killable mid-write without paying torch's import again, and in a fresh
+subprocess only where the process itself must be set up (resource limits).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from pytest_ckpt_compat import cli
+from pytest_ckpt_compat.writing import TEMP_MARKER
+
+def lightning_checkpoint(mib: float = 1.0, version: str = "1.5.10") -> dict:
+    """A Lightning-1.5-style checkpoint with about ``mib`` MiB of float32 weights."""
+    numel = max(1, int(mib * (1 << 20) / 4 / 4))
+    gen = torch.Generator().manual_seed(7)
+    sd = collections.OrderedDict((f"layer{i}.weight", torch.rand(numel, generator=gen)) for i in range(4))
+    sd["layer0.bias"] = torch.rand(16, generator=gen)
+    return {
+        "epoch": 2,
+        "global_step": 40,
+        "pytorch-lightning_version": version,
+        "state_dict": sd,
+        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 0.01, "params": list(range(5))}]}],
+        "lr_schedulers": [],
+        "callbacks": {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {"wait_count": 0, "patience": 3}},
+    }
+
+
+def run_cli(*argv: str) -> int:
+    """``ckpt-compat ARGV`` in this process; its exit code."""
+    return cli.main([str(a) for a in argv])
+
+
+def fork_cli(*argv: str, start_fd: int | None = None) -> int:
+    """Start ``ckpt-compat ARGV`` in a forked child (torch already imported); returns its pid.
+
+    With ``start_fd`` the child first waits for one byte on that pipe, so several start together.
+    """
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 98
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            if start_fd is not None:
+                os.read(start_fd, 1)
+            code = cli.main([str(a) for a in argv])
+        except BaseException:
+            code = 99
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait_exit_code(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def run_cli_subprocess(*argv: str, preexec_fn=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m pytest_ckpt_compat.cli ARGV`` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_ckpt_compat.cli", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if TEMP_MARKER in p.name)
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
