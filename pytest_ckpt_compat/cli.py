@@ -145,6 +145,16 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
     from . import writing
 
+    file = checkpoint_file(path)
+    if args.in_place:  # load → backup → replace must not interleave with another upgrader
+        writing.clean_stale_temp_files(file.parent)
+        with writing.exclusive(file):
+            _upgrade_file(path, file, args, writing)
+    else:
+        _upgrade_file(path, file, args, writing)
+
+
+def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
     checkpoint = load_checkpoint(path, trust=args.trust)
     steps = plan(checkpoint, args.target, assume_version=args.assume_version)
     before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
@@ -154,9 +164,7 @@ def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
             print(f"    {str(m.version):<8} {m.id}  {m.title}")
         return
     upgrade(checkpoint, args.target, assume_version=args.assume_version)
-    file = checkpoint_file(path)
     if args.in_place:
-        writing.clean_stale_temp_files(file.parent)
         if not steps and before == checkpoint.get(VERSION_KEY):
             print(f"{path}: already at {before}, nothing to do")
             return

@@ -118,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
     try:
         if trust:
             with _legacy_shims():
-                return torch.load(file, map_location=map_location, weights_only=False, pickle_module=_redirecting_pickle)
+                return torch.load(file, map_location=map_location, weights_only=False, pickle_module=_redirecting_pickle, mmap=zipped or None)
         with torch.serialization.safe_globals(list(allowlist())):
             return torch.load(file, map_location=map_location, weights_only=True, mmap=zipped or None)
     except pickle.UnpicklingError as exc:
@@ -147,7 +147,7 @@ def _unsafe_globals(file: Path, exc: BaseException, zipped: bool) -> list[str]:
     if zipped:
         with contextlib.suppress(Exception):
             return sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(file)) - allowed)
-    found = re.findall(r"(?:GLOBAL|global) ([\w.]+)", str(exc))
+    found = re.findall(r"GLOBAL ([\w.]+)", str(exc))
     return sorted(set(found) - allowed) or ["(see the torch error)"]
 
 

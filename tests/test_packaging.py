@@ -36,6 +36,9 @@ def test_wheel_carries_every_migration_unit_and_the_registry(wheel):
     units = sorted(p.name for p in (ROOT / "migrations").glob("v*.py"))
     assert units and all(f"pytest_ckpt_compat/_data/migrations/{u}" in names for u in units)
     assert "pytest_ckpt_compat/_data/golden/registry.txt" in names
+    assert "pytest_ckpt_compat/_data/golden/recipes/recipe.py" in names
+    metas = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "golden").glob("*/meta.json"))
+    assert metas and all(f"pytest_ckpt_compat/_data/{m}" in names for m in metas)
     assert not any(n.endswith(".ckpt") for n in names)  # goldens are fetched, not installed
 
 
