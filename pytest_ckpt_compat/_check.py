@@ -1,0 +1,22 @@
+"""The tests ``--ckpt-compat-check`` adds (like ``makemigrations --check``): fail CI on gaps and drift."""
+from __future__ import annotations
+
+from pytest_ckpt_compat import checks, versions
+
+
+def test_installed_release_has_golden(ckpt_compat_workspace):
+    """The installed Lightning release has goldens: its format is pinned before anyone relies on it."""
+    __tracebackhide__ = True
+    installed = versions.installed_lightning_version()
+    releases = sorted({g.release for g in ckpt_compat_workspace.store.goldens})
+    if installed not in releases:
+        raise checks.CheckFailed(
+            f"the installed Lightning {installed} has no golden in {ckpt_compat_workspace.store.registry_dir / 'registry.txt'} "
+            f"(releases with goldens: {', '.join(releases) or 'none'}); add one with `ckpt-compat golden add {installed}`"
+        )
+
+
+def test_schema_drift(ckpt_compat_drift_scenario, ckpt_compat_workspace, tmp_path):
+    """A checkpoint saved now has the key paths and value types of the newest golden after upgrade."""
+    __tracebackhide__ = True
+    checks.check_schema_drift(ckpt_compat_workspace, ckpt_compat_drift_scenario, tmp_path)

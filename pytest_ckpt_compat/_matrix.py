@@ -1,0 +1,23 @@
+"""The tests ``pytest --ckpt-compat`` adds: one per golden × check, one per migration unit.
+
+Parametrized by :mod:`pytest_ckpt_compat.plugin`; the work is done in :mod:`.checks` and
+:mod:`.testing`, so these stay readable as a specification.
+"""
+from __future__ import annotations
+
+from pytest_ckpt_compat import checks, testing
+
+
+def test_golden(ckpt_compat_cell, ckpt_compat_workspace, tmp_path):
+    """A golden checkpoint passes one matrix check (fetch, upgrade, load, resume, weights_only)."""
+    __tracebackhide__ = True
+    checks.run(ckpt_compat_workspace, ckpt_compat_cell.golden, ckpt_compat_cell.check, tmp_path)
+
+
+def test_migration(migration, migration_example, ckpt_compat_workspace):
+    """A migration unit keeps the contract on its input, and is a no-op on a golden already in its format."""
+    __tracebackhide__ = True
+    from pytest_ckpt_compat.report import golden_around
+
+    after = golden_around(ckpt_compat_workspace.store, migration, before=False)
+    testing.check_migration(migration, migration_example.checkpoint, after=ckpt_compat_workspace.load(after) if after else None)

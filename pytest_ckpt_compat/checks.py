@@ -1,0 +1,564 @@
+"""The golden matrix: what "this old checkpoint still works" means, check by check.
+
+Lightning's own legacy tests only assert "loads and runs" (Lightning-AI/pytorch-lightning#5491);
+here every check compares against the ``truth`` the recipe read from the live objects at saving
+time, exactly (no tolerances): counters, optimizer moments and steps, schedulers, callback states.
+
+Checks, in the order a user meets them: ``fetch`` → ``upgrade`` → ``load`` → ``resume`` →
+``weights_only``. Each is runnable alone; shared work (fetch, load, upgrade, write) is cached per
+process in a :class:`Workspace`.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from . import versions
+from .goldens import Golden, GoldenStore
+
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only")
+RECIPE_MODULE = "ckpt_compat_recipe"  # the module name the recipe's classes were pickled under
+_FORMAT_1_6 = Version("1.6.0")
+
+
+class CheckFailed(AssertionError):
+    """A matrix check found a difference; the message lists every difference found."""
+
+
+class Mismatches:
+    """Collects differences so one failure reports all of them, not just the first."""
+
+    def __init__(self, where: str):
+        self.where, self.lines = where, []
+
+    def eq(self, what: str, got: Any, expected: Any) -> None:
+        if got != expected or type(got) is not type(expected) and not _same_number(got, expected):
+            self.lines.append(f"{what}: got {got!r}, expected {expected!r}")
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def raise_if_any(self) -> None:
+        __tracebackhide__ = True
+        if self.lines:
+            raise CheckFailed(f"{self.where}:\n  " + "\n  ".join(self.lines))
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    return isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool) and a == b
+
+
+# ------------------------------------------------------------------------------------ recipe
+def recipe_path(store: GoldenStore) -> Path:
+    """The recipe that made the goldens, next to the registry (repository or wheel)."""
+    from .goldens import packaged_golden_dir, repository_golden_dir
+
+    for base in (store.registry_dir, repository_golden_dir(), packaged_golden_dir()):
+        if base is not None and (Path(base) / "recipes" / "recipe.py").is_file():
+            return Path(base) / "recipes" / "recipe.py"
+    raise FileNotFoundError(f"no recipes/recipe.py next to {store.registry_dir}: cannot rebuild the golden's classes")
+
+
+@lru_cache(maxsize=None)
+def load_recipe(path: str):
+    """Import the recipe by path under the module name its classes were pickled with."""
+    import torch
+
+    from .lightning import trainer_module
+
+    existing = sys.modules.get(RECIPE_MODULE)
+    if existing is not None and getattr(existing, "__file__", None) == str(path) and getattr(existing, "CLASSES", None):
+        return existing
+    spec = importlib.util.spec_from_file_location(RECIPE_MODULE, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[RECIPE_MODULE] = module
+    spec.loader.exec_module(module)
+    module.pl, module.torch = trainer_module(), torch
+    module.CLASSES = module._build_classes()
+    return module
+
+
+# ------------------------------------------------------------------------------------ workspace
+@dataclass
+class Workspace:
+    """Per-process cache of fetched, loaded and upgraded goldens (one per pytest session/worker)."""
+
+    store: GoldenStore
+    tmpdir: Path
+    _upgraded: dict = field(default_factory=dict)
+    trusted: set = field(default_factory=set)
+
+    @property
+    def recipe(self):
+        return load_recipe(str(recipe_path(self.store)))
+
+    def fetch(self, golden: Golden) -> Path:
+        return self.store.fetch(golden)
+
+    def load(self, golden: Golden) -> dict:
+        """A fresh dict of the golden file: safe load, else trusted (the file passed its sha256)."""
+        from .errors import UnsafeCheckpoint
+        from .loading import load_checkpoint
+
+        path = self.fetch(golden)
+        try:
+            return load_checkpoint(path)
+        except UnsafeCheckpoint:
+            self.recipe  # the pickled user classes live in the recipe module
+            self.trusted.add(golden.name)
+            return load_checkpoint(path, trust=True)
+
+    def upgraded(self, golden: Golden) -> tuple[dict, Path]:
+        """The golden upgraded by our catalogue alone, and the file it was written to."""
+        if golden.name not in self._upgraded:
+            from .engine import upgrade
+            from .lightning import lightning_migration_disabled
+
+            source = self.fetch(golden)
+            checkpoint = self.load(golden)
+            with lightning_migration_disabled():
+                upgrade(checkpoint)
+            dest = self.tmpdir / "upgraded" / golden.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _save(checkpoint, dest, source)
+            self._upgraded[golden.name] = (checkpoint, dest)
+        return self._upgraded[golden.name]
+
+
+def _save(checkpoint: dict, dest: Path, source: Path) -> None:
+    try:
+        from .writing import save_checkpoint
+    except ImportError:  # pragma: no cover - writing.py is part of the package
+        import torch
+
+        torch.save(checkpoint, dest)
+        return
+    save_checkpoint(checkpoint, dest, source=source)
+
+
+# ------------------------------------------------------------------------------------ skipping
+def skip_reason(golden: Golden, check: str = "fetch") -> str | None:
+    """Why a cell cannot run here (never for ``fetch``: a golden is always fetchable)."""
+    if check == "fetch":
+        return None
+    installed = versions.parse(versions.installed_lightning_version())
+    saved = versions.parse(golden.saved_version)
+    if saved > installed:
+        return f"golden {golden.id} was saved by Lightning {saved}, newer than the installed {installed}"
+    if golden.requires == "gpu" and check in ("load", "resume"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return f"golden {golden.id} requires a GPU (requires: gpu) and none is available"
+    return None
+
+
+def run(ws: Workspace, golden: Golden, check: str, tmp_path: Path) -> None:
+    """Entry point used by the plugin's test: one matrix cell."""
+    __tracebackhide__ = True
+    {"fetch": check_fetch, "upgrade": check_upgrade, "load": check_load, "weights_only": check_weights_only}.get(
+        check, lambda ws, g: check_resume(ws, g, tmp_path)
+    )(ws, golden)
+
+
+# ------------------------------------------------------------------------------------ checks
+def check_fetch(ws: Workspace, golden: Golden) -> None:
+    """Fetched from the configured source and identical (sha256) to what the registry pins."""
+    path = ws.fetch(golden)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise CheckFailed(f"{golden.name}: fetched file {path} is missing or empty")
+
+
+def check_upgrade(ws: Workspace, golden: Golden) -> None:
+    """Upgraded by our catalogue alone: ledger written, version stamped, origin kept."""
+    from .engine import LEDGER_KEY
+
+    checkpoint, _ = ws.upgraded(golden)
+    installed = versions.installed_lightning_version()
+    m = Mismatches(f"{golden.id} upgrade")
+    ledger = checkpoint.get(LEDGER_KEY)
+    current = versions.parse(golden.saved_version) == versions.parse(installed)
+    if ledger is None and current:
+        pass  # nothing to apply to a golden of the installed release: the engine leaves it untouched
+    elif not isinstance(ledger, dict) or not isinstance(ledger.get("applied"), dict) or "lightning" not in ledger["applied"]:
+        m.add(f"no ledger: checkpoint[{LEDGER_KEY!r}] = {ledger!r}")
+    m.eq(f"checkpoint[{versions.VERSION_KEY!r}]", checkpoint.get(versions.VERSION_KEY), installed)
+    if versions.parse(golden.saved_version) != versions.parse(installed):
+        m.eq(f"checkpoint[{versions.LEGACY_VERSION_KEY!r}]", checkpoint.get(versions.LEGACY_VERSION_KEY), golden.saved_version)
+    elif versions.LEGACY_VERSION_KEY in checkpoint:
+        m.add(f"{versions.LEGACY_VERSION_KEY!r} written although the golden is already at {installed}")
+    m.raise_if_any()
+
+
+def check_load(ws: Workspace, golden: Golden) -> None:
+    """``load_from_checkpoint`` through our integration: hparams and weights exactly as saved."""
+    import torch
+
+    from .lightning import lightning_migration_disabled, load_from_checkpoint
+
+    recipe, truth = ws.recipe, golden.truth
+    datamodule_cls, _, _, _ = recipe.CLASSES
+    m = Mismatches(f"{golden.id} load_from_checkpoint")
+    path = ws.fetch(golden)
+    trust = golden.name in ws.trusted or _needs_trust(ws, golden)
+    with lightning_migration_disabled():
+        model = load_from_checkpoint(_module_class(recipe, golden), path, trust=trust)
+    m.eq("hparams", recipe.jsonable(dict(model.hparams)), truth["hparams"])
+    sha, total = recipe._weights(model)
+    m.eq("weights_sha256", sha, truth["weights_sha256"])
+    m.eq("weights_sum", total, truth["weights_sum"])
+    saved = ws.load(golden).get("state_dict", {})
+    live = model.state_dict()
+    if list(live) != list(saved):
+        m.add(f"state_dict keys differ: loaded {sorted(set(live) ^ set(saved))} are not in both the model and the file")
+    for key, tensor in saved.items():
+        if key in live and not torch.equal(live[key], tensor):
+            m.add(f"state_dict[{key!r}] differs from the golden file")
+    if truth.get("datamodule_hparams") is not None:
+        with lightning_migration_disabled():
+            dm = load_from_checkpoint(datamodule_cls, path, trust=trust)
+        m.eq("datamodule hparams", recipe.jsonable(dict(dm.hparams)), truth["datamodule_hparams"])
+    m.raise_if_any()
+
+
+def check_weights_only(ws: Workspace, golden: Golden) -> None:
+    """The upgraded file needs no allowlist: plain ``torch.load(weights_only=True)`` reads it."""
+    import torch
+
+    _, path = ws.upgraded(golden)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckFailed(f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    installed = versions.installed_lightning_version()
+    if loaded.get(versions.VERSION_KEY) != installed:
+        raise CheckFailed(f"{golden.id}: weights_only load gave version {loaded.get(versions.VERSION_KEY)!r}, expected {installed!r}")
+
+
+def check_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
+    """``fit(ckpt_path=upgraded)`` restores exactly what was saved, then trains one more epoch."""
+    __tracebackhide__ = True
+    import torch
+
+    from .lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
+
+    recipe, truth = ws.recipe, golden.truth
+    pl = recipe.pl
+    datamodule_cls, _, _, topk_cls = recipe.CLASSES
+    upgraded, path = ws.upgraded(golden)
+    golden_file = ws.load(golden)
+    expected = _expected_counters(golden, upgraded, golden_file)
+
+    torch.manual_seed(1234)
+    model = _module_class(recipe, golden)(**truth["hparams"])
+    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
+    _align_checkpoint_dirs(callbacks, upgraded, match_callback_states, tmp_path)
+    probe = _make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
+    kwargs = recipe._trainer_kwargs(str(tmp_path), golden.scenario, "cpu", callbacks + [probe, CheckpointUpgrade()])
+    kwargs.update(max_epochs=expected["epoch"] + 1, deterministic=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = pl.Trainer(**kwargs)
+        with lightning_migration_disabled():
+            trainer.fit(model, datamodule=datamodule_cls(), ckpt_path=str(path))
+    m = Mismatches(f"{golden.id} after the extra epoch")
+    if not probe.restored:
+        m.add("the probe never ran: training did not start")
+    m.eq("batches trained after resuming", len(probe.losses), expected["batches"])
+    bad = [i for i, loss in enumerate(probe.losses) if loss is None or not math.isfinite(loss)]
+    if bad:
+        m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
+    m.eq("final global_step", int(trainer.global_step), expected["global_step"] + sum(model.step_counts))
+    m.raise_if_any()
+
+
+# ------------------------------------------------------------------------------------ resume helpers
+def _module_class(recipe, golden: Golden):
+    """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
+    _, module_cls, manual_cls, _ = recipe.CLASSES
+    if golden.scenario != "manual_opt":
+        return module_cls
+    return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
+
+
+def _needs_trust(ws: Workspace, golden: Golden) -> bool:
+    ws.load(golden)
+    return golden.name in ws.trusted
+
+
+def _expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict:
+    """Where a resume must start, per the documented counter decision.
+
+    Files without loop state (before 1.6, unless saved fault-tolerant) resume at their saved
+    ``epoch`` with ``global_step`` = the optimizer steps the file proves: optimizers that keep no
+    ``step`` count (SGD) cannot be counted. Files with loop state resume exactly where they stopped.
+    """
+    truth = golden.truth
+    steps = sum(truth["optimizer_steps"])
+    if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
+        provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
+        original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
+        return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
+    mid = int(truth.get("batches_in_current_epoch") or 0)
+    return {
+        "epoch": int(truth["completed_epochs"]),
+        "global_step": steps,
+        "batches": truth["steps_per_epoch"] - mid,
+        "mid_epoch": mid,
+    }
+
+
+def _align_checkpoint_dirs(callbacks: list, upgraded: dict, match_callback_states, tmp_path: Path) -> None:
+    """Give each ModelCheckpoint the dirpath it was saved with, or Lightning drops its top-k state.
+
+    ``ModelCheckpoint.load_state_dict`` restores best_k_models/kth_value only when the dirpath is
+    unchanged; the probe points it back into ``tmp_path`` right after the restore.
+    """
+    states = dict(upgraded.get("callbacks") or {})
+    matched = match_callback_states({"callbacks": states}, callbacks)["callbacks"]
+    for cb in callbacks:
+        state = matched.get(getattr(cb, "state_key", None))
+        if isinstance(state, dict) and state.get("dirpath") and hasattr(cb, "dirpath"):
+            cb._ckpt_compat_dirpath = cb.dirpath
+            cb.dirpath = state["dirpath"]
+
+
+def _make_probe(pl):
+    class RestoreProbe(pl.Callback):
+        """Asserts the restored state on ``on_train_start``; records the loss of every later batch."""
+
+        def __init__(self, golden, truth, expected, golden_file, upgraded, recipe, tmp_path):
+            self.golden, self.truth, self.expected = golden, truth, expected
+            self.golden_file, self.upgraded, self.recipe = golden_file, upgraded, recipe
+            self.restored, self.losses = False, []
+
+        def on_train_start(self, trainer, pl_module):
+            self.restored = True
+            check_restored(trainer, self.golden, self.truth, self.expected, self.golden_file, self.upgraded, self.recipe)
+            for cb in trainer.callbacks:
+                if hasattr(cb, "_ckpt_compat_dirpath"):
+                    cb.dirpath = cb._ckpt_compat_dirpath
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
+            value = trainer.callback_metrics.get("train_loss")
+            self.losses.append(None if value is None else float(value))
+
+    return RestoreProbe
+
+
+def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_file: dict, upgraded: dict, recipe) -> None:
+    """Everything the Trainer restored, compared with the truth and the golden file's tensors."""
+    import torch
+
+    jsonable = recipe.jsonable
+    m = Mismatches(f"{golden.id} state right after restoring")
+    m.eq("current_epoch", int(trainer.current_epoch), expected["epoch"])
+    m.eq("global_step", int(trainer.global_step), expected["global_step"])
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    if expected["mid_epoch"]:
+        m.eq("batches done in the unfinished epoch (batch_progress.current.processed)", int(progress.current.processed), expected["mid_epoch"])
+    if versions.parse(golden.saved_version) >= _FORMAT_1_6:
+        saved = ((upgraded.get("loops") or {}).get("fit_loop") or {}).get("epoch_loop.batch_progress")
+        if saved is not None:
+            m.eq("restored batch progress", progress.state_dict(), saved)
+
+    saved_opts = golden_file.get("optimizer_states") or []
+    m.eq("number of optimizers", len(trainer.optimizers), len(truth["optimizer_state"]))
+    for i, (opt, want) in enumerate(zip(trainer.optimizers, truth["optimizer_state"])):
+        live = opt.state_dict()
+        steps = [recipe._as_count(live["state"][p]["step"]) for g in live["param_groups"] for p in g["params"] if "step" in live["state"].get(p, {})]
+        m.eq(f"optimizer {i} per-parameter step", steps, want["step"])
+        m.eq(f"optimizer {i} lr", [jsonable(g["lr"]) for g in live["param_groups"]], want["lr"])
+        if i < len(saved_opts):
+            for pid, per_param in (saved_opts[i].get("state") or {}).items():
+                for key, tensor in per_param.items():
+                    if key == "step" or not isinstance(tensor, torch.Tensor):
+                        continue
+                    got = live["state"].get(pid, {}).get(key)
+                    if not isinstance(got, torch.Tensor) or not torch.equal(got.cpu(), tensor):
+                        m.add(f"optimizer {i} state[{pid}][{key!r}] differs from the golden file")
+    configs = trainer.lr_scheduler_configs
+    m.eq("number of schedulers", len(configs), len(truth["schedulers"]))
+    for i, (config, want) in enumerate(zip(configs, truth["schedulers"])):
+        sd = config.scheduler.state_dict()
+        m.eq(f"scheduler {i} state", {k: jsonable(sd.get(k)) for k in want}, want)
+
+    _check_callbacks(m, trainer, truth, upgraded, recipe)
+    if truth.get("scaler") is not None:
+        m.eq("GradScaler state", recipe._find_scaler(trainer), truth["scaler"])
+    m.raise_if_any()
+
+
+_RESTORED = {"ModelCheckpoint": ("best_model_score", "kth_value", "best_k_models", "best_model_path", "last_model_path", "kth_best_model_path"),
+             "EarlyStopping": ("wait_count", "stopped_epoch", "best_score", "patience")}
+_PATHS = ("best_model_path", "last_model_path", "kth_best_model_path")
+
+
+def _check_callbacks(m: Mismatches, trainer, truth: dict, upgraded: dict, recipe) -> None:
+    """Each recorded callback: its upgraded state (all recorded fields) and its live restored attributes."""
+    pl = recipe.pl
+    kinds = {"ModelCheckpoint": pl.callbacks.ModelCheckpoint, "EarlyStopping": pl.callbacks.EarlyStopping}
+    from .lightning import match_callback_states
+
+    # what the Trainer saw: CheckpointUpgrade re-keys bare class-name keys to the live callbacks
+    states = match_callback_states({"callbacks": dict(upgraded.get("callbacks") or {})}, trainer.callbacks)["callbacks"]
+    for label, want in (truth.get("callbacks") or {}).items():
+        kind, _, nth = label.partition("#")
+        live = [cb for cb in trainer.callbacks if isinstance(cb, kinds[kind])]
+        index = int(nth or 1) - 1
+        if index >= len(live):
+            m.add(f"callback {label}: no live {kind} number {index + 1}")
+            continue
+        cb = live[index]
+        state = states.get(cb.state_key)
+        if not isinstance(state, dict):
+            m.add(f"callback {label}: no state under the live key {cb.state_key!r} (keys: {sorted(map(str, states))})")
+            continue
+        for name, value in want.items():
+            if name in ("class", "state_key", "monitor", "mode", "save_top_k"):
+                continue
+            if name in state:
+                _compare_field(m, f"{label} saved state {name}", state[name], value, recipe)
+            if name in _RESTORED.get(kind, ()) and name in state:
+                _compare_field(m, f"{label} restored {name}", getattr(cb, name, None), value, recipe)
+
+
+def _compare_field(m: Mismatches, what: str, got: Any, want: Any, recipe) -> None:
+    if isinstance(got, dict) and isinstance(want, list):  # best_k_models: {path: score} vs sorted scores
+        got = sorted((recipe.jsonable(v) for v in got.values()), key=float)
+    elif got is not None and not isinstance(got, (str, int, float, bool)):
+        got = recipe.jsonable(got)
+    if what.rsplit(" ", 1)[-1] in _PATHS and isinstance(got, str) and isinstance(want, str) and want:
+        if not (got == want or got.replace("\\", "/").endswith("/" + want)):
+            m.add(f"{what}: got {got!r}, expected a path ending in {want!r}")
+        return
+    m.eq(what, got, want)
+
+
+# ------------------------------------------------------------------------------------ schema drift
+_IGNORED_TOP = {"ckpt_compat", versions.LEGACY_VERSION_KEY}
+
+
+def structure(obj: Any, prefix: str = "") -> dict[str, str]:
+    """``{key path: type name}``; list items share one ``[]`` path, path-like keys become ``<path>``."""
+    import torch
+
+    out: dict[str, str] = {}
+    if isinstance(obj, dict):
+        out[prefix or "."] = "dict"
+        for key, value in obj.items():
+            if not prefix and key in _IGNORED_TOP:
+                continue
+            text = _key_text(key)
+            out.update(structure(value, f"{prefix}.{text}" if prefix else text))
+    elif isinstance(obj, (list, tuple)):
+        out[prefix] = "list"
+        for value in obj:
+            out.update(structure(value, prefix + "[]"))
+    else:
+        out[prefix] = "Tensor" if isinstance(obj, torch.Tensor) else type(obj).__name__
+    return out
+
+
+def _key_text(key: Any) -> str:
+    text = key if isinstance(key, str) else getattr(key, "__qualname__", None) or repr(key)
+    if isinstance(text, str) and ("/" in text or "\\" in text or text.endswith(".ckpt")):
+        return "<path>"
+    return str(text)
+
+
+def structure_diff(golden_struct: dict[str, str], now_struct: dict[str, str]) -> list[str]:
+    """Key-level differences; ``NoneType`` on one side matches any type (unset optional state)."""
+    lines = []
+    for path in sorted(set(golden_struct) | set(now_struct)):
+        a, b = golden_struct.get(path), now_struct.get(path)
+        if a == b:
+            continue
+        if a is None:
+            lines.append(f"+ {path} ({b})  only in the checkpoint saved now")
+        elif b is None:
+            lines.append(f"- {path} ({a})  only in the upgraded golden")
+        elif "NoneType" not in (a, b):
+            lines.append(f"~ {path}: {a} in the upgraded golden, {b} now")
+    return lines
+
+
+def newest_golden(store: GoldenStore, scenario: str) -> Golden | None:
+    """The newest golden of ``scenario`` saved by a release not newer than the installed one."""
+    installed = versions.parse(versions.installed_lightning_version())
+    found = [g for g in store.goldens if g.scenario == scenario and versions.parse(g.saved_version) <= installed]
+    return found[-1] if found else None
+
+
+def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
+    """A checkpoint saved now with the recipe must have the structure of the upgraded newest golden."""
+    from .catalogue import lightning_catalogue
+    from .loading import load_checkpoint
+
+    golden = newest_golden(ws.store, scenario)
+    if golden is None:
+        raise CheckFailed(f"no golden of scenario {scenario!r} at or below the installed Lightning to compare with")
+    recipe = ws.recipe
+    with warnings.catch_warnings(), _quiet_lightning():
+        warnings.simplefilter("ignore")
+        recipe.run_scenario(scenario, recipe.CLASSES, str(tmp_path / "build"), str(tmp_path), "cpu")
+    now = load_checkpoint(tmp_path / f"{scenario}.ckpt", trust=True)
+    upgraded, _ = ws.upgraded(golden)
+    diff = structure_diff(structure(upgraded), structure(now))
+    if diff:
+        installed = versions.installed_lightning_version()
+        units = [m for m in lightning_catalogue().migrations if versions.parse(golden.saved_version) < m.version]
+        known = ", ".join(m.id for m in units) or "none"
+        raise CheckFailed(
+            f"schema drift: a {scenario} checkpoint saved now by Lightning {installed} differs from golden {golden.name} "
+            f"(saved by {golden.saved_version}) after upgrade:\n  " + "\n  ".join(diff[:80])
+            + ("\n  ..." if len(diff) > 80 else "")
+            + f"\nLikely missing migration: a unit with {golden.saved_version} < VERSION <= {installed} that produces "
+            f"these keys (units in that range now: {known}); or add a golden for {installed}."
+        )
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def copy_checkpoint(checkpoint: dict) -> dict:
+    """Deep copy of containers; tensors are shared (cheap, and lets identity checks work)."""
+    return copy.deepcopy(checkpoint, memo=_tensor_memo(checkpoint))
+
+
+def _tensor_memo(obj: Any, memo: dict | None = None) -> dict:
+    import torch
+
+    memo = {} if memo is None else memo
+    if isinstance(obj, torch.Tensor):
+        memo[id(obj)] = obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _tensor_memo(v, memo)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _tensor_memo(v, memo)
+    return memo

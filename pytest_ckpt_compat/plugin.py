@@ -1,0 +1,226 @@
+"""pytest plugin: ``pytest --ckpt-compat`` runs the golden matrix and the per-migration contract.
+
+Kept thin on purpose (options, parametrization, fixtures, hooks); the logic lives in
+:mod:`.goldens`, :mod:`.checks`, :mod:`.testing` and :mod:`.report`.
+
+Splitting the matrix across CI jobs: every cell id starts with the golden's release
+(``1.6.5-end_of_fit-resume``), so ``-k "1.6"`` / ``-k "not 1."`` select by release series, or use
+``--ckpt-compat-shard=2/4`` (goldens dealt round-robin; migration and check items in shard 1).
+Check mode (``--ckpt-compat-check``) respects both: deselected goldens are not "unexercised".
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from . import report
+
+MATRIX_FILE = Path(__file__).resolve().parent / "_matrix.py"
+CHECK_FILE = Path(__file__).resolve().parent / "_check.py"
+_STATE = pytest.StashKey["report.State"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ckpt-compat", "golden checkpoint compatibility (pytest-ckpt-compat)")
+    group.addoption("--ckpt-compat", action="store_true", dest="ckpt_compat", help="run the golden checkpoint matrix and the migration contract checks")
+    group.addoption("--ckpt-compat-url", dest="ckpt_compat_url", metavar="URL_OR_FOLDER", help=f"where goldens are fetched from (env {_env('URL')})")
+    group.addoption("--ckpt-compat-cache", dest="ckpt_compat_cache", metavar="DIR", help=f"verified golden cache (env {_env('CACHE')})")
+    group.addoption("--ckpt-compat-registry", dest="ckpt_compat_registry", metavar="DIR", help="folder with registry.txt, <release>/meta.json and recipes/")
+    group.addoption("--ckpt-compat-check", action="store_true", dest="ckpt_compat_check", help="fail when the installed Lightning has no golden, a golden went unexercised, or the format drifted")
+    group.addoption("--ckpt-compat-report", dest="ckpt_compat_report", metavar="FILE.md", help="write the matrix as Markdown")
+    group.addoption("--ckpt-compat-shard", dest="ckpt_compat_shard", metavar="I/N", help="run only shard I of N of the goldens")
+    parser.addini("ckpt_compat_url", "golden source: http(s) base URL or a folder")
+    parser.addini("ckpt_compat_cache", "golden cache folder")
+    parser.addini("ckpt_compat_registry", "folder with registry.txt and meta.json (default: the checkout's or the packaged golden/)")
+
+
+def _env(what: str) -> str:
+    return f"CKPT_COMPAT_{what}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ckpt_compat_migrations(catalogue=None): parametrize `migration` over a catalogue's units")
+    if config.getoption("ckpt_compat_check"):
+        config.option.ckpt_compat = True
+    if not config.getoption("ckpt_compat"):
+        return
+    from .errors import GoldenError
+
+    try:
+        state = report.State.from_config(config)
+    except (GoldenError, ValueError) as exc:
+        raise pytest.UsageError(f"--ckpt-compat: {exc}") from None
+    config.stash[_STATE] = state
+    config.pluginmanager.register(_Reports(state), "ckpt-compat-reports")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(state), "ckpt-compat-xdist")
+
+
+def _state(config: pytest.Config):
+    return config.stash.get(_STATE, None)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = _state(config)
+    return state.header() if state else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = _state(metafunc.config)
+    names = metafunc.fixturenames
+    if "ckpt_compat_cell" in names and state:
+        cells = state.cells()
+        metafunc.parametrize("ckpt_compat_cell", [pytest.param(c, marks=c.marks(), id=c.id) for c in cells])
+    if "ckpt_compat_drift_scenario" in names and state:
+        metafunc.parametrize("ckpt_compat_drift_scenario", state.drift_scenarios())
+    if "migration" in names and "migration" not in metafunc._arg2fixturedefs:  # a user fixture wins
+        marker = metafunc.definition.get_closest_marker("ckpt_compat_migrations")
+        catalogue = marker.kwargs.get("catalogue") if marker else None
+        units = report.migrations(catalogue)
+        metafunc.parametrize("migration", units, ids=[u.id for u in units])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Add the shipped matrix (and check) modules, then apply the shard; -k/-m run after this."""
+    state = _state(config)
+    if not state:
+        return
+    present = {Path(str(item.path)) for item in items}
+    extra = [MATRIX_FILE] + ([CHECK_FILE] if config.getoption("ckpt_compat_check") else [])
+    for path in extra:
+        if path not in present:
+            module = pytest.Module.from_parent(session, path=path, nodeid=f"ckpt-compat/{path.stem.lstrip('_')}")
+            items.extend(session.genitems(module))
+    keep, drop = state.shard(items)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+    for item in items:
+        state.label(item)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state:
+        state.selected.update(state.golden_names(item.nodeid for item in session.items))
+        if hasattr(session.config, "workeroutput"):
+            session.config.workeroutput["ckpt_compat_selected"] = sorted(state.selected)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if not state or hasattr(session.config, "workerinput"):
+        return
+    if session.config.getoption("ckpt_compat_check"):
+        state.problems = state.check_problems()
+        if state.problems and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    path = session.config.getoption("ckpt_compat_report")
+    if path:
+        Path(path).write_text(state.markdown(), encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if not state or hasattr(config, "workerinput"):
+        return
+    terminalreporter.write_sep("-", "ckpt-compat matrix")
+    for line in state.text_lines():
+        terminalreporter.write_line(line)
+    for line in state.problems:
+        terminalreporter.write_line(f"ckpt-compat check: {line}", red=True)
+
+
+class _Reports:
+    """Per-session collector of cell outcomes (on the controller too: xdist forwards reports)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report) -> None:
+        self.state.record(report)
+
+
+class _XdistHooks:
+    """Controller side of pytest-xdist: which goldens each worker selected (for check mode)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def pytest_testnodedown(self, node, error) -> None:
+        output = getattr(node, "workeroutput", {}) or {}
+        self.state.selected.update(output.get("ckpt_compat_selected", []))
+
+
+# ------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="session")
+def ckpt_compat_workspace(request, tmp_path_factory):
+    """Fetched/upgraded goldens shared by the tests of one process (one per xdist worker)."""
+    from .checks import Workspace
+
+    state = _state(request.config) or report.State.from_config(request.config)
+    return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"))
+
+
+@pytest.fixture
+def golden_before(migration, ckpt_compat_workspace):
+    """The newest real golden saved before ``migration``'s version, loaded and brought just before it."""
+    return _sample(migration, ckpt_compat_workspace, before=True)
+
+
+@pytest.fixture
+def golden_after(migration, ckpt_compat_workspace):
+    """The oldest real golden saved at or after ``migration``'s version, as loaded."""
+    return _sample(migration, ckpt_compat_workspace, before=False)
+
+
+@pytest.fixture
+def migration_example(migration, ckpt_compat_workspace):
+    """``golden_before`` where one exists, else a hand-made minimal checkpoint just below the version."""
+    from .testing import catalogue_of, minimal_checkpoint, prepare_for, version_before
+
+    try:
+        return _sample(migration, ckpt_compat_workspace, before=True, skip=False)
+    except LookupError:
+        catalogue = catalogue_of(migration)
+        ckpt = minimal_checkpoint(version_before(migration.version), version_key=catalogue.version_key)
+        return report.Sample(None, prepare_for(migration, ckpt, catalogue))
+
+
+def _sample(migration, ws, *, before: bool, skip: bool = True):
+    from .testing import catalogue_of, prepare_for
+
+    golden = report.golden_around(ws.store, migration, before=before)
+    if golden is None:
+        reason = f"no golden saved {'before' if before else 'at or after'} {migration.version} ({migration.id})"
+        if skip:
+            pytest.skip(reason)
+        raise LookupError(reason)
+    checkpoint = ws.load(golden)
+    if before:
+        prepare_for(migration, checkpoint, catalogue_of(migration))
+    return report.Sample(golden, checkpoint)
+
+
+# ------------------------------------------------------------------------------------ CLI
+def register_cli(subparsers) -> None:
+    """``ckpt-compat matrix [pytest args]``: the matrix alone, without the project's own tests."""
+    import argparse
+
+    matrix = subparsers.add_parser("matrix", help="run the golden matrix (pytest --ckpt-compat) on the installed package",
+                                   description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.")
+    matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    matrix.set_defaults(func=_cmd_matrix)
+
+
+def _cmd_matrix(args) -> int:
+    argv = ["--ckpt-compat", str(MATRIX_FILE), *[a for a in args.pytest_args if a != "--"]]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
+    return int(pytest.main(argv))
+
