@@ -1,0 +1,636 @@
+"""Save golden checkpoints with whatever Lightning release is installed in this interpreter.
+
+Why one version-agnostic script: every golden must come from the real historical release, so the
+same recipe runs unchanged from pytorch-lightning 1.0 to 2.6 (and the unified ``lightning``
+package). Renamed Trainer arguments and hook signatures are resolved by feature detection, never
+by editing the script per release.
+
+The ``truth`` written next to each checkpoint is read from the live trainer, optimizers,
+schedulers and callbacks at the moment of saving, never from the saved file, so consumers can
+check what an upgraded checkpoint restores against what really happened.
+
+Usage (run by ``ckpt-compat golden add`` inside an isolated environment)::
+
+    python recipe.py --package pytorch-lightning --build-dir /golden-build/1.6.5 --out DIR \
+        [--scenario NAME ...] [--accelerator cpu|gpu]
+
+Writes ``DIR/<scenario>.ckpt`` and ``DIR/recipe-result.json``. Python >= 3.6 syntax on purpose.
+"""
+import argparse
+import hashlib
+import inspect
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import struct
+import sys
+import traceback
+import types
+
+# Stable module name for the classes defined here: pre-1.5 Lightning pickles callback *classes*
+# as dict keys, and "__main__" would make those keys meaningless to anyone loading the file.
+MODULE_NAME = "ckpt_compat_recipe"
+if __name__ == "__main__":
+    sys.modules[MODULE_NAME] = sys.modules["__main__"]
+
+ALL_SCENARIOS = (
+    "end_of_fit",
+    "mid_epoch",
+    "manual_opt",
+    "two_checkpoints",
+    "ckpt_subclass",
+    "fault_tolerant",
+    "amp_16_mixed",
+)
+CORE_SCENARIOS = ("end_of_fit", "mid_epoch")
+STEPS_PER_EPOCH = 4
+VAL_BATCHES = 2
+BATCH_SIZE = 8
+MAX_EPOCHS = 2
+MID_EPOCH_AT = (1, 1)  # (epoch index, batch index) after which mid-epoch scenarios save
+
+pl = None  # the imported Lightning package, set by main()
+torch = None
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if ch.isdigit():
+                digits += ch
+            else:
+                break
+        parts.append(int(digits or 0))
+    while len(parts) < 3:
+        parts.append(0)
+    return tuple(parts)
+
+
+# ----------------------------------------------------------------------------------------- JSON
+def jsonable(value):
+    """Tensors become floats (or lists); non-finite floats become the strings "inf"/"-inf"/"nan"."""
+    if torch is not None and isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.dim() == 0:
+            return jsonable(value.item())
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return jsonable(value.item())
+    return repr(value)
+
+
+def _as_count(value):
+    value = jsonable(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------- model
+def _build_classes():
+    """Define the Lightning classes after the Lightning package has been imported."""
+    nn = torch.nn
+    F = torch.nn.functional
+
+    class GoldenDataModule(pl.LightningDataModule):
+        def __init__(self, batch_size=BATCH_SIZE, data_seed=7, noise=0.1):
+            super().__init__()
+            if hasattr(self, "save_hyperparameters"):
+                self.save_hyperparameters()
+            self.batch_size = batch_size
+            g = torch.Generator()
+            g.manual_seed(data_seed)
+            n_train = STEPS_PER_EPOCH * batch_size
+            n_val = VAL_BATCHES * batch_size
+            x = torch.randn(n_train + n_val, 8, generator=g)
+            w = torch.randn(8, 2, generator=g)
+            y = x @ w + noise * torch.randn(n_train + n_val, 2, generator=g)
+            self._train = torch.utils.data.TensorDataset(x[:n_train], y[:n_train])
+            self._val = torch.utils.data.TensorDataset(x[n_train:], y[n_train:])
+
+        def prepare_data(self):
+            pass
+
+        def setup(self, stage=None):
+            pass
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(self._train, batch_size=self.batch_size, shuffle=False)
+
+        def val_dataloader(self):
+            return torch.utils.data.DataLoader(self._val, batch_size=self.batch_size, shuffle=False)
+
+    class GoldenModule(pl.LightningModule):
+        def __init__(self, hidden=16, lr=0.01, name="golden", schedule=None):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = nn.Sequential(nn.Linear(8, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 2))
+            self._lr = lr
+            self._schedule = schedule or {}
+            self.step_counts = []
+            self.live_optimizers = []
+            self.live_schedulers = []
+            self.batches_seen = {}  # epoch index -> training batches finished
+            self.save_hook = None  # callable(module, epoch, batch_idx) -> None
+
+        def forward(self, x):
+            return self.net(x)
+
+        def _loss(self, batch):
+            x, y = batch
+            return F.mse_loss(self(x), y)
+
+        def training_step(self, batch, batch_idx, *args):
+            loss = self._loss(batch)
+            self.log("train_loss", loss, on_step=True, on_epoch=False)
+            return loss
+
+        def validation_step(self, batch, batch_idx, *args):
+            loss = self._loss(batch)
+            self.log("val_loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def _count(self, optimizer):
+            """Count real optimizer.step() calls (the optimizer's own state may lack a step)."""
+            idx = len(self.step_counts)
+            self.step_counts.append(0)
+            inner = optimizer.step
+            counts = self.step_counts
+
+            def step(opt_self, *a, **kw):
+                counts[idx] += 1
+                return inner(*a, **kw)
+
+            optimizer.step = types.MethodType(step, optimizer)
+            self.live_optimizers.append(optimizer)
+
+        def configure_optimizers(self):
+            self.step_counts[:] = []
+            self.live_optimizers[:] = []
+            self.live_schedulers[:] = []
+            opt = torch.optim.Adam(self.parameters(), lr=self._lr)
+            sched = torch.optim.lr_scheduler.StepLR(
+                opt, step_size=self._schedule.get("step_size", 1), gamma=self._schedule.get("gamma", 0.5)
+            )
+            self.live_schedulers.append(sched)
+            self._count(opt)
+            return [opt], [sched]
+
+        def on_train_batch_end(self, outputs, batch, batch_idx, *args, **kwargs):
+            epoch = int(self.trainer.current_epoch)
+            self.batches_seen[epoch] = self.batches_seen.get(epoch, 0) + 1
+            if self.save_hook is not None:
+                self.save_hook(self, epoch, batch_idx)
+
+    class ManualModule(GoldenModule):
+        """Two optimizers stepped by hand; the second only every other batch."""
+
+        def _manual_step(self, batch, batch_idx):
+            opt_a, opt_b = self.optimizers()
+            loss = self._loss(batch)
+            self.log("train_loss", loss, on_step=True, on_epoch=False)
+            opt_a.zero_grad()
+            opt_b.zero_grad()
+            params = inspect.signature(self.manual_backward).parameters
+            if "optimizer" in params:
+                self.manual_backward(loss, opt_a)
+            else:
+                self.manual_backward(loss)
+            opt_a.step()
+            if batch_idx % 2 == 1:
+                opt_b.step()
+            if batch_idx == STEPS_PER_EPOCH - 1:
+                for sched in self.live_schedulers:
+                    sched.step()
+
+        def configure_optimizers(self):
+            self.step_counts[:] = []
+            self.live_optimizers[:] = []
+            self.live_schedulers[:] = []
+            body = list(self.net[0].parameters()) + list(self.net[1].parameters())
+            head = list(self.net[3].parameters())
+            opt_a = torch.optim.Adam(body, lr=self._lr)
+            opt_b = torch.optim.SGD(head, lr=0.1, momentum=0.9)
+            sched_a = torch.optim.lr_scheduler.StepLR(opt_a, step_size=1, gamma=0.5)
+            sched_b = torch.optim.lr_scheduler.ExponentialLR(opt_b, gamma=0.9)
+            self.live_schedulers.extend([sched_a, sched_b])
+            self._count(opt_a)
+            self._count(opt_b)
+            return [opt_a, opt_b], [sched_a, sched_b]
+
+        @property
+        def automatic_optimization(self):
+            return False
+
+        @automatic_optimization.setter
+        def automatic_optimization(self, value):
+            pass
+
+    # Which training_step signature manual optimization accepts changed over time (1.1 passes
+    # optimizer_idx with several optimizers, 1.6+ rejects it): try the plain one first.
+    class ManualModulePlain(ManualModule):
+        def training_step(self, batch, batch_idx):
+            self._manual_step(batch, batch_idx)
+
+    class ManualModuleIdx(ManualModule):
+        def training_step(self, batch, batch_idx, optimizer_idx=None):
+            self._manual_step(batch, batch_idx)
+
+    for cls in (ManualModulePlain, ManualModuleIdx):
+        cls.__name__ = "ManualModule"
+
+    from_mc = _model_checkpoint_class()
+
+    class TopKCheckpoint(from_mc):
+        """A user subclass: pre-1.5 keys its state by this class, 1.5+ by its qualname."""
+
+    for cls in (GoldenDataModule, GoldenModule, TopKCheckpoint, ManualModulePlain, ManualModuleIdx):
+        cls.__module__ = MODULE_NAME
+        cls.__qualname__ = cls.__name__
+        setattr(sys.modules[MODULE_NAME], cls.__name__, cls)
+    return GoldenDataModule, GoldenModule, (ManualModulePlain, ManualModuleIdx), TopKCheckpoint
+
+
+def _model_checkpoint_class():
+    return pl.callbacks.ModelCheckpoint
+
+
+class StopRecipe(Exception):
+    """Raised from a hook right after a mid-epoch save, to end training there."""
+
+
+# -------------------------------------------------------------------------------------- trainer
+def _trainer_kwargs(build_dir, scenario, accelerator, callbacks, precision=None):
+    params = inspect.signature(pl.Trainer.__init__).parameters
+    kw = {"max_epochs": MAX_EPOCHS, "logger": False, "num_sanity_val_steps": 0, "callbacks": callbacks}
+    kw["default_root_dir"] = os.path.join(build_dir, scenario)
+    if "enable_progress_bar" in params:
+        kw["enable_progress_bar"] = False
+    elif "progress_bar_refresh_rate" in params:
+        kw["progress_bar_refresh_rate"] = 0
+    if "enable_model_summary" in params:
+        kw["enable_model_summary"] = False
+    elif "weights_summary" in params:
+        kw["weights_summary"] = None
+    if "enable_checkpointing" in params:
+        kw["enable_checkpointing"] = True
+    elif "checkpoint_callback" in params:
+        kw["checkpoint_callback"] = True
+        if "ModelCheckpoint" in str(params["checkpoint_callback"].annotation):
+            # 0.10 - 1.0.x: only the instance given here is wired to the trainer (save_function);
+            # with True an extra default ModelCheckpoint would overwrite our class-keyed state.
+            mcs = [cb for cb in callbacks if isinstance(cb, _model_checkpoint_class())]
+            kw["checkpoint_callback"] = mcs[0]
+            kw["callbacks"] = [cb for cb in callbacks if cb is not mcs[0]]
+    if "devices" in params and "accelerator" in params and _version_tuple(pl.__version__) >= (1, 6, 0):
+        kw["accelerator"] = accelerator
+        kw["devices"] = 1
+    elif accelerator == "gpu":
+        kw["gpus"] = 1
+    if precision is not None:
+        kw["precision"] = precision
+    unknown = [k for k in kw if k not in params]
+    has_var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    if unknown and not has_var_kw:
+        raise RuntimeError("Trainer does not accept %s" % unknown)
+    return kw
+
+
+def _model_checkpoint(cls, build_dir, scenario, sub, **kwargs):
+    params = inspect.signature(cls.__init__).parameters
+    dirpath = os.path.join(build_dir, scenario, sub)
+    if "dirpath" in params:
+        kwargs["dirpath"] = dirpath
+    else:  # 0.10 era
+        kwargs["filepath"] = os.path.join(dirpath, "{epoch}")
+    return cls(**kwargs)
+
+
+def _callbacks(TopKCheckpoint, build_dir, scenario):
+    mc_cls = TopKCheckpoint if scenario == "ckpt_subclass" else _model_checkpoint_class()
+    mc = _model_checkpoint(mc_cls, build_dir, scenario, "checkpoints", monitor="val_loss", save_top_k=2, save_last=True)
+    es = pl.callbacks.EarlyStopping(monitor="val_loss", patience=3)
+    callbacks = [mc, es]
+    if scenario == "two_checkpoints":
+        callbacks.append(
+            _model_checkpoint(
+                _model_checkpoint_class(), build_dir, scenario, "checkpoints-train", monitor="train_loss", save_top_k=1
+            )
+        )
+    return callbacks
+
+
+# ---------------------------------------------------------------------------------------- truth
+def _weights(module):
+    digest = hashlib.sha256()
+    values = []
+    for tensor in module.state_dict().values():
+        flat = [float(v) for v in tensor.detach().cpu().to(torch.float32).reshape(-1).tolist()]
+        digest.update(struct.pack("<%df" % len(flat), *flat))
+        values.extend(flat)
+    return digest.hexdigest(), math.fsum(values)
+
+
+def _rel(path, build_dir):
+    if not path:
+        return path
+    path = str(path)
+    if path.startswith(build_dir.rstrip("/") + "/"):
+        return os.path.relpath(path, build_dir)
+    return os.path.basename(path)
+
+
+def _callback_truth(trainer, build_dir):
+    out = {}
+    mc_cls = _model_checkpoint_class()
+    es_cls = pl.callbacks.EarlyStopping
+    for cb in trainer.callbacks:
+        if isinstance(cb, mc_cls):
+            entry = {"class": type(cb).__qualname__}
+            for name in ("monitor", "mode", "save_top_k"):
+                if hasattr(cb, name):
+                    entry[name] = jsonable(getattr(cb, name))
+            for name in ("best_model_score", "kth_value", "current_score"):
+                if hasattr(cb, name):
+                    entry[name] = jsonable(getattr(cb, name))
+            if hasattr(cb, "best_k_models"):
+                scores = [jsonable(v) for v in cb.best_k_models.values()]
+                entry["best_k_models"] = sorted(scores, key=lambda v: float(v))
+            for name in ("best_model_path", "last_model_path", "kth_best_model_path"):
+                if hasattr(cb, name):
+                    entry[name] = _rel(getattr(cb, name), build_dir)
+        elif isinstance(cb, es_cls):
+            entry = {"class": type(cb).__qualname__}
+            for name in ("wait_count", "stopped_epoch", "best_score", "patience", "monitor", "mode"):
+                if hasattr(cb, name):
+                    entry[name] = jsonable(getattr(cb, name))
+        else:
+            continue
+        try:
+            state_key = cb.state_key
+        except Exception:
+            state_key = None
+        entry["state_key"] = state_key if isinstance(state_key, str) else None
+        label = "EarlyStopping" if isinstance(cb, es_cls) else "ModelCheckpoint"
+        if label in out:
+            n = 2
+            while "%s#%d" % (label, n) in out:
+                n += 1
+            label = "%s#%d" % (label, n)
+        out[label] = entry
+    return out
+
+
+def _find_scaler(trainer):
+    candidates = [trainer]
+    for path in ("precision_plugin", "strategy.precision_plugin", "accelerator.precision_plugin",
+                 "accelerator_backend.precision_plugin", "precision_connector.precision_plugin"):
+        obj = trainer
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except Exception:
+            continue
+        candidates.append(obj)
+    for obj in candidates:
+        scaler = getattr(obj, "scaler", None)
+        if scaler is not None and hasattr(scaler, "state_dict"):
+            return jsonable(scaler.state_dict())
+    return None
+
+
+def record_truth(trainer, module, datamodule, build_dir):
+    """Everything read from live objects in the saving process."""
+    epochs = module.batches_seen
+    completed = sum(1 for n in epochs.values() if n >= STEPS_PER_EPOCH)
+    current = 0
+    if epochs:
+        last = max(epochs)
+        if epochs[last] < STEPS_PER_EPOCH:
+            current = epochs[last]
+    optimizer_state = []
+    for opt in module.live_optimizers:
+        steps = []
+        for group in opt.param_groups:
+            for p in group["params"]:
+                st = opt.state.get(p, {})
+                if "step" in st:
+                    steps.append(_as_count(st["step"]))
+        optimizer_state.append({"step": steps, "lr": [jsonable(g["lr"]) for g in opt.param_groups]})
+    schedulers = []
+    for sched in module.live_schedulers:
+        sd = sched.state_dict()
+        schedulers.append({k: jsonable(sd[k]) for k in ("last_epoch", "_step_count", "_last_lr") if k in sd})
+    dm_hparams = None
+    if datamodule is not None and hasattr(type(datamodule), "CHECKPOINT_HYPER_PARAMS_KEY"):
+        dm_hparams = jsonable(dict(datamodule.hparams))
+    sha, total = _weights(module)
+    return {
+        "completed_epochs": completed,
+        "optimizer_steps": list(module.step_counts),
+        "batches_in_current_epoch": current,
+        "steps_per_epoch": STEPS_PER_EPOCH,
+        "max_epochs": int(trainer.max_epochs),
+        "hparams": jsonable(dict(module.hparams)),
+        "datamodule_hparams": dm_hparams,
+        "optimizer_state": optimizer_state,
+        "schedulers": schedulers,
+        "callbacks": _callback_truth(trainer, build_dir),
+        "scaler": _find_scaler(trainer),
+        "weights_sha256": sha,
+        "weights_sum": total,
+        "trainer": {"current_epoch": int(trainer.current_epoch), "global_step": int(trainer.global_step)},
+    }
+
+
+def _load_saved(path):
+    kwargs = {"map_location": "cpu"}
+    if "weights_only" in inspect.signature(torch.load).parameters:
+        kwargs["weights_only"] = False
+    ckpt = torch.load(path, **kwargs)
+    return {
+        "version": ckpt.get("pytorch-lightning_version"),
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+        "keys": sorted(str(k) for k in ckpt.keys()),
+        "callback_keys": sorted(str(k) for k in (ckpt.get("callbacks") or {}).keys()),
+    }
+
+
+# ------------------------------------------------------------------------------------ scenarios
+def supported(scenario, accelerator):
+    """Return None when this release can make the scenario, else the reason it cannot."""
+    v = _version_tuple(pl.__version__)
+    if scenario == "amp_16_mixed":
+        return None if accelerator == "gpu" else "needs a GPU (--accelerator gpu)"
+    if scenario == "manual_opt" and v < (1, 1, 0):
+        return "manual optimization with several optimizers needs Lightning >= 1.1"
+    if scenario == "two_checkpoints" and v < (1, 5, 0):
+        return "two ModelCheckpoint states need string state keys (Lightning >= 1.5)"
+    if scenario == "fault_tolerant" and not ((1, 4, 0) <= v < (1, 6, 0)):
+        return "fault-tolerant loop layouts are recorded for Lightning 1.4 and 1.5 only"
+    return None
+
+
+def run_scenario(scenario, classes, build_dir, out_dir, accelerator):
+    if scenario != "manual_opt":
+        return _run_scenario(scenario, classes, classes[1], build_dir, out_dir, accelerator)
+    errors = []
+    for variant in classes[2]:
+        try:
+            return _run_scenario(scenario, classes, variant, build_dir, out_dir, accelerator)
+        except Exception as exc:  # the signature this release rejects says so in the message
+            if "optimizer_idx" not in str(exc):
+                raise
+            errors.append(exc)
+    raise errors[-1]
+
+
+def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator):
+    GoldenDataModule, _, _, TopKCheckpoint = classes
+    shutil.rmtree(os.path.join(build_dir, scenario), ignore_errors=True)
+    seed = 1234
+    random.seed(seed)
+    torch.manual_seed(seed)
+    if hasattr(pl, "seed_everything"):
+        pl.seed_everything(seed)
+    if scenario == "fault_tolerant":
+        os.environ["PL_FAULT_TOLERANT_TRAINING"] = "1"
+    else:
+        os.environ.pop("PL_FAULT_TOLERANT_TRAINING", None)
+    datamodule = GoldenDataModule()
+    hparams = dict(hidden=16, lr=0.01, name="golden-" + scenario, schedule={"step_size": 1, "gamma": 0.5, "tags": ["a", "b"]})
+    module = module_cls(**hparams)
+    precision = None
+    if scenario == "amp_16_mixed":
+        precision = "16-mixed" if _version_tuple(pl.__version__) >= (2, 0, 0) else 16
+    # Only the AMP scenario needs the GPU; every other golden stays a portable CPU save.
+    trainer_acc = "gpu" if scenario == "amp_16_mixed" else "cpu"
+    trainer = pl.Trainer(**_trainer_kwargs(build_dir, scenario, trainer_acc, _callbacks(TopKCheckpoint, build_dir, scenario), precision))
+    path = os.path.join(out_dir, scenario + ".ckpt")
+    result = {}
+
+    def save_now():
+        trainer.save_checkpoint(path)
+        result["truth"] = record_truth(trainer, module, datamodule, build_dir)
+
+    mid = scenario in ("mid_epoch", "fault_tolerant")
+    if mid:
+        def hook(mod, epoch, batch_idx):
+            if (epoch, batch_idx) == MID_EPOCH_AT:
+                save_now()
+                raise StopRecipe()
+
+        module.save_hook = hook
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except StopRecipe:
+        pass
+    except BaseException as exc:  # Lightning may wrap the hook exception
+        if "truth" not in result or not _caused_by_stop(exc):
+            raise
+    if not mid:
+        save_now()
+    if "truth" not in result:
+        raise RuntimeError("scenario %s never reached its save point" % scenario)
+    saved = _load_saved(path)
+    return {
+        "file": scenario + ".ckpt",
+        "requires": "gpu" if scenario == "amp_16_mixed" else None,
+        "saved_version": saved.pop("version"),
+        "saved": saved,
+        "truth": result["truth"],
+    }
+
+
+def _caused_by_stop(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, StopRecipe):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def main(argv=None):
+    global pl, torch
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", default="pytorch-lightning", choices=["pytorch-lightning", "lightning"])
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--scenario", action="append", default=None)
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
+    args = parser.parse_args(argv)
+
+    import torch as _torch
+
+    torch = _torch
+    if args.package == "lightning":
+        import lightning.pytorch as _pl
+    else:
+        import pytorch_lightning as _pl
+    pl = _pl
+
+    build_dir = os.path.abspath(args.build_dir)
+    os.makedirs(build_dir, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+    os.chdir(build_dir)
+    explicit = args.scenario is not None
+    wanted = args.scenario or list(ALL_SCENARIOS)
+    for name in wanted:
+        if name not in ALL_SCENARIOS:
+            parser.error("unknown scenario %r (known: %s)" % (name, ", ".join(ALL_SCENARIOS)))
+    classes = _build_classes()
+    report = {
+        "lightning_version": pl.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "scenarios": {},
+        "skipped": {},
+        "failed": {},
+    }
+    for name in wanted:
+        reason = supported(name, args.accelerator)
+        if reason:
+            report["skipped"][name] = reason
+            continue
+        try:
+            report["scenarios"][name] = run_scenario(name, classes, build_dir, args.out, args.accelerator)
+            print("recipe: made %s" % name, flush=True)
+        except BaseException as exc:  # noqa: BLE001 - report every failure with its traceback
+            traceback.print_exc()
+            report["failed"][name] = "%s: %s" % (type(exc).__name__, exc)
+            partial = os.path.join(args.out, name + ".ckpt")
+            if os.path.exists(partial):
+                os.remove(partial)
+    with open(os.path.join(args.out, "recipe-result.json"), "w") as fh:
+        json.dump(report, fh, indent=1, sort_keys=True)
+    fatal = [n for n in report["failed"] if explicit or n in CORE_SCENARIOS]
+    if fatal:
+        print("recipe: FAILED %s" % ", ".join("%s (%s)" % (n, report["failed"][n]) for n in fatal), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

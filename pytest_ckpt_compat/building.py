@@ -1,0 +1,531 @@
+"""``ckpt-compat golden add/list``: make golden checkpoints with the real historical releases.
+
+Why this shape: a golden is only worth something if the historical release itself wrote it, so
+each release gets a throw-away ``uv`` environment resolved *as of its release date*
+(``--exclude-newer``), the one version-agnostic recipe runs in a neutral folder (paths stored in
+the checkpoint name nothing private), and the files reach ``golden/`` only after everything
+succeeded: a release folder appears (or is replaced) by a single rename, then the registry is
+rewritten atomically. A failed build leaves ``golden/`` exactly as it was.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from .errors import GoldenError
+
+try:  # Python 3.11+
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.9/3.10
+    import tomli as _toml  # type: ignore[no-redef]
+
+PACKAGES = ("pytorch-lightning", "lightning")
+DEFAULT_GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
+# Neutral absolute folder: ModelCheckpoint stores absolute paths inside the checkpoint.
+BUILD_ROOT = Path(os.environ.get("CKPT_COMPAT_BUILD_ROOT", "/golden-build"))
+PYPI_JSON = "https://pypi.org/pypi/{package}/json"
+DATES_FILE = "pypi-release-dates.json"
+REGISTRY_FILE = "registry.txt"
+ENVIRONMENTS_FILE = "environments.toml"
+RECIPE = Path("recipes") / "recipe.py"
+
+
+class GoldenBuildError(GoldenError):
+    """Building a golden failed; ``golden/`` was left untouched."""
+
+
+# ------------------------------------------------------------------------------------ registry
+def read_registry(golden_dir: Path) -> dict[str, str]:
+    """``relative/path -> sha256:<hex>``; an absent file is an empty registry."""
+    path = Path(golden_dir) / REGISTRY_FILE
+    entries: dict[str, str] = {}
+    if not path.exists():
+        return entries
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].startswith("sha256:"):
+            raise GoldenError(f"{path}:{lineno}: expected '<relative/path> sha256:<hex>', got {line!r}")
+        if parts[0] in entries:
+            raise GoldenError(f"{path}:{lineno}: duplicate entry {parts[0]!r}")
+        entries[parts[0]] = parts[1]
+    return entries
+
+
+def format_registry(entries: dict[str, str]) -> str:
+    return "".join(f"{name} {entries[name]}\n" for name in sorted(entries))
+
+
+def write_registry(golden_dir: Path, entries: dict[str, str]) -> None:
+    """Atomic rewrite (sorted, one entry per file) so readers never see half a registry."""
+    path = Path(golden_dir) / REGISTRY_FILE
+    tmp = path.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(format_registry(entries))
+    os.replace(tmp, path)
+
+
+def update_registry(entries: dict[str, str], folder: str, files: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Replace every entry of ``folder/`` by ``files`` (name -> sha256 hex). Returns (new, added, removed)."""
+    prefix = folder + "/"
+    old = {k: v for k, v in entries.items() if k.startswith(prefix)}
+    new = {k: v for k, v in entries.items() if not k.startswith(prefix)}
+    for name, digest in files.items():
+        new[prefix + name] = f"sha256:{digest}"
+    added = sorted(k for k in new if k.startswith(prefix) and old.get(k) != new[k])
+    removed = sorted(k for k in old if k not in new)
+    return new, added, removed
+
+
+def _commit_lock(golden_dir: Path) -> FileLock:
+    """A lock outside the golden folder (nothing stray appears in the repository)."""
+    key = hashlib.sha256(str(Path(golden_dir).resolve()).encode()).hexdigest()[:16]
+    return FileLock(os.path.join(tempfile.gettempdir(), f"ckpt-compat-golden-{key}.lock"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def folder_name(release: str, package: str = "pytorch-lightning") -> str:
+    """``1.6.5`` for pytorch-lightning, ``lightning-2.0.9`` for the unified package."""
+    return release if package == "pytorch-lightning" else f"{package}-{release}"
+
+
+# ------------------------------------------------------------------------------- PyPI dates
+def _fetch_pypi(package: str, timeout: float = 20.0) -> dict[str, str]:
+    with urllib.request.urlopen(PYPI_JSON.format(package=package), timeout=timeout) as resp:
+        data = json.load(resp)
+    dates = {}
+    for version, files in data.get("releases", {}).items():
+        times = [f["upload_time_iso_8601"] for f in files if f.get("upload_time_iso_8601")]
+        if times:
+            dates[version] = min(times).replace(".000000Z", "Z")
+    return dates
+
+
+def release_dates(package: str, golden_dir: Path, *, online: bool = True, log: Callable = print) -> tuple[dict[str, str], bool]:
+    """Upload time of every release (earliest file). Returns (dates, fetched_online).
+
+    PyPI's JSON API when reachable, else the committed cache ``golden/pypi-release-dates.json``.
+    """
+    if online:
+        try:
+            return _fetch_pypi(package), True
+        except Exception as exc:  # noqa: BLE001 - any network problem means: use the cache
+            log(f"PyPI not reachable ({type(exc).__name__}: {exc}); using {DATES_FILE}")
+    cache = Path(golden_dir) / DATES_FILE
+    if cache.exists():
+        return json.loads(cache.read_text()).get(package, {}), False
+    return {}, False
+
+
+def _store_dates(golden_dir: Path, package: str, dates: dict[str, str]) -> bool:
+    cache = Path(golden_dir) / DATES_FILE
+    data = json.loads(cache.read_text()) if cache.exists() else {}
+    ordered = dict(sorted(dates.items(), key=lambda kv: _sort_key(kv[0])))
+    if data.get(package) == ordered:
+        return False
+    data[package] = ordered
+    tmp = cache.with_name(f".{DATES_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, cache)
+    return True
+
+
+def _sort_key(version: str):
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
+
+
+def exclude_newer(upload_time: str) -> str:
+    """Resolve the environment as of the release: its upload time plus one day (RFC 3339)."""
+    when = _dt.datetime.fromisoformat(upload_time.replace("Z", "+00:00")) + _dt.timedelta(days=1)
+    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -------------------------------------------------------------------------------- environments
+def load_environments(golden_dir: Path) -> list[dict]:
+    path = Path(golden_dir) / ENVIRONMENTS_FILE
+    if not path.exists():
+        return []
+    with open(path, "rb") as fh:
+        data = _toml.load(fh)
+    return list(data.get("env", []))
+
+
+def resolve_environment(release: str, package: str, entries: list[dict]) -> dict:
+    """Every matching ``[[env]]`` applies in file order: later scalars win, pins accumulate."""
+    version = Version(release)
+    env: dict = {"python": None, "torch": None, "pins": []}
+    for entry in entries:
+        if entry.get("package", package) != package:
+            continue
+        if version not in SpecifierSet(entry.get("releases", ""), prereleases=True):
+            continue
+        for key in ("python", "torch"):
+            if entry.get(key):
+                env[key] = entry[key]
+        for pin in entry.get("pins", []):
+            if pin not in env["pins"]:
+                env["pins"].append(pin)
+    return env
+
+
+def pyenv_root() -> Path:
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+        if out:
+            return Path(out)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+
+
+def find_python(spec: str) -> Path:
+    """A pyenv interpreter matching ``X.Y`` or ``X.Y.Z`` (highest patch wins)."""
+    versions = pyenv_root() / "versions"
+    exact = versions / spec / "bin" / "python"
+    if exact.exists():
+        return exact
+    found = []
+    for cand in glob.glob(str(versions / f"{spec}.*")):
+        name = Path(cand).name
+        try:
+            found.append((Version(name), Path(cand) / "bin" / "python"))
+        except InvalidVersion:
+            continue
+    found = [f for f in found if f[1].exists()]
+    if not found:
+        raise GoldenBuildError(f"no pyenv Python {spec} under {versions} (install it with `pyenv install {spec}`)")
+    return max(found)[1]
+
+
+def uv_command() -> list[str]:
+    exe = shutil.which("uv")
+    return [exe] if exe else [sys.executable, "-m", "uv"]
+
+
+def _run(cmd: list[str], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
+    log("  $ " + " ".join(str(c) for c in cmd))
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+        raise GoldenBuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout
+
+
+# ------------------------------------------------------------------------------------ golden add
+def add_release(
+    release: str,
+    *,
+    golden_dir: Path,
+    scenarios: list[str] | None = None,
+    python: str | None = None,
+    torch: str | None = None,
+    package: str = "pytorch-lightning",
+    force: bool = False,
+    accelerator: str = "cpu",
+    log: Callable = print,
+    build_root: Path | None = None,
+) -> dict:
+    """Build ``golden/<release>/`` with the real release; returns a summary of what changed."""
+    started = time.monotonic()
+    golden_dir = Path(golden_dir).resolve()
+    if package not in PACKAGES:
+        raise GoldenBuildError(f"unknown package {package!r} (choose from {', '.join(PACKAGES)})")
+    try:
+        version = Version(release)
+    except InvalidVersion as exc:
+        raise GoldenBuildError(f"{release!r} is not a version") from exc
+    if version.is_postrelease:
+        raise GoldenBuildError(f"{release} is a re-upload: .postN releases share the golden of {version.base_version}")
+    folder = folder_name(release, package)
+    target = golden_dir / folder
+    registry = read_registry(golden_dir)
+    if not force and (target.exists() or any(k.startswith(folder + "/") for k in registry)):
+        raise GoldenBuildError(f"golden/{folder} already exists; pass --force to rebuild it")
+
+    dates, online = release_dates(package, golden_dir, log=log)
+    if release not in dates:
+        raise GoldenBuildError(f"{package} {release} is not on PyPI (no upload date known)")
+    cutoff = exclude_newer(dates[release])
+    env_cfg = resolve_environment(release, package, load_environments(golden_dir))
+    if python:
+        env_cfg["python"] = python
+    if torch:
+        env_cfg["torch"] = torch
+    if not env_cfg["python"]:
+        raise GoldenBuildError(f"no Python for {package} {release}: add an [[env]] range to {ENVIRONMENTS_FILE} or pass --python")
+    interpreter = find_python(env_cfg["python"])
+    recipe = golden_dir / RECIPE
+    if not recipe.exists():
+        raise GoldenBuildError(f"recipe missing: {recipe}")
+
+    build_root = Path(build_root or BUILD_ROOT)
+    build_dir = build_root / folder
+    env_dir = build_root / ".envs" / folder
+    stage = golden_dir / f".staging-{folder}-{os.getpid()}"
+    requirements = [f"{package}=={release}"]
+    if env_cfg["torch"]:
+        requirements.append(f"torch=={env_cfg['torch']}")
+    requirements += env_cfg["pins"]
+    log(f"golden add {folder}: python {env_cfg['python']}, exclude-newer {cutoff}, requirements {requirements}")
+    try:
+        for path in (build_dir, env_dir):
+            if path.exists():
+                shutil.rmtree(path)
+        build_dir.mkdir(parents=True)
+        uv = uv_command()
+        _run(uv + ["venv", "--quiet", "--python", interpreter, env_dir], log, what="uv venv")
+        env_python = env_dir / "bin" / "python"
+        _run(
+            uv + ["pip", "install", "--quiet", "--python", env_python, "--exclude-newer", cutoff] + requirements,
+            log,
+            what=f"installing {package}=={release}",
+        )
+        freeze = _run(uv + ["pip", "freeze", "--python", env_python], log, what="uv pip freeze").split()
+        stage.mkdir()
+        cmd = [env_python, recipe, "--package", package, "--build-dir", build_dir, "--out", stage, "--accelerator", accelerator]
+        for name in scenarios or []:
+            cmd += ["--scenario", name]
+        run_env = {
+            k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "CUDA_VISIBLE_DEVICES")
+        }
+        run_env.update(PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore", CUBLAS_WORKSPACE_CONFIG=":4096:8")
+        _run(cmd, log, cwd=build_dir, env=run_env, what=f"recipe under {package} {release}")
+        result = json.loads((stage / "recipe-result.json").read_text())
+        (stage / "recipe-result.json").unlink()
+        if not result["scenarios"]:
+            raise GoldenBuildError(f"recipe made no scenario for {folder}: {result['skipped'] or result['failed']}")
+        kept = _keep_other_scenarios(target, stage, scenarios, result) if scenarios else {}
+        files = {entry["file"]: entry["sha256"] for entry in kept.values()}
+        for name, entry in sorted(result["scenarios"].items()):
+            digest = sha256_file(stage / entry["file"])
+            files[entry["file"]] = digest
+            entry["sha256"] = digest
+            entry["size"] = (stage / entry["file"]).stat().st_size
+        meta = {
+            "release": release,
+            "package": package,
+            "python": result["python"],
+            "torch": result["torch"],
+            "pins": env_cfg["pins"] + ([f"torch=={env_cfg['torch']}"] if env_cfg["torch"] else []),
+            "exclude_newer": cutoff,
+            "made_with": " ".join(
+                ["ckpt-compat golden add", release]
+                + ([f"--package {package}"] if package != "pytorch-lightning" else [])
+                + ([f"--accelerator {accelerator}"] if accelerator != "cpu" else [])
+            ),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
+            "build_dir": str(build_root.as_posix().rstrip("/") + "/" + folder),
+            "lightning_version": result["lightning_version"],
+            "environment": freeze,
+            "scenarios": dict(sorted({**kept, **result["scenarios"]}.items())),
+            "skipped": {
+                k: v for k, v in sorted({**result["skipped"], **result["failed"]}.items()) if k not in kept
+            },
+        }
+        (stage / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
+        files["meta.json"] = sha256_file(stage / "meta.json")
+        registry_files = {k: v for k, v in files.items() if k.endswith(".ckpt")}
+
+        # Commit: one rename for the folder, one atomic rewrite for the registry. The lock keeps
+        # two concurrent builds from losing each other's registry lines.
+        with _commit_lock(golden_dir):
+            if not force and target.exists():
+                raise GoldenBuildError(f"golden/{folder} appeared while building; pass --force to replace it")
+            old = None
+            if target.exists():
+                old = golden_dir / f".old-{folder}-{os.getpid()}"
+                os.replace(target, old)
+            os.replace(stage, target)
+            new_registry, added, removed = update_registry(read_registry(golden_dir), folder, registry_files)
+            write_registry(golden_dir, new_registry)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            if online:
+                _store_dates(golden_dir, package, dates)
+    finally:
+        for path in (stage, env_dir, build_dir):
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+    seconds = round(time.monotonic() - started, 1)
+    summary = {
+        "release": release,
+        "folder": folder,
+        "package": package,
+        "python": meta["python"],
+        "torch": meta["torch"],
+        "pins": meta["pins"],
+        "scenarios": sorted(meta["scenarios"]),
+        "skipped": meta["skipped"],
+        "added": added,
+        "removed": removed,
+        "seconds": seconds,
+    }
+    log(f"golden/{folder}: {len(added)} registry entries added/changed, {len(removed)} removed, in {seconds}s")
+    for name in added:
+        log(f"  + {name}")
+    for name in removed:
+        log(f"  - {name}")
+    for name, why in meta["skipped"].items():
+        log(f"  (no {name}: {why})")
+    return summary
+
+
+def _keep_other_scenarios(target: Path, stage: Path, scenarios: list[str], result: dict) -> dict:
+    """With ``--scenario`` on an existing release, the scenarios not rebuilt stay as they were.
+
+    That is how a GPU-only scenario joins a CPU-built release
+    (``golden add 1.6.5 --scenario amp_16_mixed --accelerator gpu --force``). Entries made in
+    another environment carry their own ``python``/``torch``.
+    """
+    meta_path = target / "meta.json"
+    if not meta_path.exists():
+        return {}
+    old = json.loads(meta_path.read_text())
+    kept = {}
+    for name, entry in old.get("scenarios", {}).items():
+        if name in scenarios or name in result["scenarios"]:
+            continue
+        shutil.copy2(target / entry["file"], stage / entry["file"])
+        if sha256_file(stage / entry["file"]) != entry["sha256"]:
+            raise GoldenBuildError(f"golden/{target.name}/{entry['file']} does not match its meta.json sha256")
+        for key in ("python", "torch"):
+            if old.get(key) != result[key]:
+                entry.setdefault(key, old.get(key))
+        kept[name] = entry
+    return kept
+
+
+# ----------------------------------------------------------------------------------- golden list
+def list_goldens(golden_dir: Path, missing: str | None = None, *, package: str = "pytorch-lightning", log: Callable = print) -> list[dict]:
+    """Present goldens (release, scenarios, bytes), or with ``missing="A..B"`` the releases to add."""
+    golden_dir = Path(golden_dir)
+    registry = read_registry(golden_dir)
+    present: dict[str, dict] = {}
+    for name in registry:
+        folder, _, file = name.partition("/")
+        row = present.setdefault(folder, {"release": folder, "scenarios": [], "bytes": 0})
+        row["scenarios"].append(file[: -len(".ckpt")] if file.endswith(".ckpt") else file)
+        path = golden_dir / name
+        row["bytes"] += path.stat().st_size if path.exists() else 0
+    for folder, row in present.items():
+        meta_path = golden_dir / folder / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        row.update(package=meta.get("package", "?"), python=meta.get("python"), torch=meta.get("torch"))
+    if missing is None:
+        return sorted(present.values(), key=lambda r: (r.get("package", ""), _sort_key(r["release"].split("-")[-1])))
+    lo, sep, hi = missing.partition("..")
+    if not sep:
+        raise GoldenBuildError(f"--missing expects A..B, got {missing!r}")
+    dates, _ = release_dates(package, golden_dir, log=log)
+    lo_v = Version(lo) if lo else Version("0")
+    hi_v = Version(hi) if hi else Version("9999")
+    rows = []
+    for release, uploaded in dates.items():
+        try:
+            v = Version(release)
+        except InvalidVersion:
+            continue
+        if v.is_prerelease or v.is_devrelease or v.is_postrelease or not (lo_v <= v <= hi_v):
+            continue
+        if folder_name(release, package) not in present:
+            rows.append({"release": release, "package": package, "uploaded": uploaded})
+    return sorted(rows, key=lambda r: Version(r["release"]))
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def register_cli(subparsers) -> None:
+    golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
+    gsub = golden.add_subparsers(metavar="ACTION")
+
+    add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
+    add.add_argument("release", help="e.g. 1.6.5")
+    add.add_argument("--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)")
+    add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
+    add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
+    add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    add.add_argument("--force", action="store_true", help="replace an existing golden folder")
+    add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
+    add.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    add.set_defaults(func=_cmd_add)
+
+    lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
+    lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
+    lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    lst.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    lst.set_defaults(func=_cmd_list)
+    golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
+
+
+def _cmd_add(args: argparse.Namespace) -> int:
+    add_release(
+        args.release,
+        golden_dir=args.golden_dir,
+        scenarios=args.scenarios,
+        python=args.python,
+        torch=args.torch,
+        package=args.package,
+        force=args.force,
+        accelerator=args.accelerator,
+    )
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    rows = list_goldens(args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
+    if args.missing is not None:
+        for row in rows:
+            print(f"{row['release']:<12} uploaded {row['uploaded']}")
+        print(f"{len(rows)} {args.package} releases in {args.missing} have no golden")
+        return 0
+    for row in rows:
+        print(
+            f"{row['release']:<18} {row.get('package', '?'):<18} py{row.get('python')} torch {row.get('torch')} "
+            f"{row['bytes'] / 1024:7.1f} KiB  {' '.join(sorted(row['scenarios']))}"
+        )
+    print(f"{len(rows)} releases, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ckpt-compat")
+    register_cli(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GoldenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
