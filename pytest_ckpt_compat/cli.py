@@ -18,7 +18,11 @@ from .versions import LEGACY_VERSION_KEY, VERSION_KEY
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only a sub-command that forwards its arguments (``matrix`` → pytest) accepts unknown ones
+        if not getattr(args, "passthrough", None):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, args.passthrough, [*extra, *getattr(args, args.passthrough)])
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

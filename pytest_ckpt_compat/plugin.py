@@ -215,7 +215,7 @@ def register_cli(subparsers) -> None:
     matrix = subparsers.add_parser("matrix", help="run the golden matrix (pytest --ckpt-compat) on the installed package",
                                    description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.")
     matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
-    matrix.set_defaults(func=_cmd_matrix)
+    matrix.set_defaults(func=_cmd_matrix, passthrough="pytest_args")
 
 
 def _cmd_matrix(args) -> int:

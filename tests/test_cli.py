@@ -152,3 +152,15 @@ def test_console_script_runs(old_file, tmp_path):
     assert done.returncode == 0, done.stderr
     bad = subprocess.run([exe, "upgrade", str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "m.ckpt")], capture_output=True, text=True)
     assert bad.returncode != 0 and "missing.ckpt" in bad.stderr
+
+
+def test_matrix_forwards_pytest_options(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "ckpt-compat")
+    done = subprocess.run(
+        [exe, "matrix", "-k", "2.6.6 and end_of_fit and (upgrade or weights_only)", "-q", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "passed" in done.stdout and " failed" not in done.stdout.replace("0 failed", "")
+    rejected = subprocess.run([exe, "inspect", "-k", "x"], capture_output=True, text=True)
+    assert rejected.returncode == 2 and "unrecognized arguments: -k" in rejected.stderr
