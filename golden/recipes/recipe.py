@@ -195,11 +195,13 @@ def _build_classes():
             self._count(opt)
             return [opt], [sched]
 
-        def on_train_batch_end(self, outputs, batch, batch_idx, *args, **kwargs):
+        def on_train_batch_end(self, *args, **kwargs):
+            # 0.10 calls (batch, batch_idx, dataloader_idx), later (outputs, batch, batch_idx, ...):
+            # count batches ourselves instead of trusting a positional index.
             epoch = int(self.trainer.current_epoch)
             self.batches_seen[epoch] = self.batches_seen.get(epoch, 0) + 1
             if self.save_hook is not None:
-                self.save_hook(self, epoch, batch_idx)
+                self.save_hook(self, epoch, self.batches_seen[epoch] - 1)
 
     class ManualModule(GoldenModule):
         """Two optimizers stepped by hand; the second only every other batch."""
