@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ckpt_compat import building
+from pytest_ckpt_compat import cli
 from pytest_ckpt_compat.building import (
     GoldenBuildError,
     add_release,
@@ -153,7 +154,7 @@ def test_unknown_release_is_refused(golden_dir):
 
 
 def test_cli_add_refusal_exits_with_golden_error_code(golden_dir, capsys):
-    assert building.main(["golden", "add", "1.6.5", "--golden-dir", str(golden_dir)]) == GoldenError.exit_code
+    assert cli.main(["golden", "add", "1.6.5", "--golden-dir", str(golden_dir)]) == GoldenError.exit_code
     assert "already exists; pass --force" in capsys.readouterr().err
 
 
