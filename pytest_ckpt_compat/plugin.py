@@ -53,6 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except (GoldenError, ValueError) as exc:
         raise pytest.UsageError(f"--ckpt-compat: {exc}") from None
     config.stash[_STATE] = state
+    if hasattr(config, "workerinput"):  # xdist worker: N workers on N cores must not each spawn N threads
+        import torch
+
+        torch.set_num_threads(1)
     config.pluginmanager.register(_Reports(state), "ckpt-compat-reports")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "ckpt-compat-xdist")
