@@ -223,7 +223,8 @@ def register_cli(subparsers) -> None:
 
 
 def _cmd_matrix(args) -> int:
-    argv = ["--ckpt-compat", str(MATRIX_FILE), *[a for a in args.pytest_args if a != "--"]]
+    # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
+    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *[a for a in args.pytest_args if a != "--"]]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
     return int(pytest.main(argv))
