@@ -50,7 +50,6 @@ class State:
     """Everything the plugin knows in one pytest process."""
 
     store: GoldenStore
-    check_mode: bool = False
     shard_spec: tuple[int, int] | None = None
     outcomes: dict = field(default_factory=dict)  # nodeid -> (kind, key, outcome, message)
     selected: set = field(default_factory=set)  # golden names collected and not deselected
@@ -62,7 +61,7 @@ class State:
         cache = resolve_cache(config.getoption("ckpt_compat_cache", None), config.getini("ckpt_compat_cache"))
         registry = config.getoption("ckpt_compat_registry", None) or config.getini("ckpt_compat_registry") or None
         store = GoldenStore(source, cache, registry_dir=registry, retries=1)
-        return cls(store=store, check_mode=bool(config.getoption("ckpt_compat_check", False)), shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)))
+        return cls(store=store, shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)))
 
     # ---------------------------------------------------------------- collection
     def header(self) -> list[str]:
