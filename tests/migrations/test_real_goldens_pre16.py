@@ -63,19 +63,6 @@ def _weights_sha(state_dict):
     return digest.hexdigest()
 
 
-def _types(obj, found=None) -> set:
-    found = set() if found is None else found
-    if isinstance(obj, dict):
-        for value in obj.values():
-            _types(value, found)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _types(value, found)
-    else:
-        found.add(type(obj).__name__)
-    return found
-
-
 def _num(value):
     if isinstance(value, torch.Tensor):
         value = value.item()

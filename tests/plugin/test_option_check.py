@@ -1,7 +1,6 @@
 """``--ckpt-compat-check``: a removed golden, an unregistered golden, -k respected, format drift."""
 from __future__ import annotations
 
-import json
 
 
 def _drop(golden_dir, name):
