@@ -29,6 +29,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import GoldenError
+from .writing.atomic import write_bytes
 
 try:  # Python 3.11+
     import tomllib as _toml
@@ -76,10 +77,7 @@ def format_registry(entries: dict[str, str]) -> str:
 
 def write_registry(golden_dir: Path, entries: dict[str, str]) -> None:
     """Atomic rewrite (sorted, one entry per file) so readers never see half a registry."""
-    path = Path(golden_dir) / REGISTRY_FILE
-    tmp = path.with_name(f".{REGISTRY_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(format_registry(entries))
-    os.replace(tmp, path)
+    write_bytes(Path(golden_dir) / REGISTRY_FILE, format_registry(entries).encode("utf-8"))
 
 
 def update_registry(entries: dict[str, str], folder: str, files: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
@@ -148,9 +146,7 @@ def _store_dates(golden_dir: Path, package: str, dates: dict[str, str]) -> bool:
     if data.get(package) == ordered:
         return False
     data[package] = ordered
-    tmp = cache.with_name(f".{DATES_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, cache)
+    write_bytes(cache, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
     return True
 
 

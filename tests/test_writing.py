@@ -1,4 +1,4 @@
-"""writing.py on real files: atomic replace, tensor-record carry-over, backups, stale temp files.
+"""pytest_ckpt_compat.writing on real files: atomic replace, tensor-record carry-over, backups, stale temp files.
 
 The carry-over output is compared with ``torch.save``'s output for the same object, byte for byte
 (only the 40-digit serialization id, which torch merely logs, may differ), so any drift from torch's
@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from pytest_ckpt_compat import writing
+from pytest_ckpt_compat.writing import atomic as _atomic, carryover as _carryover  # noqa: F401 - loaded for writing.<room>
 from pytest_ckpt_compat.writing import TEMP_MARKER, backup, clean_stale_temp_files, save_checkpoint
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="carry-over relies on /proc (Linux)")
@@ -212,12 +213,12 @@ def test_torch_offset_arithmetic_loads_the_output(source, tmp_path):
 def test_mmap_storages_sit_at_their_record_offsets(source):
     """The premise of carry-over, checked on this torch: storage address - mapping start = record offset."""
     ckpt = load_mmap(source)
-    segments = writing._mapped_segments(os.stat(source), os.path.realpath(source))
+    segments = writing.carryover._mapped_segments(os.stat(source), os.path.realpath(source))
     assert len(segments) == 1 and segments[0][1] - segments[0][0] >= source.stat().st_size
     reader = torch._C.PyTorchFileReader(str(source))
     weight = ckpt["state_dict"]["layer.weight"].untyped_storage()
     offsets = {reader.get_record_offset(name) for name in reader.get_all_records() if name.startswith("data/")}
-    assert writing._file_offset(segments, weight.data_ptr(), weight.nbytes()) in offsets
+    assert writing.carryover._file_offset(segments, weight.data_ptr(), weight.nbytes()) in offsets
 
 
 def test_upgrade_in_place_carries_over(source):
@@ -314,7 +315,7 @@ def test_source_that_is_not_where_the_tensors_came_from(source, tmp_path):
 
 
 def _failing_writer(monkeypatch, after_bytes: int, exc: BaseException):
-    real = writing._write_all
+    real = writing.atomic._write_all
     budget = {"left": after_bytes}
 
     def write_all(fd, data):
@@ -325,7 +326,7 @@ def _failing_writer(monkeypatch, after_bytes: int, exc: BaseException):
         budget["left"] -= n
         real(fd, data)
 
-    monkeypatch.setattr(writing, "_write_all", write_all)
+    monkeypatch.setattr(writing.atomic, "_write_all", write_all)
 
 
 @pytest.mark.parametrize("with_source", [True, False], ids=["carry-over", "plain"])
@@ -350,7 +351,7 @@ def test_failure_while_copying_records(source, tmp_path, monkeypatch):
     def disk_full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writing, "_copy_range", disk_full)
+    monkeypatch.setattr(writing.atomic, "_copy_range", disk_full)
     with pytest.raises(OSError) as info:
         save_checkpoint(ckpt, source, source=source)
     assert info.value.errno == errno.ENOSPC

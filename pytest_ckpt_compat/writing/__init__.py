@@ -1,0 +1,70 @@
+"""Atomic checkpoint writes that carry tensor records over unchanged where that is provably safe.
+
+Three rooms: ``atomic`` (temp + fsync + rename, metadata kept, only regular files opened or
+replaced), ``carryover`` (which records of the source can be copied, via the ``/proc`` page
+map), ``zipformat`` (torch's archive layout); ``inplace`` adds the lock and backup of
+``--in-place``. Either path's output loads with ``torch.load(weights_only=True)`` exactly as
+``torch.save``'s would.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, NamedTuple
+
+from .atomic import BACKUP_SUFFIX, TEMP_MARKER, PathLike, atomic_output, clean_stale_temp_files, resolve_dest, write_bytes
+from .inplace import backup, exclusive
+
+__all__ = ["BACKUP_SUFFIX", "TEMP_MARKER", "backup", "clean_stale_temp_files", "exclusive", "save_checkpoint", "write_bytes"]
+
+_log = logging.getLogger(__name__)
+
+
+class _WriteReport(NamedTuple):
+    """How a checkpoint was written: for tests and benchmarks, never needed by callers."""
+
+    mode: str  # "carry-over" or "plain"
+    copied_records: int
+    new_records: int
+    reason: str  # why the plain path was taken ("" for carry-over)
+
+
+def save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None = None) -> None:
+    """Write ``checkpoint`` to ``dest`` atomically.
+
+    ``source``: the zip-format file the checkpoint was loaded from with ``mmap=True``; its tensor
+    records are copied over instead of re-serialised. Without it (or when that cannot be proven
+    safe) the checkpoint is written with ``torch.save``. Either way the result loads with
+    ``torch.load(weights_only=True)`` exactly as ``torch.save``'s output would. On any failure the
+    temp file is removed and ``dest`` is untouched; the original exception propagates.
+    """
+    _save_checkpoint(checkpoint, dest, source=source)
+
+
+def _save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None = None) -> _WriteReport:
+    import torch  # here, not at import: the registry writers use this package without torch
+
+    from .carryover import carry_over_plan
+    from .zipformat import write_archive
+
+    dest_path = resolve_dest(dest)
+    clean_stale_temp_files(dest_path.parent, name=dest_path.name)
+    plan, reason = (None, "no source given") if source is None else carry_over_plan(checkpoint, source)
+    try:
+        with atomic_output(dest_path) as out:
+            if plan is None:
+                torch.save(checkpoint, out)
+                report = _WriteReport("plain", 0, 0, reason)
+            else:
+                write_archive(plan, out)
+                report = _WriteReport("carry-over", plan.copied, plan.new, "")
+    finally:
+        if plan is not None:
+            os.close(plan.source_fd)
+    if report.mode == "plain":
+        _log.debug("wrote %s with torch.save (%s)", dest_path, reason)
+    else:
+        _log.debug("wrote %s: %d tensor records carried over, %d new", dest_path, report.copied_records, report.new_records)
+    return report
+
+

@@ -1,0 +1,108 @@
+"""In-place upgrades: a lock so two upgraders do not interleave, and a backup that is never clobbered.
+
+Both open only regular files (``atomic.open_regular``), so a FIFO named ``*.ckpt`` or ``*.bak``
+is refused instead of blocking forever.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+from typing import Iterator
+
+from .atomic import (
+    _BUFFER,
+    _O_CLOEXEC,
+    BACKUP_SUFFIX,
+    PathLike,
+    atomic_output,
+    fcntl,
+    resolve_dest,
+)
+
+__all__ = ["backup", "exclusive"]
+
+
+def backup(path: PathLike, *, overwrite: bool = False) -> Path:
+    """Copy ``NAME`` to ``NAME.bak`` (suffix appended) atomically; returns the backup's path.
+
+    Refuses (``FileExistsError``) to replace an existing, different backup unless
+    ``overwrite=True``: the backup of a first upgrade is the only copy of the original, a second
+    run must not clobber it. An existing backup with the same bytes is kept and returned, so a run
+    killed after its backup can simply be run again. Mode and timestamps are kept, so the backup
+    looks like the file it preserves.
+    """
+    src = Path(os.fspath(path))
+    bak = src.with_name(src.name + BACKUP_SUFFIX)
+    with open(src, "rb") as fin:
+        st = os.fstat(fin.fileno())
+        if not overwrite and os.path.lexists(bak):
+            if _same_bytes(fin.fileno(), st.st_size, bak):
+                return bak
+            raise FileExistsError(errno.EEXIST, f"a different backup already exists (not overwritten): {bak}", str(bak))
+        try:
+            with atomic_output(bak, mode_from=st, no_clobber=not overwrite) as out:
+                out.copy_from(fin.fileno(), 0, st.st_size)
+                out.flush()
+                if os.utime in os.supports_fd:
+                    os.utime(out.fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except FileExistsError:  # another process made the backup meanwhile
+            if _same_bytes(fin.fileno(), st.st_size, bak):
+                return bak
+            raise
+    if os.utime not in os.supports_fd:  # pragma: no cover - platforms without futimens
+        os.utime(bak, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return bak
+
+
+def _same_bytes(fd: int, size: int, other: Path) -> bool:
+    try:
+        with open(other, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size != size:
+                return False
+            offset = 0
+            while offset < size:
+                mine = os.pread(fd, _BUFFER, offset)
+                if not mine or fh.read(len(mine)) != mine:
+                    return False
+                offset += len(mine)
+            return True
+    except OSError:
+        return False
+
+
+
+@contextlib.contextmanager
+def exclusive(path: PathLike) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on the checkpoint file ``path`` names for the ``with`` block.
+
+    For in-place upgrades (load → backup → write): two processes upgrading the same file must not
+    interleave, or the second backs up the first one's output. A waiter that gets the lock after
+    the holder replaced the file finds the path naming a new inode and locks that one instead, so
+    it then loads the upgraded file. Readers that do not lock (torch.load, Lightning) are unaffected.
+    A missing file is not locked: the caller's load reports it.
+    """
+    target = resolve_dest(path)
+    if fcntl is None:  # pragma: no cover
+        yield target
+        return
+    while True:
+        try:
+            fd = os.open(target, os.O_RDONLY | _O_CLOEXEC)
+        except FileNotFoundError:
+            yield target
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.path.samestat(os.stat(target), os.fstat(fd))
+            except FileNotFoundError:
+                current = False
+            if current:
+                yield target
+                return
+        finally:
+            os.close(fd)
+
+
