@@ -1,7 +1,8 @@
 """The tests ``--ckpt-compat-check`` adds (like ``makemigrations --check``): fail CI on gaps and drift."""
 from __future__ import annotations
 
-from pytest_ckpt_compat import checks, versions
+from pytest_ckpt_compat import drift, versions
+from pytest_ckpt_compat.compare import CheckFailed
 
 
 def test_installed_release_has_golden(ckpt_compat_workspace):
@@ -10,7 +11,7 @@ def test_installed_release_has_golden(ckpt_compat_workspace):
     installed = versions.installed_lightning_version()
     releases = sorted({g.release for g in ckpt_compat_workspace.store.goldens})
     if installed not in releases:
-        raise checks.CheckFailed(
+        raise CheckFailed(
             f"the installed Lightning {installed} has no golden in {ckpt_compat_workspace.store.registry_dir / 'registry.txt'} "
             f"(releases with goldens: {', '.join(releases) or 'none'}); add one with `ckpt-compat golden add {installed}`"
         )
@@ -19,4 +20,4 @@ def test_installed_release_has_golden(ckpt_compat_workspace):
 def test_schema_drift(ckpt_compat_drift_scenario, ckpt_compat_workspace, tmp_path):
     """A checkpoint saved now has the key paths and value types of the newest golden after upgrade."""
     __tracebackhide__ = True
-    checks.check_schema_drift(ckpt_compat_workspace, ckpt_compat_drift_scenario, tmp_path)
+    drift.check_schema_drift(ckpt_compat_workspace, ckpt_compat_drift_scenario, tmp_path)

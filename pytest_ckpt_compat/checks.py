@@ -10,8 +10,6 @@ process in a :class:`Workspace`.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
 import importlib.util
 import math
 import sys
@@ -24,38 +22,12 @@ from typing import Any
 from packaging.version import Version
 
 from . import versions
+from .compare import CheckFailed, Mismatches
 from .goldens import Golden, GoldenStore
 
 CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only")
 RECIPE_MODULE = "ckpt_compat_recipe"  # the module name the recipe's classes were pickled under
 _FORMAT_1_6 = Version("1.6.0")
-
-
-class CheckFailed(AssertionError):
-    """A matrix check found a difference; the message lists every difference found."""
-
-
-class Mismatches:
-    """Collects differences so one failure reports all of them, not just the first."""
-
-    def __init__(self, where: str):
-        self.where, self.lines = where, []
-
-    def eq(self, what: str, got: Any, expected: Any) -> None:
-        if got != expected or type(got) is not type(expected) and not _same_number(got, expected):
-            self.lines.append(f"{what}: got {got!r}, expected {expected!r}")
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-
-    def raise_if_any(self) -> None:
-        __tracebackhide__ = True
-        if self.lines:
-            raise CheckFailed(f"{self.where}:\n  " + "\n  ".join(self.lines))
-
-
-def _same_number(a: Any, b: Any) -> bool:
-    return isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool) and a == b
 
 
 # ------------------------------------------------------------------------------------ recipe
@@ -444,121 +416,3 @@ def _compare_field(m: Mismatches, what: str, got: Any, want: Any, recipe) -> Non
             m.add(f"{what}: got {got!r}, expected a path ending in {want!r}")
         return
     m.eq(what, got, want)
-
-
-# ------------------------------------------------------------------------------------ schema drift
-_IGNORED_TOP = {"ckpt_compat", versions.LEGACY_VERSION_KEY}
-
-
-def structure(obj: Any, prefix: str = "") -> dict[str, str]:
-    """``{key path: type name}``; list items share one ``[]`` path, path-like keys become ``<path>``."""
-    import torch
-
-    out: dict[str, str] = {}
-    if isinstance(obj, dict):
-        out[prefix or "."] = "dict"
-        for key, value in obj.items():
-            if not prefix and key in _IGNORED_TOP:
-                continue
-            text = _key_text(key)
-            out.update(structure(value, f"{prefix}.{text}" if prefix else text))
-    elif isinstance(obj, (list, tuple)):
-        out[prefix] = "list"
-        for value in obj:
-            out.update(structure(value, prefix + "[]"))
-    else:
-        out[prefix] = "Tensor" if isinstance(obj, torch.Tensor) else type(obj).__name__
-    return out
-
-
-def _key_text(key: Any) -> str:
-    text = key if isinstance(key, str) else getattr(key, "__qualname__", None) or repr(key)
-    if isinstance(text, str) and ("/" in text or "\\" in text or text.endswith(".ckpt")):
-        return "<path>"
-    return str(text)
-
-
-def structure_diff(golden_struct: dict[str, str], now_struct: dict[str, str]) -> list[str]:
-    """Key-level differences; ``NoneType`` on one side matches any type (unset optional state)."""
-    lines = []
-    for path in sorted(set(golden_struct) | set(now_struct)):
-        a, b = golden_struct.get(path), now_struct.get(path)
-        if a == b:
-            continue
-        if a is None:
-            lines.append(f"+ {path} ({b})  only in the checkpoint saved now")
-        elif b is None:
-            lines.append(f"- {path} ({a})  only in the upgraded golden")
-        elif "NoneType" not in (a, b):
-            lines.append(f"~ {path}: {a} in the upgraded golden, {b} now")
-    return lines
-
-
-def newest_golden(store: GoldenStore, scenario: str) -> Golden | None:
-    """The newest golden of ``scenario`` saved by a release not newer than the installed one."""
-    installed = versions.parse(versions.installed_lightning_version())
-    found = [g for g in store.goldens if g.scenario == scenario and versions.parse(g.saved_version) <= installed]
-    return found[-1] if found else None
-
-
-def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
-    """A checkpoint saved now with the recipe must have the structure of the upgraded newest golden."""
-    from .catalogue import lightning_catalogue
-    from .loading import load_checkpoint
-
-    golden = newest_golden(ws.store, scenario)
-    if golden is None:
-        raise CheckFailed(f"no golden of scenario {scenario!r} at or below the installed Lightning to compare with")
-    recipe = ws.recipe
-    with warnings.catch_warnings(), _quiet_lightning():
-        warnings.simplefilter("ignore")
-        recipe.run_scenario(scenario, recipe.CLASSES, str(tmp_path / "build"), str(tmp_path), "cpu")
-    now = load_checkpoint(tmp_path / f"{scenario}.ckpt", trust=True)
-    upgraded, _ = ws.upgraded(golden)
-    diff = structure_diff(structure(upgraded), structure(now))
-    if diff:
-        installed = versions.installed_lightning_version()
-        units = [m for m in lightning_catalogue().migrations if versions.parse(golden.saved_version) < m.version]
-        known = ", ".join(m.id for m in units) or "none"
-        raise CheckFailed(
-            f"schema drift: a {scenario} checkpoint saved now by Lightning {installed} differs from golden {golden.name} "
-            f"(saved by {golden.saved_version}) after upgrade:\n  " + "\n  ".join(diff[:80])
-            + ("\n  ..." if len(diff) > 80 else "")
-            + f"\nLikely missing migration: a unit with {golden.saved_version} < VERSION <= {installed} that produces "
-            f"these keys (units in that range now: {known}); or add a golden for {installed}."
-        )
-
-
-@contextlib.contextmanager
-def _quiet_lightning():
-    import logging
-
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-def copy_checkpoint(checkpoint: dict) -> dict:
-    """Deep copy of containers; tensors are shared (cheap, and lets identity checks work)."""
-    return copy.deepcopy(checkpoint, memo=_tensor_memo(checkpoint))
-
-
-def _tensor_memo(obj: Any, memo: dict | None = None) -> dict:
-    import torch
-
-    memo = {} if memo is None else memo
-    if isinstance(obj, torch.Tensor):
-        memo[id(obj)] = obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _tensor_memo(v, memo)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _tensor_memo(v, memo)
-    return memo

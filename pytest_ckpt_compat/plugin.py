@@ -1,7 +1,7 @@
 """pytest plugin: ``pytest --ckpt-compat`` runs the golden matrix and the per-migration contract.
 
 Kept thin on purpose (options, parametrization, fixtures, hooks); the logic lives in
-:mod:`.goldens`, :mod:`.checks`, :mod:`.testing` and :mod:`.report`.
+:mod:`.goldens`, :mod:`.checks`, :mod:`.drift`, :mod:`.testing`, :mod:`.session` and :mod:`.report`.
 
 Splitting the matrix across CI jobs: every cell id starts with the golden's release
 (``1.6.5-end_of_fit-resume``), so ``-k "1.6"`` / ``-k "not 1."`` select by release series, or use
@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from . import report
+from .session import Sample, State, golden_around, migrations
 
 MATRIX_FILE = Path(__file__).resolve().parent / "_matrix.py"
 CHECK_FILE = Path(__file__).resolve().parent / "_check.py"
-_STATE = pytest.StashKey["report.State"]()
+_STATE = pytest.StashKey[State]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .errors import GoldenError
 
     try:
-        state = report.State.from_config(config)
+        state = State.from_config(config)
     except (GoldenError, ValueError) as exc:
         raise pytest.UsageError(f"--ckpt-compat: {exc}") from None
     config.stash[_STATE] = state
@@ -82,7 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "migration" in names and "migration" not in metafunc._arg2fixturedefs:  # a user fixture wins
         marker = metafunc.definition.get_closest_marker("ckpt_compat_migrations")
         catalogue = marker.kwargs.get("catalogue") if marker else None
-        units = report.migrations(catalogue)
+        units = migrations(catalogue)
         metafunc.parametrize("migration", units, ids=[u.id for u in units])
 
 
@@ -126,7 +127,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     path = session.config.getoption("ckpt_compat_report")
     if path:
-        Path(path).write_text(state.markdown(), encoding="utf-8")
+        Path(path).write_text(report.markdown(state), encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -134,7 +135,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not state or hasattr(config, "workerinput"):
         return
     terminalreporter.write_sep("-", "ckpt-compat matrix")
-    for line in state.text_lines():
+    for line in report.text_lines(state):
         terminalreporter.write_line(line)
     for line in state.problems:
         terminalreporter.write_line(f"ckpt-compat check: {line}", red=True)
@@ -167,7 +168,7 @@ def ckpt_compat_workspace(request, tmp_path_factory):
     """Fetched/upgraded goldens shared by the tests of one process (one per xdist worker)."""
     from .checks import Workspace
 
-    state = _state(request.config) or report.State.from_config(request.config)
+    state = _state(request.config) or State.from_config(request.config)
     return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"))
 
 
@@ -193,13 +194,13 @@ def migration_example(migration, ckpt_compat_workspace):
     except LookupError:
         catalogue = catalogue_of(migration)
         ckpt = minimal_checkpoint(version_before(migration.version), version_key=catalogue.version_key)
-        return report.Sample(None, prepare_for(migration, ckpt, catalogue))
+        return Sample(None, prepare_for(migration, ckpt, catalogue))
 
 
 def _sample(migration, ws, *, before: bool, skip: bool = True):
     from .testing import catalogue_of, prepare_for
 
-    golden = report.golden_around(ws.store, migration, before=before)
+    golden = golden_around(ws.store, migration, before=before)
     if golden is None:
         reason = f"no golden saved {'before' if before else 'at or after'} {migration.version} ({migration.id})"
         if skip:
@@ -208,7 +209,7 @@ def _sample(migration, ws, *, before: bool, skip: bool = True):
     checkpoint = ws.load(golden)
     if before:
         prepare_for(migration, checkpoint, catalogue_of(migration))
-    return report.Sample(golden, checkpoint)
+    return Sample(golden, checkpoint)
 
 
 # ------------------------------------------------------------------------------------ CLI

@@ -1,267 +1,65 @@
-"""Session state of the plugin: which cells exist, what happened to them, and how to show it.
+"""Rendering of a run's :class:`~.session.State`: the terminal matrix and the Markdown report.
 
-Why a separate room: the plugin hooks stay one-liners, and the same state renders the terminal
-matrix, the Markdown report and the check-mode verdict (syrupy keeps its report apart the same way).
+Why apart from the session: what a run collected is one thing, how it is shown is another; a
+new output (JSON, HTML) is a function here and needs no change to the hooks (syrupy's split).
 """
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable
-
-import pytest
 
 from . import versions
-from .checks import CHECKS, skip_reason
-from .goldens import Golden, GoldenStore, resolve_cache, resolve_source
+from .checks import CHECKS
+from .session import State
 
-_CELL_PROP = "ckpt_compat_cell"
-_MIGRATION_PROP = "ckpt_compat_migration"
 _SYMBOL = {"passed": "pass", "failed": "FAIL", "skipped": "skip", None: "-"}
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One matrix cell: a golden and a check. Its id is what ``-k`` matches."""
-
-    golden: Golden
-    check: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.golden.id}-{self.check}"
-
-    def marks(self) -> list:
-        reason = skip_reason(self.golden, self.check)
-        return [pytest.mark.skip(reason=reason)] if reason else []
+def count_line(state: State) -> str:
+    """One line naming the counts per outcome (the last line of both renderings)."""
+    c = state.counts()
+    goldens = len(state.rows())
+    units = len(state.migration_outcomes())
+    return f"ckpt-compat: {goldens} goldens, {units} migrations: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
 
 
-@dataclass
-class Sample:
-    """A checkpoint handed to a migration test: from a real golden, or hand-made (``golden`` is None)."""
-
-    golden: Golden | None
-    checkpoint: dict
-
-
-@dataclass
-class State:
-    """Everything the plugin knows in one pytest process."""
-
-    store: GoldenStore
-    shard_spec: tuple[int, int] | None = None
-    outcomes: dict = field(default_factory=dict)  # nodeid -> (kind, key, outcome, message)
-    selected: set = field(default_factory=set)  # golden names collected and not deselected
-    problems: list = field(default_factory=list)
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> "State":
-        source = resolve_source(config.getoption("ckpt_compat_url", None), config.getini("ckpt_compat_url"))
-        cache = resolve_cache(config.getoption("ckpt_compat_cache", None), config.getini("ckpt_compat_cache"))
-        registry = config.getoption("ckpt_compat_registry", None) or config.getini("ckpt_compat_registry") or None
-        store = GoldenStore(source, cache, registry_dir=registry, retries=1)
-        return cls(store=store, shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)))
-
-    # ---------------------------------------------------------------- collection
-    def header(self) -> list[str]:
-        lines = [f"ckpt-compat: goldens from {self.store.source} (registry {self.store.registry_dir}), cache {self.store.cache}"]
-        if self.shard_spec:
-            lines.append(f"ckpt-compat: shard {self.shard_spec[0]}/{self.shard_spec[1]}")
-        return lines
-
-    def cells(self) -> list[Cell]:
-        return [Cell(g, check) for g in self.store.goldens for check in CHECKS]
-
-    def drift_scenarios(self) -> list[str]:
-        """Scenarios of the newest golden release not newer than the installed Lightning (CPU ones)."""
-        installed = versions.parse(versions.installed_lightning_version())
-        eligible = [g for g in self.store.goldens if versions.parse(g.saved_version) <= installed and not g.requires]
-        if not eligible:
-            return []
-        newest = eligible[-1].release
-        return [g.scenario for g in eligible if g.release == newest]
-
-    def shard(self, items: list) -> tuple[list, list]:
-        if not self.shard_spec:
-            return items, []
-        index, total = self.shard_spec
-        order = {g.name: i for i, g in enumerate(self.store.goldens)}
-        keep, drop = [], []
-        for item in items:
-            golden = _param(item, "ckpt_compat_cell")
-            if golden is not None:
-                ok = order[golden.golden.name] % total == index - 1
-            else:
-                ok = index == 1 or not _is_ours(item)
-            (keep if ok else drop).append(item)
-        return keep, drop
-
-    def label(self, item) -> None:
-        cell = _param(item, "ckpt_compat_cell")
-        if cell is not None:
-            item.user_properties.append((_CELL_PROP, [cell.golden.name, cell.check]))
-        unit = _param(item, "migration")
-        if unit is not None and _is_ours(item):
-            item.user_properties.append((_MIGRATION_PROP, unit.id))
-
-    def golden_names(self, nodeids: Iterable[str]) -> set[str]:
-        by_id = {g.id: g.name for g in self.store.goldens}
-        found = set()
-        for nodeid in nodeids:
-            match = re.search(r"test_golden\[(.+)-(" + "|".join(CHECKS) + r")\]$", nodeid)
-            if match and match.group(1) in by_id:
-                found.add(by_id[match.group(1)])
-        return found
-
-    # ---------------------------------------------------------------- outcomes
-    def record(self, rep) -> None:
-        props = dict((k, v) for k, v in getattr(rep, "user_properties", ()) if k in (_CELL_PROP, _MIGRATION_PROP))
-        if not props:
-            return
-        kind, key = (_CELL_PROP, tuple(props[_CELL_PROP])) if _CELL_PROP in props else (_MIGRATION_PROP, props[_MIGRATION_PROP])
-        previous = self.outcomes.get(rep.nodeid)
-        if rep.failed:
-            outcome = "failed"
-        elif rep.skipped:
-            outcome = "skipped"
-        elif rep.when == "call":
-            outcome = "passed"
-        else:
-            return
-        if previous and previous[2] == "failed":
-            return
-        message = _first_lines(rep) if outcome != "passed" else ""
-        self.outcomes[rep.nodeid] = (kind, key, outcome, message)
-
-    def cell_outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
-        return {key: (outcome, msg) for kind, key, outcome, msg in self.outcomes.values() if kind == _CELL_PROP}
-
-    def migration_outcomes(self) -> dict[str, tuple[str, str]]:
-        return {key: (outcome, msg) for kind, key, outcome, msg in self.outcomes.values() if kind == _MIGRATION_PROP}
-
-    # ---------------------------------------------------------------- check mode
-    def check_problems(self) -> list[str]:
-        """Session-level failures of ``--ckpt-compat-check`` (per-item ones are tests of their own)."""
-        exercised = {name for name, _ in self.cell_outcomes()}
-        problems = [f"golden {name} was selected but never exercised (no matrix cell reported)" for name in sorted(self.selected - exercised)]
-        problems += [f"golden {name} is described in meta.json but missing from registry.txt, so it is never tested" for name in self.store.unregistered_scenarios()]
-        return problems
-
-    # ---------------------------------------------------------------- rendering
-    def rows(self) -> list[tuple[Golden, dict[str, str]]]:
-        cells = self.cell_outcomes()
-        out = []
-        for golden in self.store.goldens:
-            row = {check: cells.get((golden.name, check), (None, ""))[0] for check in CHECKS}
-            if any(v is not None for v in row.values()):
-                out.append((golden, row))
-        return out
-
-    def counts(self) -> dict[str, int]:
-        counts = {"passed": 0, "failed": 0, "skipped": 0}
-        for outcome, _ in list(self.cell_outcomes().values()) + list(self.migration_outcomes().values()):
-            counts[outcome] += 1
-        return counts
-
-    def count_line(self) -> str:
-        c = self.counts()
-        goldens = len(self.rows())
-        units = len(self.migration_outcomes())
-        return f"ckpt-compat: {goldens} goldens, {units} migrations: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
-
-    def text_lines(self) -> list[str]:
-        rows = self.rows()
-        width = max([len(g.id) for g, _ in rows] + [6])
-        lines = []
-        if rows:
-            lines.append(f"{'golden':<{width}}  " + "  ".join(f"{c:<12}" for c in CHECKS).rstrip())
-            for golden, row in rows:
-                lines.append(f"{golden.id:<{width}}  " + "  ".join(f"{_SYMBOL[row[c]]:<12}" for c in CHECKS).rstrip())
-        failed_units = {k: v for k, v in self.migration_outcomes().items() if v[0] == "failed"}
-        for unit, (_, msg) in sorted(failed_units.items()):
-            lines.append(f"migration {unit}: FAIL " + " / ".join(msg.splitlines()[1:3] or msg.splitlines()[:1]))
-        lines.append(self.count_line())
-        return lines
-
-    def markdown(self) -> str:
-        installed = versions.installed_lightning_version()
-        out = ["# Checkpoint compatibility matrix", "", f"Installed Lightning {installed}; goldens from `{_display(self.store.source)}`.", ""]
-        out.append("| golden | " + " | ".join(CHECKS) + " |")
-        out.append("|---|" + "---|" * len(CHECKS))
-        for golden, row in self.rows():
-            out.append(f"| {golden.release} {golden.scenario} | " + " | ".join(_SYMBOL[row[c]] for c in CHECKS) + " |")
-        units = self.migration_outcomes()
-        if units:
-            out += ["", "| migration | contract |", "|---|---|"]
-            out += [f"| `{unit}` | {_SYMBOL[outcome]} |" for unit, (outcome, _) in sorted(units.items())]
-        failures = [(f"{name} {check}", msg) for (name, check), (outcome, msg) in sorted(self.cell_outcomes().items()) if outcome == "failed"]
-        failures += [(unit, msg) for unit, (outcome, msg) in sorted(units.items()) if outcome == "failed"]
-        if failures:
-            out += ["", "## Failures", ""]
-            for what, msg in failures:
-                out += [f"- **{what}**", "", "  ```", *("  " + line for line in msg.splitlines()[:12]), "  ```"]
-        if self.problems:
-            out += ["", "## Check mode", ""] + [f"- {p}" for p in self.problems]
-        out += ["", self.count_line(), ""]
-        return "\n".join(out)
+def text_lines(state: State) -> list[str]:
+    """The matrix as terminal lines: one row per golden, failed migrations, the count line."""
+    rows = state.rows()
+    width = max([len(g.id) for g, _ in rows] + [6])
+    lines = []
+    if rows:
+        lines.append(f"{'golden':<{width}}  " + "  ".join(f"{c:<12}" for c in CHECKS).rstrip())
+        for golden, row in rows:
+            lines.append(f"{golden.id:<{width}}  " + "  ".join(f"{_SYMBOL[row[c]]:<12}" for c in CHECKS).rstrip())
+    failed_units = {k: v for k, v in state.migration_outcomes().items() if v[0] == "failed"}
+    for unit, (_, msg) in sorted(failed_units.items()):
+        lines.append(f"migration {unit}: FAIL " + " / ".join(msg.splitlines()[1:3] or msg.splitlines()[:1]))
+    lines.append(count_line(state))
+    return lines
 
 
-# ------------------------------------------------------------------------------------ helpers
-def migrations(catalogue=None) -> list:
-    """Units of one catalogue, or of every registered catalogue, in application order."""
-    from .catalogue import all_catalogues
-
-    if catalogue is not None:
-        return list(catalogue.migrations)
-    return [unit for cat in all_catalogues() for unit in cat.migrations]
-
-
-def golden_around(store: GoldenStore, migration, *, before: bool) -> Golden | None:
-    """Newest golden saved before ``migration.version`` (or oldest at/after it), preferring end_of_fit."""
-    if migration.catalogue != "lightning":
-        return None
-    goldens = [g for g in store.goldens if (versions.parse(g.saved_version) < migration.version) == before and not g.requires]
-    if not goldens:
-        return None
-    release = goldens[-1].release if before else goldens[0].release
-    same = [g for g in goldens if g.release == release]
-    return next((g for g in same if g.scenario == "end_of_fit"), same[0])
-
-
-def _param(item, name: str) -> Any:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get(name) if callspec is not None else None
-
-
-def _is_ours(item) -> bool:
-    return str(item.nodeid).startswith("ckpt-compat/") or os.path.basename(str(getattr(item, "path", ""))) in ("_matrix.py", "_check.py")
-
-
-def _parse_shard(spec: str | None) -> tuple[int, int] | None:
-    if not spec:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
-    if not match or not (1 <= int(match.group(1)) <= int(match.group(2))):
-        raise ValueError(f"--ckpt-compat-shard expects I/N with 1 <= I <= N, got {spec!r}")
-    return int(match.group(1)), int(match.group(2))
-
-
-def _first_lines(rep) -> str:
-    """The reason a cell failed or skipped, without the traceback."""
-    if rep.skipped and isinstance(rep.longrepr, tuple):
-        return str(rep.longrepr[2]).removeprefix("Skipped: ")
-    text = getattr(rep, "longreprtext", "") or str(rep.longrepr or "")
-    lines, started = [], False
-    for line in text.splitlines():
-        if line.startswith("E "):
-            started = True
-            lines.append(line[2:].strip())
-        elif started and line.startswith(" ") and line.strip():
-            lines.append(line.strip())
-        elif started:
-            break
-    return "\n".join(lines[:15]) if lines else (text.strip().splitlines() or [""])[-1]
+def markdown(state: State) -> str:
+    """The matrix as a Markdown document (``--ckpt-compat-report``), failures with their reasons."""
+    installed = versions.installed_lightning_version()
+    out = ["# Checkpoint compatibility matrix", "", f"Installed Lightning {installed}; goldens from `{_display(state.store.source)}`.", ""]
+    out.append("| golden | " + " | ".join(CHECKS) + " |")
+    out.append("|---|" + "---|" * len(CHECKS))
+    for golden, row in state.rows():
+        out.append(f"| {golden.release} {golden.scenario} | " + " | ".join(_SYMBOL[row[c]] for c in CHECKS) + " |")
+    units = state.migration_outcomes()
+    if units:
+        out += ["", "| migration | contract |", "|---|---|"]
+        out += [f"| `{unit}` | {_SYMBOL[outcome]} |" for unit, (outcome, _) in sorted(units.items())]
+    failures = [(f"{name} {check}", msg) for (name, check), (outcome, msg) in sorted(state.cell_outcomes().items()) if outcome == "failed"]
+    failures += [(unit, msg) for unit, (outcome, msg) in sorted(units.items()) if outcome == "failed"]
+    if failures:
+        out += ["", "## Failures", ""]
+        for what, msg in failures:
+            out += [f"- **{what}**", "", "  ```", *("  " + line for line in msg.splitlines()[:12]), "  ```"]
+    if state.problems:
+        out += ["", "## Check mode", ""] + [f"- {p}" for p in state.problems]
+    out += ["", count_line(state), ""]
+    return "\n".join(out)
 
 
 def _display(source: str) -> str:

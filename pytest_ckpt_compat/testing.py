@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from packaging.version import Version
 
 from .catalogue import Catalogue, Migration, all_catalogues
-from .checks import CheckFailed, Mismatches, copy_checkpoint
+from .compare import CheckFailed, Mismatches, copy_checkpoint
 from .engine import applied_ids, plan, upgrade
 from .errors import CheckpointCompatError
 

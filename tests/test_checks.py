@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_ckpt_compat.checks import CheckFailed, Mismatches, skip_reason, structure, structure_diff
+from pytest_ckpt_compat.checks import skip_reason
+from pytest_ckpt_compat.compare import CheckFailed, Mismatches
+from pytest_ckpt_compat.drift import structure, structure_diff
 from pytest_ckpt_compat.goldens import Golden
 
 
