@@ -20,6 +20,7 @@ from .errors import (
     HashMismatch,
     InvalidVersion,
     MigrationError,
+    MissingGlobal,
     NotALightningCheckpoint,
     UnsafeCheckpoint,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidVersion",
     "Migration",
     "MigrationError",
+    "MissingGlobal",
     "NotALightningCheckpoint",
     "UnsafeCheckpoint",
     "all_catalogues",

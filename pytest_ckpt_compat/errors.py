@@ -72,6 +72,19 @@ class UnsafeCheckpoint(CheckpointCompatError):
         )
 
 
+class MissingGlobal(CheckpointCompatError):
+    """A trusted load needs a class or function that cannot be imported (module missing, class renamed)."""
+
+    exit_code = 10
+
+    def __init__(self, path: str, name: str, reason: str = ""):
+        self.path, self.name = path, name
+        super().__init__(
+            f"{path}: the file pickles {name}, which cannot be imported here ({reason}). Install the package "
+            "that defines it (or restore the renamed class under its old name) and load again with trust"
+        )
+
+
 class MigrationError(CheckpointCompatError):
     """A migration raised: the id says which one, the cause is chained."""
 

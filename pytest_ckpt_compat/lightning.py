@@ -19,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import io
 import os
+import tempfile
+from pathlib import Path
 from typing import Any, Iterable
 
-import torch
-
-from .engine import upgrade
-from .loading import load_checkpoint
+from .engine import plan, upgrade
+from .loading import checkpoint_file, load_checkpoint
+from .versions import VERSION_KEY
 
 
 def trainer_module():
@@ -151,11 +151,28 @@ CheckpointUpgrade = _make_callback_class()
 
 
 def load_from_checkpoint(cls: Any, path: str | os.PathLike, *, trust: bool = False, target_version: str | None = None, **kwargs: Any) -> Any:
-    """``cls.load_from_checkpoint(path, **kwargs)`` on the upgraded checkpoint (path left untouched)."""
-    checkpoint = upgrade(load_checkpoint(path, trust=trust), target_version)
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    buffer.seek(0)
+    """``cls.load_from_checkpoint(path, **kwargs)`` on the upgraded checkpoint (path left untouched).
+
+    Lightning gets a *path*: an upgraded copy in a temporary folder (tensor records carried over,
+    so it costs little), or with ``trust`` the original when nothing needs upgrading. A path, not
+    a buffer, because classes that override ``load_from_checkpoint`` may read their argument more
+    than once (chemprop's MPNN does). The copy was written from what our loader accepted, so
+    Lightning may read it with ``weights_only=False`` without widening what the file can run (and
+    numpy state in it still loads).
+    """
+    from .writing import save_checkpoint
+
+    file = checkpoint_file(path)
+    checkpoint = load_checkpoint(path, trust=trust)
+    before = checkpoint.get(VERSION_KEY) if isinstance(checkpoint, dict) else None
+    steps = plan(checkpoint, target_version)
+    upgrade(checkpoint, target_version)
     if "weights_only" in inspect.signature(cls.load_from_checkpoint).parameters and "weights_only" not in kwargs:
-        kwargs["weights_only"] = not trust
-    return cls.load_from_checkpoint(buffer, **kwargs)
+        kwargs["weights_only"] = False
+    if trust and not steps and before == checkpoint.get(VERSION_KEY) and not Path(path).is_dir():
+        return cls.load_from_checkpoint(os.fspath(path), **kwargs)
+    with tempfile.TemporaryDirectory(prefix="ckpt-compat-") as folder:
+        upgraded = Path(folder) / Path(file).name
+        save_checkpoint(checkpoint, upgraded, source=file)
+        del checkpoint  # the copy is what Lightning reads; drop our mmap of the original
+        return cls.load_from_checkpoint(str(upgraded), **kwargs)

@@ -1,32 +1,46 @@
-"""Safe loading: ``torch.load(weights_only=True)`` with a small, curated allowlist.
+"""Safe loading: torch's ``weights_only`` allow-list plus a small, curated one of ours.
 
 Old Lightning files pickle a few of Lightning's own globals: callback *classes* as dict keys
 (0.10 – 1.4) and ``AttributeDict`` hyperparameters (0.8 – 1.0.7). The allowlist maps exactly those
 names, under both namespaces (``pytorch_lightning.*`` and ``lightning.pytorch.*``), to inert
 stand-ins: a marker class that only carries the pickled name, and the builtin ``dict``. Nothing is
 imported from the names in the file, so loading needs neither namespace installed and runs no
-code. Everything else (user classes, OmegaConf, argparse helpers, arbitrary objects) needs
-``trust=True``, which unpickles normally (with Lightning's legacy shims and a namespace redirect).
-It is applied with torch's ``safe_globals`` context manager, never the process-wide registry.
+code. numpy arrays, dtypes and scalars (1.4/1.5 fault-tolerant RNG states, schedulers that keep
+arrays) are data: numpy's reconstruct/dtype globals are allowed, as torch's serialization notes
+recommend for ``weights_only``. Everything else (user classes, OmegaConf, argparse helpers,
+arbitrary objects) needs ``trust=True``, which unpickles normally (with Lightning's legacy shims and
+a namespace redirect).
+
+Why our own Unpickler and not ``torch.serialization.safe_globals``: that context manager edits one
+process-wide set, so two threads loading at once remove each other's entries mid-load (and a lock
+of ours would not protect against anybody else's ``safe_globals``). Instead each load passes an
+explicit, immutable table to a ``pickle.Unpickler`` whose ``find_class`` resolves only names in it
+(the restriction the ``pickle`` documentation gives for untrusted data); the table is torch's own
+``weights_only`` table plus ours (plus anything registered with ``add_safe_globals``). Nothing
+process-wide is written, so loads are thread-safe. Trusted loads likewise resolve Lightning's
+legacy shims in their ``find_class`` instead of entering Lightning's ``pl_legacy_patch``, which takes
+a non-reentrant process lock that the Trainer already holds while it loads a checkpoint.
 
 Sharded checkpoints are directories: only their small metadata file is read (``meta.pt`` for
 FSDP/ModelParallel, ``checkpoint/mp_rank_00_model_states.pt`` for DeepSpeed).
 """
 from __future__ import annotations
 
+import _compat_pickle
 import contextlib
+import enum
 import functools
-import importlib
 import os
 import pickle
 import re
 import zipfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
 
-from .errors import CheckpointNotFound, CorruptCheckpoint, UnsafeCheckpoint
+from .errors import CheckpointNotFound, CorruptCheckpoint, MissingGlobal, UnsafeCheckpoint
 
 _NAMESPACES = ("pytorch_lightning", "lightning.pytorch")
 
@@ -71,7 +85,7 @@ def legacy_class_ref(module: str, qualname: str) -> type:
 
 @functools.lru_cache(maxsize=None)
 def allowlist() -> tuple:
-    """``(object, "pickled.name")`` pairs for ``torch.serialization.safe_globals``."""
+    """``(object, "pickled.name")`` pairs of ours: Lightning stand-ins, numpy data, 1.5 metric reductions."""
     pairs: list[tuple[Any, str]] = []
     for namespace in _NAMESPACES:
         for suffix in _CALLBACK_CLASSES:
@@ -80,7 +94,79 @@ def allowlist() -> tuple:
         for suffix in _DICT_CLASSES:
             pairs.append((dict, f"{namespace}.{suffix}"))
     pairs.extend((dict, name) for name in _FABRIC_DICT_CLASSES)
+    pairs.extend(numpy_globals())
+    # 1.4/1.5 fault-tolerant loop results pickle their metrics' reductions as
+    # ``getattr(torch._C._VariableFunctionsClass, "sum")``: a marker owner and a getattr that only
+    # answers that owner with inert function names (the loop results are dropped by the 2.0 unit).
+    pairs.append((_TORCH_FUNCTIONS, "torch._C._VariableFunctionsClass"))
+    pairs.append((_torch_function_ref, "builtins.getattr"))
     return tuple(pairs)
+
+
+def numpy_globals() -> tuple:
+    """``(object, name)`` pairs that rebuild numpy arrays, dtypes and scalars (data, not code).
+
+    The globals torch's serialization notes name for loading numpy data with ``weights_only``:
+    ``_reconstruct``, ``ndarray``, ``dtype`` and the dtype classes (numpy >= 1.25), plus ``scalar``,
+    under both spellings of numpy's core module (``numpy.core`` before 2.0, ``numpy._core`` since).
+    ``torch.serialization.safe_globals(list(numpy_globals()))`` makes plain ``torch.load`` read them.
+    """
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a torch dependency in practice
+        return ()
+    multiarray = np.ndarray.__reduce__(np.zeros(0))[0]  # the real _reconstruct, wherever numpy keeps it
+    scalar = np.float64(0).__reduce__()[0]
+    pairs = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        pairs += [(multiarray, f"{core}._reconstruct"), (scalar, f"{core}.scalar")]
+    dtypes = getattr(np, "dtypes", None)
+    for name in getattr(dtypes, "__all__", ()):
+        cls = getattr(dtypes, name)
+        if isinstance(cls, type) and issubclass(cls, np.dtype):
+            pairs.append((cls, f"numpy.dtypes.{name}"))
+    return tuple(pairs)
+
+
+class _TorchFunctions:
+    """Stand-in for ``torch._C._VariableFunctionsClass`` (the owner of ``torch.sum`` & co.)."""
+
+    def __repr__(self) -> str:
+        return "<pickled torch._C._VariableFunctionsClass>"
+
+
+_TORCH_FUNCTIONS = _TorchFunctions()
+_REDUCTIONS = frozenset({"sum", "mean", "max", "min", "prod", "std", "var", "median", "amax", "amin"})
+
+
+def _torch_function_ref(owner: Any, name: Any) -> type:
+    """``getattr`` for safe loads: only ``torch.<reduction>`` on the stand-in owner, as an inert marker."""
+    if owner is _TORCH_FUNCTIONS and isinstance(name, str) and name in _REDUCTIONS:
+        return legacy_class_ref("torch", name)
+    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {owner!r}, {name!r} (only torch reductions are allowed)")
+
+
+def _safe_table() -> MappingProxyType:
+    """The names a safe load may resolve: torch's weights_only table, registered ones, ours (immutable)."""
+    from torch import _weights_only_unpickler as wou
+
+    table = dict(_torch_table())
+    with contextlib.suppress(Exception):  # anything the user registered with torch.serialization.add_safe_globals
+        table.update(wou._get_user_allowed_globals())
+    table.update(_our_table())
+    return MappingProxyType(table)
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_table() -> MappingProxyType:
+    from torch import _weights_only_unpickler as wou
+
+    return MappingProxyType(dict(wou._get_allowed_globals()))
+
+
+@functools.lru_cache(maxsize=None)
+def _our_table() -> MappingProxyType:
+    return MappingProxyType({name: obj for obj, name in allowlist()})
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
@@ -115,14 +201,14 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
     if file.stat().st_size == 0:
         raise CorruptCheckpoint(f"{file} is empty")
     zipped = is_zip_checkpoint(file)
+    pickle_module = _RedirectingPickleModule() if trust else _SafePickleModule(_safe_table())
     try:
-        if trust:
-            with _legacy_shims():
-                return torch.load(file, map_location=map_location, weights_only=False, pickle_module=_redirecting_pickle, mmap=zipped or None)
-        with torch.serialization.safe_globals(list(allowlist())):
-            return torch.load(file, map_location=map_location, weights_only=True, mmap=zipped or None)
+        # weights_only=False only because an explicit pickle_module carries the restriction (see above)
+        return torch.load(file, map_location=map_location, weights_only=False, pickle_module=pickle_module, mmap=zipped or None)
+    except _MissingGlobal as exc:
+        raise MissingGlobal(str(file), exc.name, exc.reason) from None
     except pickle.UnpicklingError as exc:
-        if re.search(r"Unsupported (global|class)|not an allowed global|Trying to call reduce", str(exc)):
+        if isinstance(exc, _Refused) or re.search(r"Unsupported (global|class)|not an allowed global|Trying to call reduce", str(exc)):
             raise UnsafeCheckpoint(str(file), _unsafe_globals(file, exc, zipped), _short_reason(exc)) from None
         raise CorruptCheckpoint(f"{file} is not a readable torch checkpoint: {_short_reason(exc) or _first_line(exc)}") from exc
     except (EOFError, RuntimeError, ValueError, zipfile.BadZipFile, OSError, KeyError, AttributeError, TypeError) as exc:
@@ -143,47 +229,115 @@ def _short_reason(exc: BaseException) -> str:
 
 def _unsafe_globals(file: Path, exc: BaseException, zipped: bool) -> list[str]:
     """Every offending global for zip files (torch can list them); the first one otherwise."""
-    allowed = {name for _, name in allowlist()}
+    allowed = set(_safe_table())
     if zipped:
         with contextlib.suppress(Exception):
-            return sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(file)) - allowed)
+            found = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(file)) - allowed)
+            if found:
+                return found
+    if isinstance(exc, _Refused):
+        return [exc.name]
     found = re.findall(r"GLOBAL ([\w.]+)", str(exc))
     return sorted(set(found) - allowed) or ["(see the torch error)"]
 
 
-class _RedirectingUnpickler(pickle.Unpickler):
-    """Trusted loads: resolve ``pytorch_lightning.*`` ↔ ``lightning.pytorch.*`` to whichever is installed."""
+def _pickled_name(module: str, name: str) -> tuple[str, str]:
+    """Python 2 spellings (``__builtin__.set``, protocol < 3) mapped to today's, as pickle's ``fix_imports`` does."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+class _Refused(pickle.UnpicklingError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"Unsupported global: GLOBAL {name} is not in the safe loader's allowlist")
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Resolves only the names in its table; REDUCE/NEWOBJ/BUILD can then only reach those objects."""
+
+    table: MappingProxyType = MappingProxyType({})
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = _pickled_name(module, name)
+        try:
+            return self.table[f"{module}.{name}"]
+        except KeyError:
+            raise _Refused(f"{module}.{name}") from None
+
+
+class _SafePickleModule:
+    """A ``pickle_module`` for ``torch.load``: every unpickling (also a legacy file's header) is restricted."""
+
+    __name__ = "pickle"
+
+    def __init__(self, table: MappingProxyType):
+        self.Unpickler = type("_SafeUnpickler", (_SafeUnpickler,), {"table": table})
+
+    def load(self, file: Any, **kwargs: Any) -> Any:
+        return self.Unpickler(file, **kwargs).load()
+
+
+class _MissingGlobal(Exception):
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        super().__init__(name)
+
+
+def _gpus_arg_default(x: Any) -> Any:
+    """Lightning < 1.2.8 pickled this argparse helper; Lightning's own shim is the identity too."""
+    return x
+
+
+class _FaultTolerantMode(str, enum.Enum):
+    """The enum removed in Lightning 2.0 that 1.5 files pickled (the values of Lightning's shim)."""
+
+    DISABLED = "disabled"
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+# Lightning's ``pl_legacy_patch`` shims, by pickled name under both namespaces: resolved here, per
+# load, instead of patching modules and ``pickle.Unpickler`` under Lightning's process lock.
+_LEGACY_SHIMS = {
+    f"{ns}.{name}": obj
+    for ns in _NAMESPACES
+    for name, obj in (
+        ("utilities.argparse_utils._gpus_arg_default", _gpus_arg_default),
+        ("utilities.argparse._gpus_arg_default", _gpus_arg_default),
+        ("utilities.enums._FaultTolerantMode", _FaultTolerantMode),
+    )
+}
+
+
+class _RedirectingUnpickler(pickle.Unpickler):
+    """Trusted loads: Lightning's legacy shims, and ``pytorch_lightning.*`` ↔ ``lightning.pytorch.*``.
+
+    A global that cannot be imported under either namespace (a module removed, a class renamed)
+    raises ``MissingGlobal`` naming it, instead of a traceback or "corrupt".
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = _pickled_name(module, name)
+        shim = _LEGACY_SHIMS.get(f"{module}.{name}")
+        if shim is not None:
+            return shim
         try:
             return super().find_class(module, name)
-        except (ImportError, AttributeError):
+        except (ImportError, AttributeError) as first:
             for old, new in (("pytorch_lightning", "lightning.pytorch"), ("lightning.pytorch", "pytorch_lightning")):
                 if module == old or module.startswith(old + "."):
-                    return super().find_class(new + module[len(old):], name)
-            raise
+                    with contextlib.suppress(ImportError, AttributeError):
+                        return super().find_class(new + module[len(old):], name)
+            raise _MissingGlobal(f"{module}.{name}", f"{type(first).__name__}: {first}") from None
 
 
 class _RedirectingPickleModule:
     """A ``pickle_module`` for ``torch.load`` whose Unpickler redirects Lightning's namespaces."""
 
     Unpickler = _RedirectingUnpickler
-    load = staticmethod(pickle.load)
     __name__ = "pickle"
 
-
-_redirecting_pickle = _RedirectingPickleModule()
-
-
-@contextlib.contextmanager
-def _legacy_shims():
-    """Lightning's own shims for removed symbols old pickles refer to (``_gpus_arg_default``, ...)."""
-    for module_name in ("lightning.pytorch.utilities.migration", "pytorch_lightning.utilities.migration"):
-        try:
-            patch = importlib.import_module(module_name).pl_legacy_patch
-        except (ImportError, AttributeError):
-            continue
-        with patch():
-            yield
-        return
-    yield
+    def load(self, file: Any, **kwargs: Any) -> Any:
+        return self.Unpickler(file, **kwargs).load()
