@@ -3,58 +3,53 @@
 The flow, one module each: ``catalogue`` (find and order the units in ``migrations/``) →
 ``engine`` (plan, apply, ledger) → ``loading`` / ``writing`` (safe load, atomic write) →
 ``lightning`` (Trainer and ``load_from_checkpoint`` integration) / ``cli`` → ``plugin`` (pytest).
+
+The public names below are resolved on first use (PEP 562): pytest imports this package for its
+plugin in every run, and a run that does not use it must not pay for importing torch.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
 
-from .catalogue import Catalogue, Migration, all_catalogues, lightning_catalogue, register_catalogue, unregister_catalogue
-from .engine import applied_ids, plan, upgrade
-from .errors import (
-    CatalogueError,
-    CheckpointCompatError,
-    CheckpointNotFound,
-    CheckpointTooNew,
-    CorruptCheckpoint,
-    GoldenError,
-    HashMismatch,
-    InvalidVersion,
-    MigrationError,
-    MissingGlobal,
-    NotALightningCheckpoint,
-    UnsafeCheckpoint,
-)
-from .loading import load_checkpoint
+from .versions import TOOL_VERSION as __version__
 
-__all__ = [
-    "Catalogue",
-    "CatalogueError",
-    "CheckpointCompatError",
-    "CheckpointNotFound",
-    "CheckpointTooNew",
-    "CorruptCheckpoint",
-    "GoldenError",
-    "HashMismatch",
-    "InvalidVersion",
-    "Migration",
-    "MigrationError",
-    "MissingGlobal",
-    "NotALightningCheckpoint",
-    "UnsafeCheckpoint",
-    "all_catalogues",
-    "applied_ids",
-    "lightning_catalogue",
-    "load_checkpoint",
-    "plan",
-    "register_catalogue",
-    "save_checkpoint",
-    "unregister_catalogue",
-    "upgrade",
-]
+_EXPORTS = {
+    "Catalogue": "catalogue",
+    "Migration": "catalogue",
+    "all_catalogues": "catalogue",
+    "lightning_catalogue": "catalogue",
+    "register_catalogue": "catalogue",
+    "unregister_catalogue": "catalogue",
+    "applied_ids": "engine",
+    "plan": "engine",
+    "upgrade": "engine",
+    "CatalogueError": "errors",
+    "CheckpointCompatError": "errors",
+    "CheckpointNotFound": "errors",
+    "CheckpointTooNew": "errors",
+    "CorruptCheckpoint": "errors",
+    "GoldenError": "errors",
+    "HashMismatch": "errors",
+    "InvalidVersion": "errors",
+    "MigrationError": "errors",
+    "MissingGlobal": "errors",
+    "NotALightningCheckpoint": "errors",
+    "UnsafeCheckpoint": "errors",
+    "load_checkpoint": "loading",
+    "save_checkpoint": "writing",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
-def save_checkpoint(checkpoint, dest, *, source=None):
-    """Write ``checkpoint`` atomically to ``dest`` (see :mod:`pytest_ckpt_compat.writing`)."""
-    from .writing import save_checkpoint as _save
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # resolved once
+    return value
 
-    return _save(checkpoint, dest, source=source)
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

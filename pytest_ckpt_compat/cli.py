@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
 from .catalogue import all_catalogues
 from .engine import LEDGER_KEY, plan, upgrade
 from .errors import CheckpointCompatError
 from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint
-from .versions import LEGACY_VERSION_KEY, VERSION_KEY
+from .versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ckpt-compat", description="Upgrade and inspect PyTorch Lightning checkpoints.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {TOOL_VERSION}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     up = sub.add_parser("upgrade", help="upgrade checkpoint files to the installed (or --target) Lightning format")

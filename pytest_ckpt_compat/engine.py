@@ -10,7 +10,6 @@ from typing import Iterable
 
 from packaging.version import Version
 
-from . import __version__ as _tool_version
 from . import versions
 from .catalogue import Catalogue, Migration, all_catalogues
 from .errors import CheckpointTooNew, MigrationError, NotALightningCheckpoint
@@ -110,7 +109,7 @@ def _resolve(checkpoint, target_version, catalogues, assume_version):
 
 def _record(checkpoint: dict, catalogue_name: str, migration_id: str) -> None:
     ledger = checkpoint.setdefault(LEDGER_KEY, {})
-    ledger["tool_version"] = _tool_version
+    ledger["tool_version"] = versions.TOOL_VERSION
     ids = ledger.setdefault("applied", {}).setdefault(catalogue_name, [])
     if migration_id not in ids:
         ids.append(migration_id)
@@ -124,5 +123,5 @@ def _stamp(checkpoint: dict, catalogue: Catalogue, origin: Version | None, targe
     if current is not None:
         checkpoint.setdefault(catalogue.legacy_version_key, str(current))
     checkpoint[catalogue.version_key] = str(target)
-    checkpoint.setdefault(LEDGER_KEY, {})["tool_version"] = _tool_version
+    checkpoint.setdefault(LEDGER_KEY, {})["tool_version"] = versions.TOOL_VERSION
     checkpoint[LEDGER_KEY].setdefault("applied", {}).setdefault(catalogue.name, [])

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from . import report
-from .session import Sample, State, golden_around, migrations
+# Nothing heavy at module level: every pytest run in an environment with this package installed
+# imports this module. torch, Lightning and pooch are imported inside the hooks and fixtures that
+# need them, and only with --ckpt-compat (or when a test asks for one of the fixtures).
 
 MATRIX_FILE = Path(__file__).resolve().parent / "_matrix.py"
 CHECK_FILE = Path(__file__).resolve().parent / "_check.py"
-_STATE = pytest.StashKey[State]()
+_STATE = pytest.StashKey["State"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("ckpt_compat"):
         return
     from .errors import GoldenError
+    from .session import State
 
     try:
         state = State.from_config(config)
@@ -83,6 +85,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "migration" in names and "migration" not in metafunc._arg2fixturedefs:  # a user fixture wins
         marker = metafunc.definition.get_closest_marker("ckpt_compat_migrations")
         catalogue = marker.kwargs.get("catalogue") if marker else None
+        from .session import migrations
+
         units = migrations(catalogue)
         metafunc.parametrize("migration", units, ids=[u.id for u in units])
 
@@ -127,6 +131,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     path = session.config.getoption("ckpt_compat_report")
     if path:
+        from . import report
+
         Path(path).write_text(report.markdown(state), encoding="utf-8")
 
 
@@ -134,6 +140,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     state = _state(config)
     if not state or hasattr(config, "workerinput"):
         return
+    from . import report
+
     terminalreporter.write_sep("-", "ckpt-compat matrix")
     for line in report.text_lines(state):
         terminalreporter.write_line(line)
@@ -167,6 +175,7 @@ class _XdistHooks:
 def ckpt_compat_workspace(request, tmp_path_factory):
     """Fetched/upgraded goldens shared by the tests of one process (one per xdist worker)."""
     from .checks import Workspace
+    from .session import State
 
     state = _state(request.config) or State.from_config(request.config)
     return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"))
@@ -187,6 +196,7 @@ def golden_after(migration, ckpt_compat_workspace):
 @pytest.fixture
 def migration_example(migration, ckpt_compat_workspace):
     """``golden_before`` where one exists, else a hand-made minimal checkpoint just below the version."""
+    from .session import Sample
     from .testing import catalogue_of, minimal_checkpoint, prepare_for, version_before
 
     try:
@@ -198,6 +208,7 @@ def migration_example(migration, ckpt_compat_workspace):
 
 
 def _sample(migration, ws, *, before: bool, skip: bool = True):
+    from .session import Sample, golden_around
     from .testing import catalogue_of, prepare_for
 
     golden = golden_around(ws.store, migration, before=before)

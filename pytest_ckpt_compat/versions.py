@@ -10,6 +10,8 @@ from packaging.version import Version
 
 from .errors import InvalidVersion
 
+TOOL_VERSION = "0.1.0"  # this package's version (pyproject's [project] version; a test keeps them equal)
+
 VERSION_KEY = "pytorch-lightning_version"
 LEGACY_VERSION_KEY = "legacy_pytorch-lightning_version"
 
