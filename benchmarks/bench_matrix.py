@@ -77,10 +77,10 @@ def snapshot_registry(dest: Path) -> list[str]:
     """Copy the registry's usable lines, their meta.json and recipes/; return the kept names."""
     import json
 
-    from pytest_ckpt_compat.goldens import read_registry
+    from pytest_ckpt_compat.registry import read_registry
 
     kept, metas = [], {}
-    for name, digest in read_registry(GOLDEN / "registry.txt").items():
+    for name, digest in read_registry(GOLDEN).items():
         release = name.split("/", 1)[0]
         if release not in metas:
             try:

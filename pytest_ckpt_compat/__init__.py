@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 
-from .versions import TOOL_VERSION as __version__
+from .versions import TOOL_VERSION
+
+__version__ = TOOL_VERSION
 
 _EXPORTS = {
     "Catalogue": "catalogue",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pytest_ckpt_compat import drift, versions
 from pytest_ckpt_compat.compare import CheckFailed
+from pytest_ckpt_compat.registry import REGISTRY_FILE
 
 
 def test_installed_release_has_golden(ckpt_compat_workspace):
@@ -12,7 +13,7 @@ def test_installed_release_has_golden(ckpt_compat_workspace):
     releases = sorted({g.release for g in ckpt_compat_workspace.store.goldens})
     if installed not in releases:
         raise CheckFailed(
-            f"the installed Lightning {installed} has no golden in {ckpt_compat_workspace.store.registry_dir / 'registry.txt'} "
+            f"the installed Lightning {installed} has no golden in {ckpt_compat_workspace.store.registry_dir / REGISTRY_FILE} "
             f"(releases with goldens: {', '.join(releases) or 'none'}); add one with `ckpt-compat golden add {installed}`"
         )
 

@@ -9,7 +9,6 @@ rewritten atomically. A failed build leaves ``golden/`` exactly as it was.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import glob
 import hashlib
@@ -29,6 +28,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import GoldenError
+from .registry import read_registry, update_registry, write_registry
 from .writing.atomic import write_bytes
 
 try:  # Python 3.11+
@@ -42,54 +42,12 @@ DEFAULT_GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 BUILD_ROOT = Path(os.environ.get("CKPT_COMPAT_BUILD_ROOT", "/golden-build"))
 PYPI_JSON = "https://pypi.org/pypi/{package}/json"
 DATES_FILE = "pypi-release-dates.json"
-REGISTRY_FILE = "registry.txt"
 ENVIRONMENTS_FILE = "environments.toml"
 RECIPE = Path("recipes") / "recipe.py"
 
 
 class GoldenBuildError(GoldenError):
     """Building a golden failed; ``golden/`` was left untouched."""
-
-
-# ------------------------------------------------------------------------------------ registry
-def read_registry(golden_dir: Path) -> dict[str, str]:
-    """``relative/path -> sha256:<hex>``; an absent file is an empty registry."""
-    path = Path(golden_dir) / REGISTRY_FILE
-    entries: dict[str, str] = {}
-    if not path.exists():
-        return entries
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].startswith("sha256:"):
-            raise GoldenError(f"{path}:{lineno}: expected '<relative/path> sha256:<hex>', got {line!r}")
-        if parts[0] in entries:
-            raise GoldenError(f"{path}:{lineno}: duplicate entry {parts[0]!r}")
-        entries[parts[0]] = parts[1]
-    return entries
-
-
-def format_registry(entries: dict[str, str]) -> str:
-    return "".join(f"{name} {entries[name]}\n" for name in sorted(entries))
-
-
-def write_registry(golden_dir: Path, entries: dict[str, str]) -> None:
-    """Atomic rewrite (sorted, one entry per file) so readers never see half a registry."""
-    write_bytes(Path(golden_dir) / REGISTRY_FILE, format_registry(entries).encode("utf-8"))
-
-
-def update_registry(entries: dict[str, str], folder: str, files: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
-    """Replace every entry of ``folder/`` by ``files`` (name -> sha256 hex). Returns (new, added, removed)."""
-    prefix = folder + "/"
-    old = {k: v for k, v in entries.items() if k.startswith(prefix)}
-    new = {k: v for k, v in entries.items() if not k.startswith(prefix)}
-    for name, digest in files.items():
-        new[prefix + name] = f"sha256:{digest}"
-    added = sorted(k for k in new if k.startswith(prefix) and old.get(k) != new[k])
-    removed = sorted(k for k in old if k not in new)
-    return new, added, removed
 
 
 def _commit_lock(golden_dir: Path) -> FileLock:
@@ -261,7 +219,7 @@ def add_release(
         raise GoldenBuildError(f"{release} is a re-upload: .postN releases share the golden of {version.base_version}")
     folder = folder_name(release, package)
     target = golden_dir / folder
-    registry = read_registry(golden_dir)
+    registry = read_registry(golden_dir, missing_ok=True)
     if not force and (target.exists() or any(k.startswith(folder + "/") for k in registry)):
         raise GoldenBuildError(f"golden/{folder} already exists; pass --force to rebuild it")
 
@@ -359,7 +317,7 @@ def add_release(
                 old = golden_dir / f".old-{folder}-{os.getpid()}"
                 os.replace(target, old)
             os.replace(stage, target)
-            new_registry, added, removed = update_registry(read_registry(golden_dir), folder, registry_files)
+            new_registry, added, removed = update_registry(read_registry(golden_dir, missing_ok=True), folder, registry_files)
             write_registry(golden_dir, new_registry)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
@@ -422,7 +380,7 @@ def _keep_other_scenarios(target: Path, stage: Path, scenarios: list[str], resul
 def list_goldens(golden_dir: Path, missing: str | None = None, *, package: str = "pytorch-lightning", log: Callable = print) -> list[dict]:
     """Present goldens (release, scenarios, bytes), or with ``missing="A..B"`` the releases to add."""
     golden_dir = Path(golden_dir)
-    registry = read_registry(golden_dir)
+    registry = read_registry(golden_dir, missing_ok=True)
     present: dict[str, dict] = {}
     for name in registry:
         folder, _, file = name.partition("/")
@@ -456,54 +414,3 @@ def list_goldens(golden_dir: Path, missing: str | None = None, *, package: str =
 
 
 # ------------------------------------------------------------------------------------------ CLI
-def register_cli(subparsers) -> None:
-    golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
-    gsub = golden.add_subparsers(metavar="ACTION")
-
-    add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
-    add.add_argument("release", help="e.g. 1.6.5")
-    add.add_argument("--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)")
-    add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
-    add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
-    add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
-    add.add_argument("--force", action="store_true", help="replace an existing golden folder")
-    add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
-    add.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
-    add.set_defaults(func=_cmd_add)
-
-    lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
-    lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
-    lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
-    lst.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
-    lst.set_defaults(func=_cmd_list)
-    golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
-
-
-def _cmd_add(args: argparse.Namespace) -> int:
-    add_release(
-        args.release,
-        golden_dir=args.golden_dir,
-        scenarios=args.scenarios,
-        python=args.python,
-        torch=args.torch,
-        package=args.package,
-        force=args.force,
-        accelerator=args.accelerator,
-    )
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    rows = list_goldens(args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
-    if args.missing is not None:
-        for row in rows:
-            print(f"{row['release']:<12} uploaded {row['uploaded']}")
-        print(f"{len(rows)} {args.package} releases in {args.missing} have no golden")
-        return 0
-    for row in rows:
-        print(
-            f"{row['release']:<18} {row.get('package', '?'):<18} py{row.get('python')} torch {row.get('torch')} "
-            f"{row['bytes'] / 1024:7.1f} KiB  {' '.join(sorted(row['scenarios']))}"
-        )
-    print(f"{len(rows)} releases, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
-    return 0

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from packaging.version import Version
 
@@ -61,6 +61,7 @@ class Catalogue:
     path: Path
     version_key: str = versions.VERSION_KEY
     target_version: str | Callable[[], str] | None = None
+    _units: list[Migration] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -75,9 +76,29 @@ class Catalogue:
             target = target()
         return str(target) if target is not None else versions.installed_lightning_version()
 
-    @functools.cached_property
+    @property
     def migrations(self) -> list[Migration]:
-        """Every unit in the folder, in application order (version, then ORDER, then id)."""
+        """Every unit in the folder (loaded once), in application order (version, then ORDER, then id)."""
+        if self._units is None:
+            self._units = self._load_units()
+        return self._units
+
+    def subset(self, units: Iterable[Migration], *, target_version: object = None) -> "Catalogue":
+        """This catalogue restricted to ``units`` (same name and version key, so the ledger matches).
+
+        For testing one unit through the engine; ``target_version`` pins the target (downstream
+        catalogues ignore ``upgrade()``'s ``target_version``: they target their own version).
+        """
+        wanted = {u.id for u in units}
+        unknown = wanted - {m.id for m in self.migrations}
+        if unknown:
+            raise CatalogueError(f"catalogue {self.name!r} has no unit {', '.join(sorted(unknown))}")
+        target = self.target_version if target_version is None else str(target_version)
+        restricted = Catalogue(name=self.name, path=self.path, version_key=self.version_key, target_version=target)
+        restricted._units = [m for m in self.migrations if m.id in wanted]
+        return restricted
+
+    def _load_units(self) -> list[Migration]:
         if not self.path.is_dir():
             raise CatalogueError(f"catalogue {self.name!r}: folder {self.path} does not exist")
         units = [self._load_unit(p) for p in sorted(self.path.glob("*.py")) if not p.name.startswith("_")]

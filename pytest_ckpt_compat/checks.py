@@ -95,6 +95,7 @@ class Workspace:
         if golden.name not in self._upgraded:
             from .engine import upgrade
             from .lightning import lightning_migration_disabled
+            from .writing import save_checkpoint
 
             source = self.fetch(golden)
             checkpoint = self.load(golden)
@@ -102,20 +103,9 @@ class Workspace:
                 upgrade(checkpoint)
             dest = self.tmpdir / "upgraded" / golden.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _save(checkpoint, dest, source)
+            save_checkpoint(checkpoint, dest, source=source)
             self._upgraded[golden.name] = (checkpoint, dest)
         return self._upgraded[golden.name]
-
-
-def _save(checkpoint: dict, dest: Path, source: Path) -> None:
-    try:
-        from .writing import save_checkpoint
-    except ImportError:  # pragma: no cover - writing.py is part of the package
-        import torch
-
-        torch.save(checkpoint, dest)
-        return
-    save_checkpoint(checkpoint, dest, source=source)
 
 
 # ------------------------------------------------------------------------------------ skipping

@@ -1,4 +1,8 @@
-"""``ckpt-compat``: a thin argparse front end on the load → plan → upgrade → write flow."""
+"""``ckpt-compat``: the one argparse front end: upgrade, inspect, migrations, golden, matrix.
+
+Every sub-command is defined here and calls the functions of its room (engine, building,
+the plugin's matrix file); no room registers commands of its own.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
 from .catalogue import all_catalogues
 from .engine import LEDGER_KEY, plan, upgrade
 from .errors import CheckpointCompatError
-from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint
+from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
 from .versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 
 
@@ -57,22 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--json", action="store_true")
     mig.set_defaults(func=_cmd_migrations)
 
-    for module_name in ("building", "plugin"):
-        _register_optional(module_name, sub)
+    _add_golden(sub)
+    _add_matrix(sub)
     return parser
-
-
-def _register_optional(module_name: str, sub) -> None:
-    """Sub-commands that live with their room (``golden`` in building, ``matrix`` in the plugin)."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"{__package__}.{module_name}")
-    except ImportError:  # pragma: no cover - optional room missing in a partial install
-        return
-    register = getattr(module, "register_cli", None)
-    if register is not None:
-        register(sub)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -184,21 +176,91 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     """Files stay; a sharded checkpoint folder is one checkpoint; other folders recurse over *.ckpt."""
     found: list[Path] = []
     for path in paths:
-        if not path.is_dir() or _is_sharded(path):
+        if not path.is_dir() or sharded_metadata(path) is not None:
             found.append(path)
             continue
         for root, dirs, files in os.walk(path):
             root_path = Path(root)
             for d in list(dirs):
-                if _is_sharded(root_path / d):
+                if sharded_metadata(root_path / d) is not None:
                     found.append(root_path / d)
                     dirs.remove(d)
             found.extend(root_path / f for f in sorted(files) if f.endswith(".ckpt"))
     return found
 
 
-def _is_sharded(path: Path) -> bool:
-    return (path / "meta.pt").is_file() or (path / "checkpoint" / "mp_rank_00_model_states.pt").is_file()
+def _add_golden(subparsers) -> None:
+    """``ckpt-compat golden add|list``: goldens from real historical releases (:mod:`.building`)."""
+    golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
+    gsub = golden.add_subparsers(metavar="ACTION")
+
+    add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
+    add.add_argument("release", help="e.g. 1.6.5")
+    add.add_argument("--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)")
+    add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
+    add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
+    add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    add.add_argument("--force", action="store_true", help="replace an existing golden folder")
+    add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
+    add.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    add.set_defaults(func=_cmd_golden_add)
+
+    lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
+    lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
+    lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    lst.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    lst.set_defaults(func=_cmd_golden_list)
+    golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
+
+
+def _cmd_golden_add(args: argparse.Namespace) -> int:
+    add_release(
+        args.release,
+        golden_dir=args.golden_dir,
+        scenarios=args.scenarios,
+        python=args.python,
+        torch=args.torch,
+        package=args.package,
+        force=args.force,
+        accelerator=args.accelerator,
+    )
+    return 0
+
+
+def _cmd_golden_list(args: argparse.Namespace) -> int:
+    rows = list_goldens(args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
+    if args.missing is not None:
+        for row in rows:
+            print(f"{row['release']:<12} uploaded {row['uploaded']}")
+        print(f"{len(rows)} {args.package} releases in {args.missing} have no golden")
+        return 0
+    for row in rows:
+        print(
+            f"{row['release']:<18} {row.get('package', '?'):<18} py{row.get('python')} torch {row.get('torch')} "
+            f"{row['bytes'] / 1024:7.1f} KiB  {' '.join(sorted(row['scenarios']))}"
+        )
+    print(f"{len(rows)} releases, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
+    return 0
+
+
+def _add_matrix(subparsers) -> None:
+    """``ckpt-compat matrix [pytest args]``: the matrix alone, without the project's own tests."""
+    matrix = subparsers.add_parser("matrix", help="run the golden matrix (pytest --ckpt-compat) on the installed package",
+                                   description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.")
+    matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    matrix.set_defaults(func=_cmd_matrix, passthrough="pytest_args")
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    import pytest
+
+    from .plugin import MATRIX_FILE
+
+    # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
+    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *[a for a in args.pytest_args if a != "--"]]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
+    return int(pytest.main(argv))
 
 
 def _str_or_none(value) -> str | None:

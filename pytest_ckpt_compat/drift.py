@@ -103,7 +103,7 @@ def check_schema_drift(ws: "Workspace", scenario: str, tmp_path: Path) -> None:
 def _quiet_lightning():
     import logging
 
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric")]
+    loggers = [logging.getLogger(n) for n in (*versions.LIGHTNING_MODULES, "lightning.fabric", "lightning_fabric")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

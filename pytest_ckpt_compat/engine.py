@@ -16,16 +16,9 @@ from .errors import CheckpointTooNew, MigrationError, NotALightningCheckpoint
 from .ops import LEDGER_KEY  # defined with the helpers units use, which must not import the engine
 
 
-def saved_version(checkpoint: dict, catalogue: Catalogue | None = None) -> str | None:
-    """The version the checkpoint was written with, as stored in it (``None`` if absent)."""
-    key = catalogue.version_key if catalogue else versions.VERSION_KEY
-    value = checkpoint.get(key)
-    return None if value is None else str(value)
-
-
-def origin_version(checkpoint: dict, catalogue: Catalogue) -> Version | None:
+def origin_version(checkpoint: dict, catalogue: Catalogue, assumed: str | None = None) -> Version | None:
     """The version whose format the content had before any upgrade: the legacy stamp wins."""
-    value = checkpoint.get(catalogue.legacy_version_key, checkpoint.get(catalogue.version_key))
+    value = checkpoint.get(catalogue.legacy_version_key, checkpoint.get(catalogue.version_key, assumed))
     return None if value is None else versions.parse(value, what=f"{catalogue.version_key} in the checkpoint")
 
 
@@ -44,9 +37,12 @@ def plan(
     catalogues: Iterable[Catalogue] | None = None,
     assume_version: str | None = None,
 ) -> list[Migration]:
-    """The migrations ``upgrade`` would apply, in order. Raises on newer or unversioned checkpoints."""
+    """The migrations ``upgrade`` would apply, in order. Raises on newer or unversioned checkpoints.
+
+    Pure: reads ``checkpoint`` and changes nothing in it (``assume_version`` included).
+    """
     resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
-    return [m for catalogue, origin, target in resolved for m in _pending(checkpoint, catalogue, origin, target)]
+    return [m for catalogue, origin, target, _ in resolved for m in _pending(checkpoint, catalogue, origin, target)]
 
 
 def upgrade(
@@ -63,7 +59,9 @@ def upgrade(
     version key (Lightning before 0.8.2).
     """
     resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
-    for catalogue, origin, target in resolved:
+    for catalogue, origin, target, assumed in resolved:
+        if assumed is not None:  # units read the version key: give them the assumed one
+            checkpoint[catalogue.version_key] = assumed
         for migration in _pending(checkpoint, catalogue, origin, target):
             try:
                 result = migration.upgrade(checkpoint)
@@ -85,25 +83,26 @@ def _pending(checkpoint: dict, catalogue: Catalogue, origin: Version | None, tar
 
 
 def _resolve(checkpoint, target_version, catalogues, assume_version):
-    """For each catalogue: (catalogue, origin version or None, target Version); validates first."""
+    """For each catalogue: (catalogue, origin or None, target, assumed version or None); validates, writes nothing."""
     if not isinstance(checkpoint, dict):
         raise NotALightningCheckpoint(detail=f"not a Lightning checkpoint: the payload is a {type(checkpoint).__name__}, not a dict")
     catalogues = list(catalogues) if catalogues is not None else all_catalogues()
     resolved = []
     for index, catalogue in enumerate(catalogues):
         is_lightning = catalogue.version_key == versions.VERSION_KEY
+        assumed = None
         if is_lightning and assume_version is not None and catalogue.version_key not in checkpoint:
-            checkpoint[catalogue.version_key] = str(versions.parse(assume_version, what="assume_version"))
-        origin = origin_version(checkpoint, catalogue)
+            assumed = str(versions.parse(assume_version, what="assume_version"))
+        origin = origin_version(checkpoint, catalogue, assumed)
         if origin is None and is_lightning:
             raise NotALightningCheckpoint([str(k) for k in checkpoint])
         # an explicit target applies to Lightning's catalogue; downstream ones target their own version
         raw_target = target_version if (is_lightning and target_version is not None) else catalogue.default_target()
         target = versions.parse(raw_target, what=f"target version of catalogue {catalogue.name!r}")
-        current = checkpoint.get(catalogue.version_key)
+        current = checkpoint.get(catalogue.version_key, assumed)
         if current is not None and versions.parse(current, what=catalogue.version_key) > target:
             raise CheckpointTooNew(str(current), str(target))
-        resolved.append((catalogue, origin, target))
+        resolved.append((catalogue, origin, target, assumed))
     return resolved
 
 

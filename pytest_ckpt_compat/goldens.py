@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GoldenError, HashMismatch
+from .registry import REGISTRY_FILE, read_registry
 
 ENV_URL = "CKPT_COMPAT_URL"
 ENV_CACHE = "CKPT_COMPAT_CACHE"
 CACHE_PROJECT = "pytest-ckpt-compat"
-REGISTRY_FILE = "registry.txt"
 META_FILE = "meta.json"
 
 
@@ -80,18 +80,6 @@ def packaged_golden_dir() -> Path | None:
     return candidate if (candidate / REGISTRY_FILE).is_file() else None
 
 
-def read_registry(path: str | os.PathLike) -> dict[str, str]:
-    """``{name: "sha256:<hex>"}`` from a pooch registry file (comments and blank lines allowed)."""
-    import pooch
-
-    probe = pooch.Pooch(path=".", base_url="")
-    try:
-        probe.load_registry(str(path))
-    except OSError as exc:
-        raise GoldenError(f"cannot read golden registry {path}: {exc}") from exc
-    return {name: (value if ":" in value else f"sha256:{value}") for name, value in sorted(probe.registry.items())}
-
-
 def is_url(source: str) -> bool:
     return urllib.parse.urlsplit(str(source)).scheme in ("http", "https")
 
@@ -131,7 +119,7 @@ class GoldenStore:
     # ------------------------------------------------------------------ registry and truth
     @cached_property
     def registry(self) -> dict[str, str]:
-        return read_registry(self.registry_dir / REGISTRY_FILE)
+        return read_registry(self.registry_dir)
 
     def release_meta(self, release: str) -> dict | None:
         path = self.registry_dir / release / META_FILE

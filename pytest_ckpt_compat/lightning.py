@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from .engine import plan, upgrade
 from .loading import checkpoint_file, load_checkpoint
-from .versions import VERSION_KEY
+from .versions import LIGHTNING_MODULES, VERSION_KEY
 
 
 def trainer_module():
@@ -48,14 +48,14 @@ def _installed(module_names: Iterable[str]) -> list:
 
 def _callback_bases() -> tuple:
     """``Callback`` of every installed Lightning namespace, so either Trainer accepts the callback."""
-    return tuple(m.Callback for m in _installed(("lightning.pytorch", "pytorch_lightning")))
+    return tuple(m.Callback for m in _installed(LIGHTNING_MODULES))
 
 
 @contextlib.contextmanager
 def lightning_migration_disabled():
     """Switch Lightning's own migration off (both namespaces) so only this catalogue counts."""
     patched = []
-    for utils in _installed(("lightning.pytorch.utilities.migration.utils", "pytorch_lightning.utilities.migration.utils")):
+    for utils in _installed(f"{ns}.utilities.migration.utils" for ns in LIGHTNING_MODULES):
         patched.append((utils, utils._migration_index))
         utils._migration_index = dict
     try:

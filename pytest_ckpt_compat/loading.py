@@ -41,8 +41,9 @@ from typing import Any
 import torch
 
 from .errors import CheckpointNotFound, CorruptCheckpoint, MissingGlobal, UnsafeCheckpoint
+from .versions import LIGHTNING_MODULES
 
-_NAMESPACES = ("pytorch_lightning", "lightning.pytorch")
+_NAMESPACES = LIGHTNING_MODULES
 
 # Lightning's built-in callbacks whose *class* was pickled as a ``callbacks`` key (0.10 – 1.4).
 _CALLBACK_CLASSES = (
@@ -169,14 +170,24 @@ def _our_table() -> MappingProxyType:
     return MappingProxyType({name: obj for obj, name in allowlist()})
 
 
+# The small metadata file of each sharded layout: FSDP/ModelParallel, DeepSpeed.
+SHARDED_METADATA = ("meta.pt", "checkpoint/mp_rank_00_model_states.pt")
+
+
+def sharded_metadata(path: str | os.PathLike) -> Path | None:
+    """The metadata file if ``path`` is a sharded checkpoint folder, else ``None`` (the one detector)."""
+    path = Path(path)
+    return next((path / name for name in SHARDED_METADATA if (path / name).is_file()), None) if path.is_dir() else None
+
+
 def checkpoint_file(path: str | os.PathLike) -> Path:
     """The file that holds a checkpoint's Lightning state (the metadata file of a sharded directory)."""
     path = Path(path)
     if not path.is_dir():
         return path
-    for candidate in (path / "meta.pt", path / "checkpoint" / "mp_rank_00_model_states.pt"):
-        if candidate.is_file():
-            return candidate
+    found = sharded_metadata(path)
+    if found is not None:
+        return found
     raise CorruptCheckpoint(
         f"{path} is a directory but not a sharded Lightning checkpoint: no meta.pt (FSDP/ModelParallel) "
         "and no checkpoint/mp_rank_00_model_states.pt (DeepSpeed)"
@@ -326,7 +337,7 @@ class _RedirectingUnpickler(pickle.Unpickler):
         try:
             return super().find_class(module, name)
         except (ImportError, AttributeError) as first:
-            for old, new in (("pytorch_lightning", "lightning.pytorch"), ("lightning.pytorch", "pytorch_lightning")):
+            for old, new in (_NAMESPACES, _NAMESPACES[::-1]):
                 if module == old or module.startswith(old + "."):
                     with contextlib.suppress(ImportError, AttributeError):
                         return super().find_class(new + module[len(old):], name)

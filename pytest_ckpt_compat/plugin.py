@@ -10,7 +10,6 @@ Check mode (``--ckpt-compat-check``) respects both: deselected goldens are not "
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -221,23 +220,3 @@ def _sample(migration, ws, *, before: bool, skip: bool = True):
     if before:
         prepare_for(migration, checkpoint, catalogue_of(migration))
     return Sample(golden, checkpoint)
-
-
-# ------------------------------------------------------------------------------------ CLI
-def register_cli(subparsers) -> None:
-    """``ckpt-compat matrix [pytest args]``: the matrix alone, without the project's own tests."""
-    import argparse
-
-    matrix = subparsers.add_parser("matrix", help="run the golden matrix (pytest --ckpt-compat) on the installed package",
-                                   description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.")
-    matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
-    matrix.set_defaults(func=_cmd_matrix, passthrough="pytest_args")
-
-
-def _cmd_matrix(args) -> int:
-    # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
-    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *[a for a in args.pytest_args if a != "--"]]
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
-    return int(pytest.main(argv))
-

@@ -15,7 +15,6 @@ checkpoint dict; the plugin runs it for every unit with ``--ckpt-compat``. Downs
 from __future__ import annotations
 
 import ast
-import copy
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -80,7 +79,7 @@ def prepare_for(migration: Migration, checkpoint: dict, catalogue: Catalogue | N
     catalogue = catalogue or catalogue_of(migration)
     earlier = [m for m in plan(checkpoint, str(migration.version), catalogues=[catalogue]) if m.sort_key < migration.sort_key]
     if earlier:
-        upgrade(checkpoint, str(earlier[-1].version), catalogues=[_only(catalogue, earlier, target=earlier[-1].version)])
+        upgrade(checkpoint, str(earlier[-1].version), catalogues=[catalogue.subset(earlier, target_version=earlier[-1].version)])
     return checkpoint
 
 
@@ -170,11 +169,11 @@ def check_migration(
 
     origin = source.get(catalogue.legacy_version_key, source.get(catalogue.version_key))
     if origin is not None and Version(str(origin)) >= migration.version:
-        if any(p.id == migration.id for p in plan(copy_checkpoint(source), str(migration.version), catalogues=[_only(catalogue, [migration])])):
+        if any(p.id == migration.id for p in plan(copy_checkpoint(source), str(migration.version), catalogues=[catalogue.subset([migration])])):
             m.add(f"planned for a checkpoint already at {origin} (>= {migration.version})")
     else:
         try:
-            ledgered = upgrade(copy_checkpoint(source), str(migration.version), catalogues=[_only(catalogue, [migration], target=migration.version)])
+            ledgered = upgrade(copy_checkpoint(source), str(migration.version), catalogues=[catalogue.subset([migration], target_version=migration.version)])
         except CheckpointCompatError as exc:
             m.add(f"the engine could not apply it: {exc}")
             m.raise_if_any()
@@ -183,7 +182,7 @@ def check_migration(
         if str(ledgered.get(catalogue.version_key)) != str(migration.version):
             m.add(f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected {str(migration.version)!r}")
         stamped = copy_checkpoint(ledgered)
-        if any(p.id == migration.id for p in plan(stamped, str(migration.version), catalogues=[_only(catalogue, [migration])])):
+        if any(p.id == migration.id for p in plan(stamped, str(migration.version), catalogues=[catalogue.subset([migration])])):
             m.add("planned again on its own output (the ledger or the stamp is ignored)")
 
     if after is not None:
@@ -194,15 +193,6 @@ def check_migration(
             m.add("not a no-op on a checkpoint already in its format: changed " + "; ".join(diff[:5]))
     m.raise_if_any()
     return once
-
-
-def _only(catalogue: Catalogue, units: list[Migration], target: Any = None) -> Catalogue:
-    """A copy of ``catalogue`` restricted to ``units`` (same name and version key, so the ledger matches)."""
-    restricted = copy.copy(catalogue)
-    restricted.__dict__["migrations"] = sorted(units, key=lambda u: u.sort_key)
-    if target is not None:  # downstream catalogues ignore upgrade()'s target_version: they target their own
-        restricted.target_version = str(target)
-    return restricted
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:

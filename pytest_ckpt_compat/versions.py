@@ -15,7 +15,8 @@ TOOL_VERSION = "0.1.0"  # this package's version (pyproject's [project] version;
 VERSION_KEY = "pytorch-lightning_version"
 LEGACY_VERSION_KEY = "legacy_pytorch-lightning_version"
 
-# Lightning ships under two import names; both save the same checkpoint format.
+# Lightning ships under two import names; both save the same checkpoint format. The one tuple of
+# them: the loader's allowlist and redirects, the integration and the matrix all derive from it.
 LIGHTNING_MODULES = ("lightning.pytorch", "pytorch_lightning")
 
 

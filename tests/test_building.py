@@ -20,15 +20,12 @@ from pytest_ckpt_compat.building import (
     add_release,
     exclude_newer,
     folder_name,
-    format_registry,
     list_goldens,
-    read_registry,
     resolve_environment,
     load_environments,
-    update_registry,
-    write_registry,
 )
 from pytest_ckpt_compat.errors import GoldenError
+from pytest_ckpt_compat.registry import format_registry, read_registry, update_registry, write_registry
 
 REPO_GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 HEX_A = "a" * 64
@@ -159,10 +156,7 @@ def test_cli_add_refusal_exits_with_golden_error_code(golden_dir, capsys):
 
 
 def test_cli_parses_every_add_option():
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    building.register_cli(parser.add_subparsers())
+    parser = cli.build_parser()
     args = parser.parse_args(
         "golden add 2.0.9 --scenario end_of_fit --scenario mid_epoch --python 3.10 --torch 2.0.1 "
         "--package lightning --force --accelerator gpu --golden-dir somewhere".split()
@@ -177,8 +171,8 @@ def test_cli_parses_every_add_option():
         "gpu",
         Path("somewhere"),
     )
-    assert args.func is building._cmd_add
-    assert parser.parse_args(["golden", "list", "--missing", "1.0.0..1.1.0"]).func is building._cmd_list
+    assert args.func is cli._cmd_golden_add
+    assert parser.parse_args(["golden", "list", "--missing", "1.0.0..1.1.0"]).func is cli._cmd_golden_list
 
 
 # ---------------------------------------------------------------------------- all or nothing

@@ -112,6 +112,15 @@ def test_assume_version_for_files_older_than_the_version_key(catalogue):
     assert ckpt["legacy_pytorch-lightning_version"] == "0.7.6" and ckpt["trail"] == ["old", "a", "b", "new"]
 
 
+def test_plan_is_pure_also_with_assume_version(catalogue):
+    ckpt = {"epoch": 1, "global_step": 5}
+    steps = plan(ckpt, assume_version="0.7.6", catalogues=[catalogue])
+    assert [m.id for m in steps] == [m.id for m in catalogue.migrations]
+    assert ckpt == {"epoch": 1, "global_step": 5}  # nothing written, not even the assumed version
+    with pytest.raises(NotALightningCheckpoint):
+        plan(ckpt, catalogues=[catalogue])  # and so a later plan without the assumption still refuses it
+
+
 def test_bad_versions_are_reported(catalogue):
     with pytest.raises(InvalidVersion, match="'not-a-version'"):
         upgrade({"pytorch-lightning_version": "not-a-version"}, catalogues=[catalogue])

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_ckpt_compat.errors import GoldenError, HashMismatch
-from pytest_ckpt_compat.goldens import GoldenStore, read_registry, resolve_cache, resolve_source
+from pytest_ckpt_compat.goldens import GoldenStore, resolve_cache, resolve_source
+from pytest_ckpt_compat.registry import read_registry
 
 PAYLOADS = {"1.0.0/end_of_fit.ckpt": b"golden-one" * 1000, "2.0.0/mid_epoch.ckpt": os.urandom(200_000)}
 
@@ -90,7 +91,7 @@ def test_registry_and_ids(golden_dir, tmp_path):
     """Entries come out oldest release first, with ids usable in -k."""
     store = _store(golden_dir, tmp_path, golden_dir)
     assert [g.id for g in store.goldens] == ["1.0.0-end_of_fit", "2.0.0-mid_epoch"]
-    assert read_registry(golden_dir / "registry.txt")["1.0.0/end_of_fit.ckpt"] == "sha256:" + hashlib.sha256(PAYLOADS["1.0.0/end_of_fit.ckpt"]).hexdigest()
+    assert read_registry(golden_dir)["1.0.0/end_of_fit.ckpt"] == "sha256:" + hashlib.sha256(PAYLOADS["1.0.0/end_of_fit.ckpt"]).hexdigest()
 
 
 def test_cold_then_warm_cache_offline(server, golden_dir, tmp_path):

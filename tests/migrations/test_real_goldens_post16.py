@@ -18,6 +18,7 @@ import pytest
 from packaging.version import Version
 
 from pytest_ckpt_compat import load_checkpoint, upgrade
+from pytest_ckpt_compat.registry import read_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "golden"
@@ -39,15 +40,11 @@ def _version(folder: str) -> Version:
 
 
 def _registry() -> list[tuple[str, str]]:
-    path = GOLDEN / "registry.txt"
     entries = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            release, scenario = line.split()[0].split("/", 1)
-            if Version("1.6.0") <= _version(release) <= Version(TARGET):
-                entries.append((release, scenario[: -len(".ckpt")]))
+    for name in read_registry(GOLDEN, missing_ok=True):
+        release, scenario = name.split("/", 1)
+        if Version("1.6.0") <= _version(release) <= Version(TARGET):
+            entries.append((release, scenario[: -len(".ckpt")]))
     return sorted(entries, key=lambda e: (_version(e[0]), e[0], e[1]))
 
 

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ckpt_compat.registry import read_registry, write_registry
+
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SUBSET = ("1.6.5/end_of_fit.ckpt", "2.6.6/end_of_fit.ckpt", "2.6.6/mid_epoch.ckpt")
 
 
 def make_golden_subset(dest: Path, names=SUBSET) -> Path:
     """Copy ``names`` with their registry lines, trimmed meta.json and the recipe into ``dest``."""
-    registry = dict(line.split() for line in (REPO_GOLDEN / "registry.txt").read_text().splitlines() if line.strip() and not line.startswith("#"))
+    registry = read_registry(REPO_GOLDEN)
     dest.mkdir(parents=True, exist_ok=True)
-    lines = []
+    entries = {}
     for name in sorted(names):
         release, file = name.split("/")
         (dest / release).mkdir(exist_ok=True)
@@ -24,8 +26,8 @@ def make_golden_subset(dest: Path, names=SUBSET) -> Path:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else dict(json.loads((REPO_GOLDEN / release / "meta.json").read_text()), scenarios={})
         meta["scenarios"][Path(file).stem] = json.loads((REPO_GOLDEN / release / "meta.json").read_text())["scenarios"][Path(file).stem]
         meta_path.write_text(json.dumps(meta))
-        lines.append(f"{name} {registry[name]}")
-    (dest / "registry.txt").write_text("\n".join(lines) + "\n")
+        entries[name] = registry[name]
+    write_registry(dest, entries)
     shutil.copytree(REPO_GOLDEN / "recipes", dest / "recipes", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
