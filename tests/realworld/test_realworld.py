@@ -1,0 +1,369 @@
+"""Real checkpoints written by other public projects (see SOURCES.md), tried as a new user would.
+
+Per Lightning file: ``ckpt-compat inspect``, ``ckpt-compat upgrade IN -o OUT``, a
+``weights_only`` reload of OUT, every state_dict tensor bit-identical, and a resume of a module
+rebuilt from the state_dict's names and shapes: plain Lightning on OUT, and the ORIGINAL file with
+``CheckpointUpgrade``. Files that are not Lightning checkpoints must be refused, unchanged.
+Failures of our code on a file are ``xfail(strict=True)`` entries in manifest.json, named by class.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+pl = pytest.importorskip("pytorch_lightning")
+
+from pytest_ckpt_compat.cli import main as cli_main  # noqa: E402
+from pytest_ckpt_compat.lightning import CheckpointUpgrade  # noqa: E402
+
+HERE = Path(__file__).parent
+DATA = HERE / "data"
+MANIFEST = json.loads((HERE / "manifest.json").read_text())["files"]
+MAX_BYTES = 5 * 1024 * 1024
+# Paths of the machines this project is built on; a file from elsewhere must not contain them.
+OUR_PATHS = (b"/work/", b"/root/", b"/golden-build/", b"/tmp/pytest-of-")
+
+
+def entries(*kinds: str, check: str | None = None) -> list:
+    """Manifest entries of these kinds as pytest params, with their strict xfail for ``check``."""
+    params = []
+    for entry in MANIFEST:
+        if entry["kind"] not in kinds:
+            continue
+        reason = entry["xfail"].get(check) if check else None
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(entry, id=entry["file"], marks=marks))
+    return params
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    """``ckpt-compat ARGS`` through the CLI's entry function, in process (a fresh interpreter per
+    call would cost seconds of imports); returns the exit code and what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def raw_load(path: Path) -> dict:
+    """The original file as torch reads it safely (our loader's allowlist is not involved)."""
+    from pytest_ckpt_compat.loading import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def upgraded_files(tmp_path_factory):
+    """``ckpt-compat upgrade IN -o OUT`` once per file; the result (or the failed run) is shared."""
+    done: dict[str, tuple[subprocess.CompletedProcess, Path]] = {}
+
+    def get(entry: dict) -> tuple[subprocess.CompletedProcess, Path]:
+        if entry["file"] not in done:
+            out = tmp_path_factory.mktemp("upgraded") / entry["file"]
+            done[entry["file"]] = (cli("upgrade", DATA / entry["file"], "-o", out), out)
+        return done[entry["file"]]
+
+    return get
+
+
+# --------------------------------------------------------------------------------- the data itself
+@pytest.mark.parametrize("entry", entries("lightning", "foreign-classes", "refuse"))
+def test_file_is_the_recorded_one(entry):
+    """Unmodified (sha256 as recorded), small, and free of this machine's paths."""
+    path = DATA / entry["file"]
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    assert len(data) < MAX_BYTES
+    assert [p for p in OUR_PATHS if p in data] == []
+
+
+def test_every_data_file_is_in_the_manifest():
+    assert sorted(p.name for p in DATA.iterdir()) == sorted(e["file"] for e in MANIFEST)
+    sources = (HERE / "SOURCES.md").read_text()
+    assert [e["file"] for e in MANIFEST if f"`{e['file']}`" not in sources] == []
+
+
+# ------------------------------------------------------------------------------ Lightning files
+@pytest.mark.parametrize("entry", entries("lightning", check="inspect"))
+def test_inspect(entry):
+    result = cli("inspect", DATA / entry["file"], "--json", *(["--trust"] if entry["trust"] else []))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["saved_version"] == entry["saved_version"]
+    assert info["plan"], "an old file must have migrations to run"
+    assert [k for k in ("state_dict", "pytorch-lightning_version") if k not in info["top_level_keys"]] == []
+
+
+@pytest.mark.parametrize("entry", entries("lightning", check="upgrade"))
+def test_upgrade_keeps_every_tensor(entry, upgraded_files):
+    """Exit 0, the input untouched, OUT loads with weights_only=True, tensors bit-identical."""
+    source = DATA / entry["file"]
+    result, out = upgraded_files(entry)
+    assert result.returncode == 0, result.stderr
+    assert sha256(source) == entry["sha256"]
+    upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
+    assert upgraded["pytorch-lightning_version"] == pl.__version__
+    assert upgraded["legacy_pytorch-lightning_version"] == entry["saved_version"]
+    original = raw_load(source)
+    assert list(upgraded["state_dict"]) == list(original["state_dict"])
+    for name, tensor in original["state_dict"].items():
+        got = upgraded["state_dict"][name]
+        assert got.dtype == tensor.dtype and got.shape == tensor.shape, name
+        assert torch.equal(got, tensor), name
+    for index, state in enumerate(original.get("optimizer_states") or []):
+        assert _tensors(upgraded["optimizer_states"][index]) == _tensors(state), f"optimizer {index}"
+    # states no configuration could be found for keep a bare class name as their key
+    assert sorted(str(k) for k in upgraded.get("callbacks") or {} if "{" not in str(k)) == sorted(entry["unkeyable_callbacks"])
+
+
+def _tensors(obj, prefix=""):
+    """Every tensor below ``obj`` as (path, dtype, bytes) so equality is bit-exact."""
+    found = []
+    if isinstance(obj, torch.Tensor):
+        found.append((prefix, str(obj.dtype), obj.detach().reshape(-1).contiguous().view(torch.uint8).tolist() if obj.numel() else []))
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            found += _tensors(value, f"{prefix}/{key}")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            found += _tensors(value, f"{prefix}/{i}")
+    return found
+
+
+# ------------------------------------------------------------------------------ resume
+@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="plain_resume") if p.values[0]["resume"] is True])
+def test_plain_lightning_resumes_the_upgraded_file(entry, upgraded_files, tmp_path):
+    result, out = upgraded_files(entry)
+    assert result.returncode == 0, result.stderr
+    upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
+    _resume_and_compare(out, upgraded, tmp_path, callbacks=[])
+
+
+@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="callback_resume") if p.values[0]["resume"] is True])
+def test_checkpoint_upgrade_resumes_the_original_file(entry, upgraded_files, tmp_path):
+    source = DATA / entry["file"]
+    result, out = upgraded_files(entry)
+    assert result.returncode == 0, result.stderr
+    upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
+    _resume_and_compare(source, upgraded, tmp_path, callbacks=[CheckpointUpgrade(trust=entry["trust"] is not None)])
+    assert sha256(source) == entry["sha256"]
+
+
+def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbacks: list) -> None:
+    """Fit one more batch from ``ckpt_path``; what the Trainer restored must equal ``upgraded``."""
+    model = rebuild_module(upgraded)
+    live = live_callbacks(upgraded)
+    probe = Probe()
+    expected_epoch, expected_step = expected_counters(upgraded)
+    trainer = pl.Trainer(
+        max_epochs=expected_epoch + 1, limit_train_batches=1, limit_val_batches=0, num_sanity_val_steps=0,
+        callbacks=[*callbacks, *live, probe], default_root_dir=tmp_path, logger=False, enable_checkpointing=bool(live),
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, ckpt_path=str(ckpt_path))
+    assert probe.seen is not None, "training did not start: nothing was resumed"
+    weights, epoch, step, optimizers, callback_states = probe.seen
+    assert (probe.first_epoch, step) == (expected_epoch, expected_step), f"on_train_start saw epoch {epoch}"
+    for name, tensor in upgraded["state_dict"].items():
+        assert weights[name].dtype == tensor.dtype and torch.equal(weights[name], tensor), name
+    saved_optimizers = [o for o in upgraded.get("optimizer_states") or [] if o]
+    assert len(optimizers) == len(saved_optimizers)
+    for got, want in zip(optimizers, saved_optimizers):
+        assert sorted(got["state"]) == sorted(want["state"])
+        for index, saved in want["state"].items():
+            for key, value in saved.items():
+                restored = got["state"][index][key]
+                if key == "step":  # torch < 1.12 saved an int; torch turns it into a tensor on load
+                    assert float(restored) == float(value), (index, key)
+                else:
+                    assert restored.dtype == value.dtype and torch.equal(restored, value), (index, key)
+    assert sorted(callback_states) == sorted(cb.state_key for cb in live), "a live callback got no saved state"
+    for key, state in callback_states.items():
+        want = upgraded["callbacks"][key]
+        for field, value in state.items():
+            assert _same(value, want.get(field)), f"{key}.{field}: {value!r} != {want.get(field)!r}"
+    assert trainer.global_step >= expected_step
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return a == b
+
+
+def expected_counters(upgraded: dict) -> tuple[int, int]:
+    """What the upgraded file says the run has done: completed epochs and optimizer steps."""
+    fit = upgraded["loops"]["fit_loop"]
+    # the first epoch a resume runs: the one after the last whose batches all ran
+    epoch = int(fit["epoch_progress"]["current"]["processed"])
+    # the rebuilt module optimizes automatically: Lightning's global_step is that loop's step count
+    steps = int(fit["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]["total"]["completed"])
+    assert int(upgraded["global_step"]) == steps
+    return epoch, steps
+
+
+class Probe(pl.Callback):
+    """Captures what the Trainer restored, before the first new batch changes anything."""
+
+    seen = None
+
+    first_epoch = None
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if self.first_epoch is None:
+            self.first_epoch = trainer.current_epoch
+
+    def on_train_start(self, trainer, pl_module):
+        callback_states = {}
+        for cb in trainer.callbacks:
+            if type(cb).__name__ in RESTORED_FIELDS:
+                restored = copy.deepcopy(cb.state_dict())
+                callback_states[cb.state_key] = {k: restored[k] for k in RESTORED_FIELDS[type(cb).__name__] if k in restored}
+        self.seen = (
+            {k: v.detach().clone() for k, v in pl_module.state_dict().items()},
+            trainer.current_epoch,
+            trainer.global_step,
+            [copy.deepcopy(o.state_dict()) for o in trainer.optimizers if o.state_dict().get("param_groups")],
+            callback_states,
+        )
+
+
+# What a Trainer restores of each callback (ModelCheckpoint restores best_model_path only when
+# its dirpath differs from the saved one, which is the case for files from elsewhere).
+RESTORED_FIELDS = {"ModelCheckpoint": ("best_model_path",), "EarlyStopping": ("wait_count", "stopped_epoch", "best_score", "patience")}
+
+
+def live_callbacks(upgraded: dict) -> list:
+    """The callbacks a user of the file has: built from the configuration in each state key."""
+    live = []
+    for key in (upgraded.get("callbacks") or {}):
+        name, _, config = str(key).partition("{")
+        kwargs = ast.literal_eval("{" + config) if config else {}
+        if name == "ModelCheckpoint":
+            live.append(pl.callbacks.ModelCheckpoint(save_top_k=0, **kwargs))
+        elif name == "EarlyStopping":
+            live.append(pl.callbacks.EarlyStopping(strict=False, **kwargs))
+    return live
+
+
+def rebuild_module(checkpoint: dict):
+    """A LightningModule whose parameters and buffers are the state_dict's names, shapes and dtypes.
+
+    Parameters are the floating tensors the saved optimizer steps (their count and per-parameter
+    state shapes must agree); everything else is a buffer. The optimizer is the saved one's class,
+    with the saved param groups' sizes, so ``load_state_dict`` accepts the saved state.
+    """
+    state_dict = checkpoint["state_dict"]
+    optimizers = [o for o in checkpoint.get("optimizer_states") or [] if o.get("param_groups")]
+    assert len(optimizers) <= 1, "one optimizer per file in this corpus"
+    groups = optimizers[0]["param_groups"] if optimizers else []
+    n_params = sum(len(g["params"]) for g in groups)
+    floats = [k for k, v in state_dict.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
+    params = floats if n_params else []
+    assert len(params) == n_params, f"{len(floats)} floating tensors, {n_params} optimized parameters"
+    for index, name in enumerate(params):
+        for value in (optimizers[0]["state"].get(index) or {}).values() if optimizers else ():
+            if isinstance(value, torch.Tensor) and value.dim():
+                assert value.shape == state_dict[name].shape, f"optimizer state {index} does not fit {name}"
+
+    class Rebuilt(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            for name, tensor in state_dict.items():
+                owner = self
+                *path, leaf = name.split(".")
+                for part in path:
+                    if part not in owner._modules:
+                        owner.add_module(part, torch.nn.Module())
+                    owner = owner._modules[part]
+                blank = torch.zeros_like(tensor)
+                if name in params:
+                    owner.register_parameter(leaf, torch.nn.Parameter(blank))
+                else:
+                    owner.register_buffer(leaf, blank)
+
+        def training_step(self, batch, batch_idx):
+            loss = sum((p.float() ** 2).mean() for p in self.parameters()) * batch[0].mean()
+            return loss if params else None
+
+        def configure_optimizers(self):
+            if not groups:
+                return None
+            ordered = list(self.parameters())
+            cls = optimizer_class(groups[0])
+            built, start = [], 0
+            for group in groups:
+                built.append({"params": ordered[start:start + len(group["params"])]})
+                start += len(group["params"])
+            return cls(built, lr=float(groups[0]["lr"]))
+
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(torch.ones(2, 1)), batch_size=1)
+
+    return Rebuilt()
+
+
+def optimizer_class(group: dict):
+    """The torch optimizer whose param-group keys the saved group has."""
+    if "betas" in group:
+        return torch.optim.AdamW if group.get("weight_decay", 0) and "amsgrad" in group else torch.optim.Adam
+    if "momentum" in group and "dampening" in group:
+        return torch.optim.SGD
+    if "alpha" in group and "centered" in group:
+        return torch.optim.RMSprop
+    if "lr_decay" in group:
+        return torch.optim.Adagrad
+    raise AssertionError(f"no optimizer known for param group keys {sorted(group)}")
+
+
+# ------------------------------------------------------------------------------ refused files
+@pytest.mark.parametrize("entry", entries("refuse", "foreign-classes", check="refuse"))
+def test_refused_without_trust_and_unchanged(entry, tmp_path):
+    source = DATA / entry["file"]
+    out = tmp_path / "out.ckpt"
+    for command in (("inspect", source), ("upgrade", source, "-o", out), ("upgrade", source, "--in-place")):
+        result = cli(*command)
+        assert result.returncode == entry["exit_code"], (command, result.stderr)
+        assert "Traceback" not in result.stderr
+        for name in entry["unsafe_globals"]:
+            assert name in result.stderr
+    assert sha256(source) == entry["sha256"]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in DATA.iterdir() if p.name.startswith(entry["file"])) == [entry["file"]]
+
+
+@pytest.mark.parametrize("entry", entries("refuse", check="trusted_refuse"))
+def test_not_lightning_even_when_trusted(entry, tmp_path):
+    source = DATA / entry["file"]
+    result = cli("upgrade", source, "--trust", "-o", tmp_path / "out.ckpt")
+    assert result.returncode == entry["exit_code_trusted"] == 3, result.stderr
+    assert "not a Lightning checkpoint" in result.stderr and "Traceback" not in result.stderr
+    assert sha256(source) == entry["sha256"] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("entry", entries("foreign-classes", check="trusted_upgrade"))
+def test_trusted_upgrade_without_the_projects_classes_is_a_named_error(entry, tmp_path):
+    """``--trust`` cannot import a project that is not installed: a named error, never a traceback."""
+    source = DATA / entry["file"]
+    result = cli("upgrade", source, "--trust", "-o", tmp_path / "out.ckpt")
+    assert result.returncode not in (0, 1, 5), result.stderr
+    missing = entry["unsafe_globals"][0].split(".")[0]
+    assert missing in result.stderr
+    assert sha256(source) == entry["sha256"] and list(tmp_path.iterdir()) == []
