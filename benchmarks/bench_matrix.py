@@ -9,7 +9,7 @@ do not. Two parts:
    * (a) a *bare* resume: the recipe's module, datamodule and callbacks,
      ``Trainer(...).fit(model, dm, ckpt_path=<golden>, weights_only=False)`` for one more epoch, with
      Lightning's own migration on (what a user does without this tool);
-   * (b) our ``resume`` check alone, in a fresh :class:`~pytest_ckpt_compat.checks.Workspace`
+   * (b) our ``resume`` check alone, in a fresh :class:`~pytest_ckpt_compat.workspace.Workspace`
      (so it pays for the upgrade and the write of the upgraded file, as the first check of a golden
      in a pytest process does);
    * (c) all five checks of the golden in one fresh workspace (what the matrix spends per golden).
@@ -104,9 +104,9 @@ def bare_resume(store, golden, tmp: Path, max_epochs: int) -> int:
     """What a user does without this tool: plain Trainer.fit(ckpt_path=...), Lightning migrating."""
     import torch
 
-    from pytest_ckpt_compat import checks
+    from pytest_ckpt_compat import checks, workspace
 
-    recipe = checks.load_recipe(str(checks.recipe_path(store)))
+    recipe = workspace.load_recipe(str(workspace.recipe_path(store)))
     datamodule_cls, _, _, topk_cls = recipe.CLASSES
     torch.manual_seed(1234)
     model = checks._module_class(recipe, golden)(**golden.truth["hparams"])
@@ -132,10 +132,10 @@ def _one_more_epoch(pl):
 
 def our_checks(store, golden, tmp: Path, which: tuple) -> dict:
     """Checks in a fresh workspace, as the first cells of this golden in a new pytest process."""
-    from pytest_ckpt_compat import checks
+    from pytest_ckpt_compat import checks, workspace
 
     store._verified.clear()  # a new session verifies each golden's sha256 once: count that too
-    ws = checks.Workspace(store, tmp / "ws")
+    ws = workspace.Workspace(store, tmp / "ws")
     spent = {}
     for check in which:
         cell = tmp / check
@@ -149,9 +149,9 @@ def our_checks(store, golden, tmp: Path, which: tuple) -> dict:
 def per_golden(args, store, out: list) -> None:
     import logging
 
-    from pytest_ckpt_compat import checks
+    from pytest_ckpt_compat import checks, workspace
 
-    checks.load_recipe(str(checks.recipe_path(store)))  # imports Lightning, which sets its loggers' level
+    workspace.load_recipe(str(workspace.recipe_path(store)))  # imports Lightning, which sets its loggers' level
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     _print(out, f"== 1. per-golden cost vs a bare Lightning resume (median of {args.repeat} after 1 warm-up; seconds) ==")
@@ -166,7 +166,7 @@ def per_golden(args, store, out: list) -> None:
         except Exception as exc:
             _print(out, f"{gid:24} not in the registry snapshot: {exc}")
             continue
-        ws = checks.Workspace(store, Path(tempfile.mkdtemp(prefix="probe-", dir=args.tmp)))
+        ws = workspace.Workspace(store, Path(tempfile.mkdtemp(prefix="probe-", dir=args.tmp)))
         upgraded, _ = ws.upgraded(golden)
         expected = checks._expected_counters(golden, upgraded, ws.load(golden))
         max_epochs = expected["epoch"] + 1

@@ -38,10 +38,13 @@ from __future__ import annotations
 from pytest_ckpt_compat import ops
 
 ID = "pl-1.6.0-loops-from-counters"
-_FAULT_TOLERANT_UNIT = "pl-1.6.0-fault-tolerant-loop-layouts"
 VERSION = "1.6.0"
 ORDER = 20
 CHANGES_TENSORS = False
+# Reads the note that unit leaves on the fault-tolerant files it converted (their loops hold real
+# progress to keep); the catalogue refuses to load if it is missing or does not sort before this one.
+_FAULT_TOLERANT_UNIT = "pl-1.6.0-fault-tolerant-loop-layouts"
+REQUIRES = (_FAULT_TOLERANT_UNIT,)
 
 _OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
 _MANUAL = "epoch_loop.batch_loop.manual_loop.optim_step_progress"

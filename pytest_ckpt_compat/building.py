@@ -10,44 +10,39 @@ rewritten atomically. A failed build leaves ``golden/`` exactly as it was.
 from __future__ import annotations
 
 import datetime as _dt
-import glob
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from filelock import FileLock
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .errors import GoldenError
+from .environments import (
+    ENVIRONMENTS_FILE,
+    GoldenBuildError,
+    exclude_newer,
+    find_python,
+    folder_name,
+    load_environments,
+    release_dates,
+    release_sort_key,
+    resolve_environment,
+    store_release_dates,
+    uv_command,
+)
 from .registry import read_registry, update_registry, write_registry
-from .writing.atomic import write_bytes
-
-try:  # Python 3.11+
-    import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.9/3.10
-    import tomli as _toml  # type: ignore[no-redef]
 
 PACKAGES = ("pytorch-lightning", "lightning")
 DEFAULT_GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 # Neutral absolute folder: ModelCheckpoint stores absolute paths inside the checkpoint.
 BUILD_ROOT = Path(os.environ.get("CKPT_COMPAT_BUILD_ROOT", "/golden-build"))
-PYPI_JSON = "https://pypi.org/pypi/{package}/json"
-DATES_FILE = "pypi-release-dates.json"
-ENVIRONMENTS_FILE = "environments.toml"
 RECIPE = Path("recipes") / "recipe.py"
-
-
-class GoldenBuildError(GoldenError):
-    """Building a golden failed; ``golden/`` was left untouched."""
 
 
 def _commit_lock(golden_dir: Path) -> FileLock:
@@ -62,125 +57,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def folder_name(release: str, package: str = "pytorch-lightning") -> str:
-    """``1.6.5`` for pytorch-lightning, ``lightning-2.0.9`` for the unified package."""
-    return release if package == "pytorch-lightning" else f"{package}-{release}"
-
-
-# ------------------------------------------------------------------------------- PyPI dates
-def _fetch_pypi(package: str, timeout: float = 20.0) -> dict[str, str]:
-    with urllib.request.urlopen(PYPI_JSON.format(package=package), timeout=timeout) as resp:
-        data = json.load(resp)
-    dates = {}
-    for version, files in data.get("releases", {}).items():
-        times = [f["upload_time_iso_8601"] for f in files if f.get("upload_time_iso_8601")]
-        if times:
-            dates[version] = min(times).replace(".000000Z", "Z")
-    return dates
-
-
-def release_dates(package: str, golden_dir: Path, *, online: bool = True, log: Callable = print) -> tuple[dict[str, str], bool]:
-    """Upload time of every release (earliest file). Returns (dates, fetched_online).
-
-    PyPI's JSON API when reachable, else the committed cache ``golden/pypi-release-dates.json``.
-    """
-    if online:
-        try:
-            return _fetch_pypi(package), True
-        except Exception as exc:  # noqa: BLE001 - any network problem means: use the cache
-            log(f"PyPI not reachable ({type(exc).__name__}: {exc}); using {DATES_FILE}")
-    cache = Path(golden_dir) / DATES_FILE
-    if cache.exists():
-        return json.loads(cache.read_text()).get(package, {}), False
-    return {}, False
-
-
-def _store_dates(golden_dir: Path, package: str, dates: dict[str, str]) -> bool:
-    cache = Path(golden_dir) / DATES_FILE
-    data = json.loads(cache.read_text()) if cache.exists() else {}
-    ordered = dict(sorted(dates.items(), key=lambda kv: _sort_key(kv[0])))
-    if data.get(package) == ordered:
-        return False
-    data[package] = ordered
-    write_bytes(cache, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
-    return True
-
-
-def _sort_key(version: str):
-    try:
-        return (0, Version(version))
-    except InvalidVersion:
-        return (1, version)
-
-
-def exclude_newer(upload_time: str) -> str:
-    """Resolve the environment as of the release: its upload time plus one day (RFC 3339)."""
-    when = _dt.datetime.fromisoformat(upload_time.replace("Z", "+00:00")) + _dt.timedelta(days=1)
-    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# -------------------------------------------------------------------------------- environments
-def load_environments(golden_dir: Path) -> list[dict]:
-    path = Path(golden_dir) / ENVIRONMENTS_FILE
-    if not path.exists():
-        return []
-    with open(path, "rb") as fh:
-        data = _toml.load(fh)
-    return list(data.get("env", []))
-
-
-def resolve_environment(release: str, package: str, entries: list[dict]) -> dict:
-    """Every matching ``[[env]]`` applies in file order: later scalars win, pins accumulate."""
-    version = Version(release)
-    env: dict = {"python": None, "torch": None, "pins": []}
-    for entry in entries:
-        if entry.get("package", package) != package:
-            continue
-        if version not in SpecifierSet(entry.get("releases", ""), prereleases=True):
-            continue
-        for key in ("python", "torch"):
-            if entry.get(key):
-                env[key] = entry[key]
-        for pin in entry.get("pins", []):
-            if pin not in env["pins"]:
-                env["pins"].append(pin)
-    return env
-
-
-def pyenv_root() -> Path:
-    try:
-        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
-        if out:
-            return Path(out)
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-
-
-def find_python(spec: str) -> Path:
-    """A pyenv interpreter matching ``X.Y`` or ``X.Y.Z`` (highest patch wins)."""
-    versions = pyenv_root() / "versions"
-    exact = versions / spec / "bin" / "python"
-    if exact.exists():
-        return exact
-    found = []
-    for cand in glob.glob(str(versions / f"{spec}.*")):
-        name = Path(cand).name
-        try:
-            found.append((Version(name), Path(cand) / "bin" / "python"))
-        except InvalidVersion:
-            continue
-    found = [f for f in found if f[1].exists()]
-    if not found:
-        raise GoldenBuildError(f"no pyenv Python {spec} under {versions} (install it with `pyenv install {spec}`)")
-    return max(found)[1]
-
-
-def uv_command() -> list[str]:
-    exe = shutil.which("uv")
-    return [exe] if exe else [sys.executable, "-m", "uv"]
 
 
 def _run(cmd: list[str], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
@@ -322,7 +198,7 @@ def add_release(
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
             if online:
-                _store_dates(golden_dir, package, dates)
+                store_release_dates(golden_dir, package, dates)
     finally:
         for path in (stage, env_dir, build_dir):
             if path.exists():
@@ -393,7 +269,7 @@ def list_goldens(golden_dir: Path, missing: str | None = None, *, package: str =
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         row.update(package=meta.get("package", "?"), python=meta.get("python"), torch=meta.get("torch"))
     if missing is None:
-        return sorted(present.values(), key=lambda r: (r.get("package", ""), _sort_key(r["release"].split("-")[-1])))
+        return sorted(present.values(), key=lambda r: (r.get("package", ""), release_sort_key(r["release"].split("-")[-1])))
     lo, sep, hi = missing.partition("..")
     if not sep:
         raise GoldenBuildError(f"--missing expects A..B, got {missing!r}")

@@ -38,6 +38,7 @@ class Migration:
     path: Path = field(repr=False, compare=False)
     catalogue: str = "lightning"
     changes_tensors: bool = False
+    requires: tuple[str, ...] = ()  # ids of units whose output this one reads (they must sort before it)
 
     @property
     def title(self) -> str:
@@ -107,7 +108,16 @@ class Catalogue:
             if unit.id in seen:
                 raise CatalogueError(f"catalogue {self.name!r}: id {unit.id!r} is used by {seen[unit.id].name} and {unit.path.name}")
             seen[unit.id] = unit.path
-        return sorted(units, key=lambda m: m.sort_key)
+        units.sort(key=lambda m: m.sort_key)
+        position = {unit.id: i for i, unit in enumerate(units)}
+        for i, unit in enumerate(units):
+            for required in unit.requires:
+                if position.get(required, len(units)) >= i:
+                    raise CatalogueError(
+                        f"catalogue {self.name!r}: {unit.path.name} requires {required!r}, "
+                        + ("which sorts after it (check VERSION and ORDER)" if required in position else "which is not in the catalogue")
+                    )
+        return units
 
     def _load_unit(self, path: Path) -> Migration:
         module_name = f"pytest_ckpt_compat._units.{_safe_identifier(self.name)}.{path.stem}"
@@ -135,6 +145,7 @@ class Catalogue:
             path=path,
             catalogue=self.name,
             changes_tensors=bool(getattr(module, "CHANGES_TENSORS", False)),
+            requires=tuple(str(r) for r in getattr(module, "REQUIRES", ())),
         )
 
 

@@ -6,16 +6,12 @@ time, exactly (no tolerances): counters, optimizer moments and steps, schedulers
 
 Checks, in the order a user meets them: ``fetch`` → ``upgrade`` → ``load`` → ``resume`` →
 ``weights_only``. Each is runnable alone; shared work (fetch, load, upgrade, write) is cached per
-process in a :class:`Workspace`.
+process in a :class:`~.workspace.Workspace`.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import warnings
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,89 +19,11 @@ from packaging.version import Version
 
 from . import versions
 from .compare import CheckFailed, Mismatches
-from .goldens import Golden, GoldenStore
+from .goldens import Golden
+from .workspace import Workspace
 
 CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only")
-RECIPE_MODULE = "ckpt_compat_recipe"  # the module name the recipe's classes were pickled under
 _FORMAT_1_6 = Version("1.6.0")
-
-
-# ------------------------------------------------------------------------------------ recipe
-def recipe_path(store: GoldenStore) -> Path:
-    """The recipe that made the goldens, next to the registry (repository or wheel)."""
-    from .goldens import packaged_golden_dir, repository_golden_dir
-
-    for base in (store.registry_dir, repository_golden_dir(), packaged_golden_dir()):
-        if base is not None and (Path(base) / "recipes" / "recipe.py").is_file():
-            return Path(base) / "recipes" / "recipe.py"
-    raise FileNotFoundError(f"no recipes/recipe.py next to {store.registry_dir}: cannot rebuild the golden's classes")
-
-
-@lru_cache(maxsize=None)
-def load_recipe(path: str):
-    """Import the recipe by path under the module name its classes were pickled with."""
-    import torch
-
-    from .lightning import trainer_module
-
-    existing = sys.modules.get(RECIPE_MODULE)
-    if existing is not None and getattr(existing, "__file__", None) == str(path) and getattr(existing, "CLASSES", None):
-        return existing
-    spec = importlib.util.spec_from_file_location(RECIPE_MODULE, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[RECIPE_MODULE] = module
-    spec.loader.exec_module(module)
-    module.pl, module.torch = trainer_module(), torch
-    module.CLASSES = module._build_classes()
-    return module
-
-
-# ------------------------------------------------------------------------------------ workspace
-@dataclass
-class Workspace:
-    """Per-process cache of fetched, loaded and upgraded goldens (one per pytest session/worker)."""
-
-    store: GoldenStore
-    tmpdir: Path
-    _upgraded: dict = field(default_factory=dict)
-    trusted: set = field(default_factory=set)
-
-    @property
-    def recipe(self):
-        return load_recipe(str(recipe_path(self.store)))
-
-    def fetch(self, golden: Golden) -> Path:
-        return self.store.fetch(golden)
-
-    def load(self, golden: Golden) -> dict:
-        """A fresh dict of the golden file: safe load, else trusted (the file passed its sha256)."""
-        from .errors import UnsafeCheckpoint
-        from .loading import load_checkpoint
-
-        path = self.fetch(golden)
-        try:
-            return load_checkpoint(path)
-        except UnsafeCheckpoint:
-            self.recipe  # the pickled user classes live in the recipe module
-            self.trusted.add(golden.name)
-            return load_checkpoint(path, trust=True)
-
-    def upgraded(self, golden: Golden) -> tuple[dict, Path]:
-        """The golden upgraded by our catalogue alone, and the file it was written to."""
-        if golden.name not in self._upgraded:
-            from .engine import upgrade
-            from .lightning import lightning_migration_disabled
-            from .writing import save_checkpoint
-
-            source = self.fetch(golden)
-            checkpoint = self.load(golden)
-            with lightning_migration_disabled():
-                upgrade(checkpoint)
-            dest = self.tmpdir / "upgraded" / golden.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(checkpoint, dest, source=source)
-            self._upgraded[golden.name] = (checkpoint, dest)
-        return self._upgraded[golden.name]
 
 
 # ------------------------------------------------------------------------------------ skipping

@@ -15,7 +15,7 @@ from .compare import CheckFailed
 from .goldens import Golden, GoldenStore
 
 if TYPE_CHECKING:
-    from .checks import Workspace
+    from .workspace import Workspace
 
 _IGNORED_TOP = {"ckpt_compat", versions.LEGACY_VERSION_KEY}
 

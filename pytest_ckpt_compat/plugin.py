@@ -173,7 +173,7 @@ class _XdistHooks:
 @pytest.fixture(scope="session")
 def ckpt_compat_workspace(request, tmp_path_factory):
     """Fetched/upgraded goldens shared by the tests of one process (one per xdist worker)."""
-    from .checks import Workspace
+    from .workspace import Workspace
     from .session import State
 
     state = _state(request.config) or State.from_config(request.config)

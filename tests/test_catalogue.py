@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 
 import pytest
@@ -52,3 +53,36 @@ def test_malformed_units_are_reported(tmp_path):
         Catalogue(name="t", path=tmp_path).migrations
     with pytest.raises(CatalogueError, match="does not exist"):
         Catalogue(name="t", path=tmp_path / "missing").migrations
+
+
+def _unit(folder, name: str, uid: str, version: str, extra: str = "") -> None:
+    (folder / name).write_text(f'"""Doc."""\nID = {uid!r}\nVERSION = {version!r}\n{extra}def upgrade(c):\n    return c\n')
+
+
+def test_requires_must_name_an_earlier_unit(tmp_path):
+    _unit(tmp_path, "v1_0_0__10_a.py", "a", "1.0.0")
+    _unit(tmp_path, "v1_1_0__10_b.py", "b", "1.1.0", "REQUIRES = ('a',)\n")
+    assert [m.requires for m in Catalogue(name="t", path=tmp_path).migrations] == [(), ("a",)]
+    _unit(tmp_path, "v0_9_0__10_c.py", "c", "0.9.0", "REQUIRES = ('b',)\n")
+    with pytest.raises(CatalogueError, match=r"v0_9_0__10_c.py requires 'b', which sorts after it"):
+        Catalogue(name="t", path=tmp_path).migrations
+    _unit(tmp_path, "v0_9_0__10_c.py", "c", "0.9.0", "REQUIRES = ('gone',)\n")
+    with pytest.raises(CatalogueError, match=r"requires 'gone', which is not in the catalogue"):
+        Catalogue(name="t", path=tmp_path).migrations
+
+
+def test_counters_unit_declares_that_it_reads_the_fault_tolerant_unit():
+    units = {m.id: m for m in lightning_catalogue().migrations}
+    assert units["pl-1.6.0-loops-from-counters"].requires == ("pl-1.6.0-fault-tolerant-loop-layouts",)
+
+
+def test_subset_keeps_name_and_key_and_only_the_given_units():
+    catalogue = lightning_catalogue()
+    first, second = catalogue.migrations[:2]
+    subset = catalogue.subset([second], target_version="1.2.3")
+    assert (subset.name, subset.version_key, subset.target_version) == (catalogue.name, catalogue.version_key, "1.2.3")
+    assert subset.migrations == [second] and subset.migrations[0] is second
+    assert catalogue.migrations[:2] == [first, second]  # the original is untouched
+    stranger = dataclasses.replace(first, id="not-in-it")
+    with pytest.raises(CatalogueError, match="has no unit not-in-it"):
+        catalogue.subset([stranger])
