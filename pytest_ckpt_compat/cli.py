@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,7 @@ from .catalogue import all_catalogues
 from .engine import LEDGER_KEY, plan, upgrade
 from .errors import CheckpointCompatError
 from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
+from .progress import echo, iterate
 from .versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 
 
@@ -124,12 +126,12 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if not targets:
         print("error: no checkpoint found in the given paths", file=sys.stderr)
         return 2
-    for path in targets:
+    for path in iterate(targets, desc="upgrading", unit="ckpt"):
         try:
             _upgrade_one(path, args)
         except (CheckpointCompatError, OSError) as exc:
             failures.append(exc)
-            print(f"FAILED {path}: {exc}", file=sys.stderr)
+            echo(f"FAILED {path}: {exc}", file=sys.stderr)
     if failures:
         codes = {getattr(f, "exit_code", 1) for f in failures}
         print(f"{len(failures)} of {len(targets)} checkpoint(s) failed", file=sys.stderr)
@@ -154,14 +156,14 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
     steps = plan(checkpoint, args.target, assume_version=args.assume_version)
     before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
     if args.dry_run:
-        print(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
+        echo(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
         for m in steps:
-            print(f"    {str(m.version):<8} {m.id}  {m.title}")
+            echo(f"    {str(m.version):<8} {m.id}  {m.title}")
         return
     upgrade(checkpoint, args.target, assume_version=args.assume_version)
     if args.in_place:
         if not steps and before == checkpoint.get(VERSION_KEY):
-            print(f"{path}: already at {before}, nothing to do")
+            echo(f"{path}: already at {before}, nothing to do")
             return
         if not args.no_backup:
             writing.backup(file)
@@ -169,7 +171,7 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
     else:
         writing.save_checkpoint(checkpoint, args.output, source=file)
     dest = file if args.in_place else args.output
-    print(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}")
+    echo(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}")
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:
@@ -256,11 +258,66 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
 
     from .plugin import MATRIX_FILE
 
+    user_args = [a for a in args.pytest_args if a != "--"]
+    report = _report_option(user_args)
+    if report is None:  # the matrix always leaves a report behind, and says where
+        report = DEFAULT_REPORT
+        user_args.append(f"--ckpt-compat-report={report}")
     # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
-    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *[a for a in args.pytest_args if a != "--"]]
+    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *user_args]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
-    return int(pytest.main(argv))
+    failures = _Failures()
+    code = int(pytest.main(argv, plugins=[failures]))
+    if Path(report).is_file():
+        print(f"ckpt-compat matrix: report written to {Path(report).resolve()}")
+    if failures.names:
+        print(f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  {rerun_command(args.pytest_args, failures.names)}")
+    return code
+
+
+DEFAULT_REPORT = "ckpt-compat-report.md"
+
+
+def _report_option(argv: Sequence[str]) -> str | None:
+    """The value of ``--ckpt-compat-report`` among forwarded pytest arguments, if given."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--ckpt-compat-report="):
+            return arg.split("=", 1)[1]
+        if arg == "--ckpt-compat-report" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def rerun_command(pytest_args: Sequence[str], failed: Sequence[str]) -> str:
+    """``ckpt-compat matrix`` with the same options and a ``-k`` that selects exactly ``failed``.
+
+    Test names are matched as ``[cell id]`` (brackets included), so ``1.9.5-end_of_fit-load`` does
+    not also select ``lightning-1.9.5-end_of_fit-load``.
+    """
+    kept, skip = [], False
+    for arg in pytest_args:
+        if skip:
+            skip = False
+        elif arg in ("-k", "--"):
+            skip = arg == "-k"
+        elif not arg.startswith("-k"):
+            kept.append(arg)
+    params = [name[name.index("["):] if "[" in name else name for name in failed]
+    expression = " or ".join(dict.fromkeys(params))
+    return shlex.join(["ckpt-compat", "matrix", *kept, "-k", expression])
+
+
+class _Failures:
+    """pytest plugin object: names of the tests that failed in this run (controller side under xdist)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def pytest_runtest_logreport(self, report) -> None:
+        name = report.nodeid.rsplit("::", 1)[-1]
+        if report.failed and name not in self.names:
+            self.names.append(name)
 
 
 def _str_or_none(value) -> str | None:

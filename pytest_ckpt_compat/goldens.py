@@ -16,13 +16,13 @@ import json
 import logging
 import os
 import shutil
-import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from . import progress
 from .errors import GoldenError, HashMismatch
 from .registry import REGISTRY_FILE, read_registry
 
@@ -112,7 +112,7 @@ class GoldenStore:
         self.registry_dir = Path(registry_dir)
         self.cache = Path(cache) if cache is not None else default_cache()
         self.retries = retries
-        self.progressbar = _terminal() if progressbar is None else progressbar
+        self.progressbar = progress.wanted() if progressbar is None else progressbar
         self._verified: set[tuple] = set()
         _quiet_pooch()
 
@@ -262,16 +262,6 @@ def _sortable(parse, release: str):
         return (0, parse(release))
     except Exception:
         return (1, release)
-
-
-def _terminal() -> bool:
-    """Progress bars only for a person watching a terminal (and only if tqdm is there)."""
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return False
-    stream = sys.__stderr__
-    return bool(stream is not None and stream.isatty() and not os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 def _quiet_pooch() -> None:

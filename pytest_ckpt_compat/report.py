@@ -11,15 +11,16 @@ from . import versions
 from .checks import CHECKS
 from .session import State
 
-_SYMBOL = {"passed": "pass", "failed": "FAIL", "skipped": "skip", None: "-"}
+_SYMBOL = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "xfailed": "xfail", "xpassed": "XPASS", None: "-"}
 
 
 def count_line(state: State) -> str:
-    """One line naming the counts per outcome (the last line of both renderings)."""
+    """One line naming the counts per outcome (the last line of both renderings); xfail/xpass when any."""
     c = state.counts()
     goldens = len(state.rows())
     units = len(state.migration_outcomes())
-    return f"ckpt-compat: {goldens} goldens, {units} migrations: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+    line = f"ckpt-compat: {goldens} goldens, {units} migrations: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+    return line + "".join(f", {c[kind]} {kind}" for kind in ("xfailed", "xpassed") if c[kind])
 
 
 def text_lines(state: State) -> list[str]:

@@ -16,6 +16,7 @@ from . import versions
 from .checks import CHECKS, skip_reason
 from .goldens import Golden, GoldenStore, resolve_cache, resolve_source
 
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")  # known defects are xfailed cells
 _CELL_PROP = "ckpt_compat_cell"
 _MIGRATION_PROP = "ckpt_compat_migration"
 
@@ -123,9 +124,9 @@ class State:
         if rep.failed:
             outcome = "failed"
         elif rep.skipped:
-            outcome = "skipped"
+            outcome = "xfailed" if hasattr(rep, "wasxfail") else "skipped"
         elif rep.when == "call":
-            outcome = "passed"
+            outcome = "xpassed" if hasattr(rep, "wasxfail") else "passed"
         else:
             return
         if previous and previous[2] == "failed":
@@ -158,7 +159,7 @@ class State:
         return out
 
     def counts(self) -> dict[str, int]:
-        counts = {"passed": 0, "failed": 0, "skipped": 0}
+        counts = dict.fromkeys(OUTCOMES, 0)
         for outcome, _ in list(self.cell_outcomes().values()) + list(self.migration_outcomes().values()):
             counts[outcome] += 1
         return counts

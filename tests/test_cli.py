@@ -162,5 +162,35 @@ def test_matrix_forwards_pytest_options(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "passed" in done.stdout and " failed" not in done.stdout.replace("0 failed", "")
+    report = tmp_path / "ckpt-compat-report.md"
+    assert f"ckpt-compat matrix: report written to {report}" in done.stdout
+    assert report.read_text().startswith("# Checkpoint compatibility matrix")
+    assert "re-run only those" not in done.stdout
     rejected = subprocess.run([exe, "inspect", "-k", "x"], capture_output=True, text=True)
     assert rejected.returncode == 2 and "unrecognized arguments: -k" in rejected.stderr
+
+
+def test_rerun_command_keeps_the_options_and_selects_exactly_the_failures():
+    from pytest_ckpt_compat.cli import rerun_command
+
+    command = rerun_command(["-n", "2", "-k", "1.6", "--ckpt-compat-check", "--"],
+                            ["test_golden[1.9.5-end_of_fit-load]", "test_migration[pl-2.0.0-x]", "test_schema_drift"])
+    assert command == "ckpt-compat matrix -n 2 --ckpt-compat-check -k '[1.9.5-end_of_fit-load] or [pl-2.0.0-x] or test_schema_drift'"
+
+
+def test_rerun_expression_selects_exactly_the_failed_tests(pytester):
+    """The hint's -k expression, run by pytest itself, selects the failures and nothing else."""
+    from pytest_ckpt_compat.cli import _Failures, rerun_command
+
+    pytester.makepyfile(test_cells="""
+import pytest
+
+@pytest.mark.parametrize("cell", ["1.9.5-end_of_fit-load", "lightning-1.9.5-end_of_fit-load", "1.9.5-end_of_fit-resume"])
+def test_golden(cell):
+    assert cell != "1.9.5-end_of_fit-load"
+""")
+    failures = _Failures()
+    pytester.runpytest("-p", "no:ckpt_compat", plugins=[failures]).assert_outcomes(passed=2, failed=1)
+    assert failures.names == ["test_golden[1.9.5-end_of_fit-load]"]
+    expression = rerun_command([], failures.names).split(" -k ", 1)[1].strip("'")
+    pytester.runpytest("-p", "no:ckpt_compat", "-k", expression).assert_outcomes(failed=1, deselected=2)

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_ckpt_compat"
 MAX_LINES = 400
 
 LAYERS = [
-    {"errors", "ops", "compare", "writing.atomic"},
+    {"errors", "ops", "compare", "progress", "writing.atomic"},
     {"versions", "registry", "writing.inplace", "writing.zipformat", "writing.carryover", "writing"},
     {"catalogue", "loading", "goldens", "environments"},
     {"engine"},
