@@ -176,7 +176,9 @@ def add_release(
             "environment": freeze,
             "scenarios": dict(sorted({**kept, **result["scenarios"]}.items())),
             "skipped": {
-                k: v for k, v in sorted({**result["skipped"], **result["failed"]}.items()) if k not in kept
+                k: v
+                for k, v in sorted({**_old_skipped(target, scenarios), **result["skipped"], **result["failed"]}.items())
+                if k not in kept and k not in result["scenarios"]
             },
         }
         (stage / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
@@ -225,6 +227,14 @@ def add_release(
     for name, why in meta["skipped"].items():
         log(f"  (no {name}: {why})")
     return summary
+
+
+def _old_skipped(target: Path, scenarios: list[str] | None) -> dict:
+    """With ``--scenario``, the reasons recorded for the scenarios not rebuilt stay too."""
+    meta_path = target / "meta.json"
+    if not scenarios or not meta_path.exists():
+        return {}
+    return {k: v for k, v in json.loads(meta_path.read_text()).get("skipped", {}).items() if k not in scenarios}
 
 
 def _keep_other_scenarios(target: Path, stage: Path, scenarios: list[str], result: dict) -> dict:

@@ -126,32 +126,24 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
 
 
 def check_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
-    """``fit(ckpt_path=upgraded)`` restores exactly what was saved, then trains one more epoch."""
+    """``fit(ckpt_path=upgraded)`` restores exactly what was saved, then trains one more epoch.
+
+    Where Lightning must refuse (a weights-only file; on ``end_of_fit`` also a copy missing one
+    weight or the scheduler state), the check passes only if ``fit`` raises.
+    """
     __tracebackhide__ = True
-    import torch
-
-    from .lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
-
     recipe, truth = ws.recipe, golden.truth
     pl = recipe.pl
-    datamodule_cls, _, _, topk_cls = recipe.CLASSES
     upgraded, path = ws.upgraded(golden)
     golden_file = ws.load(golden)
     expected = _expected_counters(golden, upgraded, golden_file)
-
-    torch.manual_seed(1234)
-    model = _module_class(recipe, golden)(**truth["hparams"])
-    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
-    _align_checkpoint_dirs(callbacks, upgraded, match_callback_states, tmp_path)
+    if golden.scenario in REFUSED_SCENARIOS:
+        _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
+        return
     probe = _make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
-    kwargs = recipe._trainer_kwargs(str(tmp_path), golden.scenario, "cpu", callbacks + [probe, CheckpointUpgrade()])
-    kwargs.update(max_epochs=expected["epoch"] + 1, deterministic=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer = pl.Trainer(**kwargs)
-        with lightning_migration_disabled():
-            trainer.fit(model, datamodule=datamodule_cls(), ckpt_path=str(path))
+    trainer, model, datamodule = _fit(ws, golden, path, tmp_path, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe])
     m = Mismatches(f"{golden.id} after the extra epoch")
+    _check_datamodule(m, datamodule, truth, upgraded, recipe)
     if not probe.restored:
         m.add("the probe never ran: training did not start")
     m.eq("batches trained after resuming", len(probe.losses), expected["batches"])
@@ -160,6 +152,92 @@ def check_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
         m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
     m.eq("final global_step", int(trainer.global_step), expected["global_step"] + sum(model.step_counts))
     m.raise_if_any()
+    if golden.scenario in STRICT_PROBE_SCENARIOS:
+        _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
+
+
+# ------------------------------------------------------------------------------------ refusals
+# A resume must fail loudly where Lightning has to refuse: a weights-only file has no training
+# state, so ``fit(ckpt_path=...)`` must raise instead of silently starting from scratch.
+REFUSED_SCENARIOS = {"save_weights_only": (KeyError, "optimizer")}
+# On these goldens the resume check also feeds Lightning two broken copies of the upgraded file
+# (made at test time, never stored): one weight missing (strict loading must refuse) and no
+# scheduler state (must raise, not be skipped).
+STRICT_PROBE_SCENARIOS = ("end_of_fit",)
+
+
+def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: dict, *, max_epochs: int, extra: list = ()):
+    """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments."""
+    import torch
+
+    from .lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
+
+    recipe = ws.recipe
+    _, _, _, topk_cls = recipe.CLASSES
+    torch.manual_seed(1234)
+    model = _module_class(recipe, golden)(**golden.truth["hparams"])
+    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
+    _align_checkpoint_dirs(callbacks, upgraded, match_callback_states, tmp_path)
+    kwargs = recipe._trainer_kwargs(str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + [CheckpointUpgrade()])
+    kwargs.update(max_epochs=max_epochs, deterministic=True)
+    datamodule = _make_datamodule(recipe, golden.scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = recipe.pl.Trainer(**kwargs)
+        with lightning_migration_disabled():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
+    return trainer, model, datamodule
+
+
+def _make_datamodule(recipe, scenario: str):
+    if hasattr(recipe, "make_datamodule"):
+        return recipe.make_datamodule(scenario)
+    return recipe.CLASSES[0]()
+
+
+def _check_refused(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, expect: tuple, what: str = "") -> None:
+    """``fit(ckpt_path=path)`` must raise ``expect[0]`` naming ``expect[1]`` before any batch trains."""
+    __tracebackhide__ = True
+    error_cls, needle = expect
+    upgraded, _ = ws.upgraded(golden)
+    try:
+        _fit(ws, golden, path, tmp_path, upgraded, max_epochs=int(golden.truth["completed_epochs"]) + 1)
+    except error_cls as exc:
+        if needle.lower() not in str(exc).lower():
+            raise CheckFailed(f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__} without naming {needle!r}: {exc}") from None
+        return
+    except Exception as exc:
+        raise CheckFailed(f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__}: {exc}, expected {error_cls.__name__}") from None
+    raise CheckFailed(f"{golden.id}: resuming {what or 'it'} succeeded; Lightning must refuse it ({error_cls.__name__} naming {needle!r})")
+
+
+def _check_refuses_broken_copies(ws: Workspace, golden: Golden, upgraded: dict, path: Path, tmp_path: Path) -> None:
+    import torch
+
+    from .compare import copy_checkpoint
+
+    broken = copy_checkpoint(upgraded)
+    first = next(iter(broken["state_dict"]))
+    del broken["state_dict"][first]
+    dest = tmp_path / "broken-missing-weight.ckpt"
+    torch.save(broken, dest)
+    _check_refused(ws, golden, dest, tmp_path / "strict", (RuntimeError, first), f"a copy without state_dict[{first!r}]")
+    broken = copy_checkpoint(upgraded)
+    del broken["lr_schedulers"]
+    dest = tmp_path / "broken-no-schedulers.ckpt"
+    torch.save(broken, dest)
+    _check_refused(ws, golden, dest, tmp_path / "no-sched", (KeyError, "scheduler"), "a copy without lr_schedulers")
+
+
+def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, recipe) -> None:
+    """The datamodule a resume rebuilds has the hparams that were saved (and recorded live)."""
+    if truth.get("datamodule_hparams") is None or not hasattr(datamodule, "hparams"):
+        return
+    live = recipe.jsonable(dict(datamodule.hparams))
+    m.eq("datamodule hparams", live, truth["datamodule_hparams"])
+    saved = upgraded.get("datamodule_hyper_parameters")
+    if saved is not None:
+        m.eq("saved datamodule_hyper_parameters", recipe.jsonable(dict(saved)), truth["datamodule_hparams"])
 
 
 # ------------------------------------------------------------------------------------ resume helpers
@@ -225,7 +303,7 @@ def _make_probe(pl):
 
         def on_train_start(self, trainer, pl_module):
             self.restored = True
-            check_restored(trainer, self.golden, self.truth, self.expected, self.golden_file, self.upgraded, self.recipe)
+            check_restored(trainer, self.golden, self.truth, self.expected, self.golden_file, self.upgraded, self.recipe, pl_module)
             for cb in trainer.callbacks:
                 if hasattr(cb, "_ckpt_compat_dirpath"):
                     cb.dirpath = cb._ckpt_compat_dirpath
@@ -237,12 +315,15 @@ def _make_probe(pl):
     return RestoreProbe
 
 
-def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_file: dict, upgraded: dict, recipe) -> None:
+def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_file: dict, upgraded: dict, recipe, module=None) -> None:
     """Everything the Trainer restored, compared with the truth and the golden file's tensors."""
     import torch
 
     jsonable = recipe.jsonable
     m = Mismatches(f"{golden.id} state right after restoring")
+    if module is not None:
+        _check_weights(m, module, upgraded, truth, recipe)
+    _check_loops(m, trainer, truth, upgraded, golden)
     m.eq("current_epoch", int(trainer.current_epoch), expected["epoch"])
     m.eq("global_step", int(trainer.global_step), expected["global_step"])
     progress = trainer.fit_loop.epoch_loop.batch_progress
@@ -273,11 +354,94 @@ def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_
     for i, (config, want) in enumerate(zip(configs, truth["schedulers"])):
         sd = config.scheduler.state_dict()
         m.eq(f"scheduler {i} state", {k: jsonable(sd.get(k)) for k in want}, want)
+    # every key the file (or the saving process) has: newer torch adds keys of its own (``_is_initial``)
+    saved_scheds = upgraded.get("lr_schedulers") or []
+    for i, config in enumerate(configs[: len(saved_scheds)]):
+        live, want = jsonable(config.scheduler.state_dict()), jsonable(saved_scheds[i])
+        m.eq(f"scheduler {i} full state vs the file", {k: live.get(k) for k in want}, want)
+    for i, (config, want) in enumerate(zip(configs, truth.get("scheduler_state") or [])):
+        live = jsonable(config.scheduler.state_dict())
+        m.eq(f"scheduler {i} full state vs truth", {k: live.get(k) for k in want}, want)
 
     _check_callbacks(m, trainer, truth, upgraded, recipe)
+    _check_callback_states(m, trainer, truth, upgraded, recipe, golden)
     if truth.get("scaler") is not None:
         m.eq("GradScaler state", recipe._find_scaler(trainer), truth["scaler"])
     m.raise_if_any()
+
+
+def _check_weights(m: Mismatches, module, upgraded: dict, truth: dict, recipe) -> None:
+    """Before any training step the module holds exactly the file's weights (strict, every key)."""
+    import torch
+
+    saved = upgraded.get("state_dict") or {}
+    live = module.state_dict()
+    if sorted(live) != sorted(saved):
+        m.add(f"restored module keys differ from the file: {sorted(set(live) ^ set(saved))}")
+    differ = [k for k, t in saved.items() if k in live and not torch.equal(live[k].cpu(), t.cpu())]
+    if differ:
+        m.add(f"restored weights differ from the file before any training step: {differ}")
+    m.eq("restored weights_sha256", recipe._weights(module)[0], truth["weights_sha256"])
+
+
+def _fit_loop_saved(upgraded: dict) -> dict:
+    return ((upgraded.get("loops") or {}).get("fit_loop")) or {}
+
+
+def _check_loops(m: Mismatches, trainer, truth: dict, upgraded: dict, golden: Golden) -> None:
+    """The logger step (``_batches_that_stepped``) and the validation loop's progress as saved."""
+    epoch_loop = trainer.fit_loop.epoch_loop
+    saved = _fit_loop_saved(upgraded)
+    live_bts = getattr(epoch_loop, "_batches_that_stepped", None)
+    saved_bts = (saved.get("epoch_loop.state_dict") or {}).get("_batches_that_stepped")
+    if saved_bts is not None:
+        m.eq("restored _batches_that_stepped (logger step) vs the file", live_bts, saved_bts)
+    recorded = (truth.get("loops") or {}).get("batches_that_stepped")
+    if recorded is not None and versions.parse(golden.saved_version) >= _FORMAT_1_6:
+        m.eq("restored _batches_that_stepped vs truth", live_bts, recorded)
+    val_loop = getattr(epoch_loop, "val_loop", None)
+    if val_loop is None or not saved:
+        return
+    prefix = "epoch_loop.val_loop."
+    live_val = {prefix + k: v for k, v in val_loop.state_dict().items()}
+    for key, value in saved.items():
+        if key.startswith(prefix) and key.endswith("progress"):
+            m.eq(f"restored validation loop {key[len(prefix):]}", live_val.get(key), value)
+
+
+# Fields a callback saves that Lightning does not restore by design (configuration, or the
+# value of the last evaluation), so comparing them after a restore proves nothing.
+NOT_RESTORED = {"ModelCheckpoint": ("current_score", "monitor", "dirpath")}
+
+
+def _check_callback_states(m: Mismatches, trainer, truth: dict, upgraded: dict, recipe, golden: Golden) -> None:
+    """Every callback's full ``state_dict()`` right after the restore equals the state in the file."""
+    from .lightning import match_callback_states
+
+    states = match_callback_states({"callbacks": dict(upgraded.get("callbacks") or {})}, trainer.callbacks)["callbacks"]
+    mc_cls = recipe.pl.callbacks.ModelCheckpoint
+    build_dir = str((golden.release_meta or {}).get("build_dir") or "")
+    recorded = truth.get("callback_state") or {}
+    seen: dict = {}
+    for cb in trainer.callbacks:
+        key = getattr(cb, "state_key", None)
+        saved = states.get(key)
+        if not isinstance(saved, dict) or not saved:
+            continue
+        kind = "ModelCheckpoint" if isinstance(cb, mc_cls) else type(cb).__name__
+        seen[kind] = seen.get(kind, 0) + 1
+        label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
+        live = recipe.jsonable(cb.state_dict())
+        skip = NOT_RESTORED.get(kind, ())
+        for name, value in saved.items():
+            if name in skip:
+                continue
+            m.eq(f"{label} restored state {name!r} vs the file", live.get(name), recipe.jsonable(value))
+        if label in recorded and build_dir:
+            rel = recipe._relativize(live, build_dir)
+            for name, value in recorded[label].items():
+                if name not in skip:
+                    m.eq(f"{label} restored state {name!r} vs truth", rel.get(name), value)
 
 
 _RESTORED = {"ModelCheckpoint": ("best_model_score", "kth_value", "best_k_models", "best_model_path", "last_model_path", "kth_best_model_path"),

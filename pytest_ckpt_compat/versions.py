@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from importlib import metadata
 
 from packaging.version import InvalidVersion as _PackagingInvalidVersion
@@ -30,9 +31,19 @@ def parse(version: object, *, what: str = "version") -> Version:
         raise InvalidVersion(f"{what} {version!r} is not a valid version: {exc}") from None
 
 
+# With both packages installed, ``CKPT_COMPAT_LIGHTNING=pytorch_lightning`` picks the standalone one.
+ENV_MODULE = "CKPT_COMPAT_LIGHTNING"
+
+
 @functools.lru_cache(maxsize=None)
 def lightning_module_name() -> str:
     """Import name of the installed Lightning trainer package (unified ``lightning`` preferred)."""
+    chosen = os.environ.get(ENV_MODULE)
+    if chosen:
+        if chosen not in LIGHTNING_MODULES:
+            raise ValueError(f"{ENV_MODULE}={chosen!r}: expected one of {', '.join(LIGHTNING_MODULES)}")
+        importlib.import_module(chosen)
+        return chosen
     for name in LIGHTNING_MODULES:
         try:
             importlib.import_module(name)

@@ -44,6 +44,10 @@ ALL_SCENARIOS = (
     "ckpt_subclass",
     "fault_tolerant",
     "amp_16_mixed",
+    "early_stop_waited",
+    "custom_args",
+    "grad_accum",
+    "save_weights_only",
 )
 CORE_SCENARIOS = ("end_of_fit", "mid_epoch")
 STEPS_PER_EPOCH = 4
@@ -51,6 +55,17 @@ VAL_BATCHES = 2
 BATCH_SIZE = 8
 MAX_EPOCHS = 2
 MID_EPOCH_AT = (1, 1)  # (epoch index, batch index) after which mid-epoch scenarios save
+
+# Scenarios whose state differs from the defaults where a restore can go wrong unnoticed.
+# early_stop_waited: validation targets are the negated training targets, so every epoch that
+# learns the training data raises val_loss (deterministically) and EarlyStopping waits.
+# custom_args: module and datamodule built with non-default arguments (saved hparams differ).
+MODULE_ARGS = {
+    "early_stop_waited": {"lr": 0.05},
+    "custom_args": {"hidden": 12, "lr": 0.02, "schedule": {"step_size": 2, "gamma": 0.25, "tags": ["c"]}},
+}
+DATAMODULE_ARGS = {"custom_args": {"batch_size": 4, "data_seed": 11, "noise": 0.25}}
+ACCUMULATE = {"grad_accum": 2}
 
 pl = None  # the imported Lightning package, set by main()
 torch = None
@@ -125,7 +140,9 @@ def _build_classes():
             w = torch.randn(8, 2, generator=g)
             y = x @ w + noise * torch.randn(n_train + n_val, 2, generator=g)
             self._train = torch.utils.data.TensorDataset(x[:n_train], y[:n_train])
-            self._val = torch.utils.data.TensorDataset(x[n_train:], y[n_train:])
+            self._val = torch.utils.data.TensorDataset(x[n_train:], self.VAL_TARGET_SIGN * y[n_train:])
+
+        VAL_TARGET_SIGN = 1.0
 
         def prepare_data(self):
             pass
@@ -265,11 +282,31 @@ def _build_classes():
     class TopKCheckpoint(from_mc):
         """A user subclass: pre-1.5 keys its state by this class, 1.5+ by its qualname."""
 
-    for cls in (GoldenDataModule, GoldenModule, TopKCheckpoint, ManualModulePlain, ManualModuleIdx):
+    class RisingValDataModule(GoldenDataModule):
+        """Validation targets negated: learning the training data makes val_loss rise."""
+
+        VAL_TARGET_SIGN = -1.0
+
+    for cls in (GoldenDataModule, GoldenModule, TopKCheckpoint, ManualModulePlain, ManualModuleIdx, RisingValDataModule):
         cls.__module__ = MODULE_NAME
         cls.__qualname__ = cls.__name__
         setattr(sys.modules[MODULE_NAME], cls.__name__, cls)
     return GoldenDataModule, GoldenModule, (ManualModulePlain, ManualModuleIdx), TopKCheckpoint
+
+
+def make_datamodule(scenario):
+    """The datamodule a scenario trains on (also how a resume must rebuild it)."""
+    cls = sys.modules[MODULE_NAME].GoldenDataModule
+    if scenario == "early_stop_waited":
+        cls = sys.modules[MODULE_NAME].RisingValDataModule
+    return cls(**DATAMODULE_ARGS.get(scenario, {}))
+
+
+def module_hparams(scenario):
+    """The arguments a scenario's LightningModule is built with."""
+    hparams = dict(hidden=16, lr=0.01, name="golden-" + scenario, schedule={"step_size": 1, "gamma": 0.5, "tags": ["a", "b"]})
+    hparams.update(MODULE_ARGS.get(scenario, {}))
+    return hparams
 
 
 def _model_checkpoint_class():
@@ -310,6 +347,8 @@ def _trainer_kwargs(build_dir, scenario, accelerator, callbacks, precision=None)
         kw["gpus"] = 1
     if precision is not None:
         kw["precision"] = precision
+    if scenario in ACCUMULATE:
+        kw["accumulate_grad_batches"] = ACCUMULATE[scenario]
     unknown = [k for k in kw if k not in params]
     has_var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
     if unknown and not has_var_kw:
@@ -420,6 +459,62 @@ def _find_scaler(trainer):
     return None
 
 
+def _relativize(value, build_dir):
+    """Absolute paths under the build folder become relative (keys too): no machine path in truth."""
+    if isinstance(value, str):
+        return _rel(value, build_dir) if value.startswith(build_dir.rstrip("/") + "/") else value
+    if isinstance(value, dict):
+        return {_relativize(str(k), build_dir): _relativize(v, build_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relativize(v, build_dir) for v in value]
+    return value
+
+
+def _callback_states(trainer, build_dir):
+    """Every callback's full ``state_dict()`` (1.5+ API), keyed like ``_callback_truth``."""
+    out = {}
+    for cb in trainer.callbacks:
+        if not hasattr(cb, "state_dict"):
+            continue
+        try:
+            state = cb.state_dict()
+        except Exception:
+            continue
+        if not state:
+            continue
+        label = type(cb).__name__
+        if isinstance(cb, _model_checkpoint_class()):
+            label = "ModelCheckpoint"
+        if label in out:
+            n = 2
+            while "%s#%d" % (label, n) in out:
+                n += 1
+            label = "%s#%d" % (label, n)
+        out[label] = _relativize(jsonable(state), build_dir)
+    return out
+
+
+def _loop_truth(trainer):
+    """Live loop state: the logger step and the validation loop's progress, where the release has them."""
+    out = {}
+    fit_loop = getattr(trainer, "fit_loop", None)
+    epoch_loop = getattr(fit_loop, "epoch_loop", None)
+    if epoch_loop is not None and hasattr(epoch_loop, "_batches_that_stepped"):
+        out["batches_that_stepped"] = int(epoch_loop._batches_that_stepped)
+    val_loop = getattr(epoch_loop, "val_loop", None)
+    if val_loop is not None and hasattr(val_loop, "state_dict"):
+        try:
+            out["val_loop_state"] = jsonable(val_loop.state_dict())
+        except Exception:
+            pass
+    if fit_loop is not None and hasattr(fit_loop, "state_dict"):
+        try:
+            out["fit_loop_state"] = jsonable(fit_loop.state_dict())
+        except Exception:
+            pass
+    return out
+
+
 def record_truth(trainer, module, datamodule, build_dir):
     """Everything read from live objects in the saving process."""
     epochs = module.batches_seen
@@ -461,6 +556,10 @@ def record_truth(trainer, module, datamodule, build_dir):
         "weights_sha256": sha,
         "weights_sum": total,
         "trainer": {"current_epoch": int(trainer.current_epoch), "global_step": int(trainer.global_step)},
+        "scheduler_state": [_relativize(jsonable(s.state_dict()), build_dir) for s in module.live_schedulers],
+        "callback_state": _callback_states(trainer, build_dir),
+        "loops": _loop_truth(trainer),
+        "accumulate_grad_batches": jsonable(getattr(trainer, "accumulate_grad_batches", None)),
     }
 
 
@@ -519,9 +618,8 @@ def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator
         os.environ["PL_FAULT_TOLERANT_TRAINING"] = "1"
     else:
         os.environ.pop("PL_FAULT_TOLERANT_TRAINING", None)
-    datamodule = GoldenDataModule()
-    hparams = dict(hidden=16, lr=0.01, name="golden-" + scenario, schedule={"step_size": 1, "gamma": 0.5, "tags": ["a", "b"]})
-    module = module_cls(**hparams)
+    datamodule = make_datamodule(scenario)
+    module = module_cls(**module_hparams(scenario))
     precision = None
     if scenario == "amp_16_mixed":
         precision = "16-mixed" if _version_tuple(pl.__version__) >= (2, 0, 0) else 16
@@ -532,7 +630,10 @@ def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator
     result = {}
 
     def save_now():
-        trainer.save_checkpoint(path)
+        if scenario == "save_weights_only":
+            trainer.save_checkpoint(path, weights_only=True)
+        else:
+            trainer.save_checkpoint(path)
         result["truth"] = record_truth(trainer, module, datamodule, build_dir)
 
     mid = scenario in ("mid_epoch", "fault_tolerant")

@@ -133,4 +133,6 @@ def test_upgraded_golden(release, scenario, fresh):
     run = truth["completed_epochs"] * truth["steps_per_epoch"] + in_epoch
     assert batches["total"]["processed"] == run
     # logging step as 1.6.5+ save it: batches that stepped, minus the running batch inside on_train_batch_end
-    assert fit["epoch_loop.state_dict"]["_batches_that_stepped"] == run - (1 if in_epoch else 0)
+    # (with gradient accumulation only every 2nd batch steps: the live value is recorded since then)
+    stepped = (truth.get("loops") or {}).get("batches_that_stepped", run - (1 if in_epoch else 0))
+    assert fit["epoch_loop.state_dict"]["_batches_that_stepped"] == stepped

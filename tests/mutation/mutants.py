@@ -1,0 +1,239 @@
+"""Realistic regressions of Lightning's restore path, planted at run time (monkeypatch).
+
+Each mutant is what a plausible one-line change in Lightning 2.x would do: a restore step
+skipped, a value reset, a check that raises turned into a silent skip. ``apply(pl, mp)`` patches
+the installed namespace (``pytorch_lightning`` or ``lightning.pytorch``); ``needs`` names a
+golden scenario without which no CPU golden can show the regression (the test then skips it with
+that reason instead of counting a survivor).
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    what: str
+    apply: Callable  # (pl module, monkeypatch) -> None
+    needs: str | None = None  # a scenario that must be in the golden subset (e.g. amp_16_mixed)
+
+
+def _mod(pl, name: str):
+    return importlib.import_module(f"{pl.__name__}.{name}")
+
+
+def _connector(pl):
+    return _mod(pl, "trainer.connectors.checkpoint_connector")._CheckpointConnector
+
+
+def _after(mp, cls, name: str, then: Callable) -> None:
+    """Wrap ``cls.name``: run the original, then ``then(self, *args)`` (the planted bug)."""
+    original = getattr(cls, name)
+
+    @functools.wraps(original)
+    def wrapper(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        then(self, *args, **kwargs)
+        return result
+
+    mp.setattr(cls, name, wrapper)
+
+
+def _noop(mp, cls, name: str) -> None:
+    mp.setattr(cls, name, lambda self, *a, **k: None)
+
+
+# ------------------------------------------------------------------------------------ the mutants
+def batches_that_stepped_not_restored(pl, mp):
+    loop = _mod(pl, "loops.training_epoch_loop")._TrainingEpochLoop
+    original = loop.on_load_checkpoint
+
+    def on_load_checkpoint(self, state_dict):
+        original(self, state_dict)
+        self._batches_that_stepped = 0
+
+    mp.setattr(loop, "on_load_checkpoint", on_load_checkpoint)
+
+
+def val_loop_progress_not_restored(pl, mp):
+    _noop(mp, _mod(pl, "loops.evaluation_loop")._EvaluationLoop, "load_state_dict")
+
+
+def strict_off_in_fit(pl, mp):
+    def restore_model(self):
+        if not self._loaded_checkpoint:
+            return
+        self.trainer.strategy.load_model_state_dict(self._loaded_checkpoint, strict=False)
+
+    mp.setattr(_connector(pl), "restore_model", restore_model)
+
+
+def model_weights_not_restored(pl, mp):
+    _noop(mp, _mod(pl, "strategies.strategy").Strategy, "load_model_state_dict")
+
+
+def early_stopping_wait_count_ignored(pl, mp):
+    _after(mp, pl.callbacks.EarlyStopping, "load_state_dict", lambda self, *a, **k: setattr(self, "wait_count", 0))
+
+
+def early_stopping_best_score_ignored(pl, mp):
+    import torch
+
+    _after(mp, pl.callbacks.EarlyStopping, "load_state_dict", lambda self, *a, **k: setattr(self, "best_score", torch.tensor(float("inf"))))
+
+
+def model_checkpoint_state_ignored(pl, mp):
+    _noop(mp, pl.callbacks.ModelCheckpoint, "load_state_dict")
+
+
+def best_model_score_not_restored(pl, mp):
+    _after(mp, pl.callbacks.ModelCheckpoint, "load_state_dict", lambda self, *a, **k: setattr(self, "best_model_score", None))
+
+
+def callback_states_not_restored(pl, mp):
+    def restore_callbacks(self):
+        if self._loaded_checkpoint:
+            _mod(pl, "trainer.call")._call_callbacks_on_load_checkpoint(self.trainer, self._loaded_checkpoint)
+
+    mp.setattr(_connector(pl), "restore_callbacks", restore_callbacks)
+
+
+def datamodule_hparams_dropped(pl, mp):
+    saving = _mod(pl, "core.saving")
+    original = saving._load_state
+
+    def _load_state(cls, checkpoint, *args, **kwargs):
+        if issubclass(cls, pl.LightningDataModule):
+            checkpoint = {k: v for k, v in checkpoint.items() if k != "datamodule_hyper_parameters"}
+        return original(cls, checkpoint, *args, **kwargs)
+
+    mp.setattr(saving, "_load_state", _load_state)
+
+
+def module_hparams_dropped(pl, mp):
+    saving = _mod(pl, "core.saving")
+    original = saving._load_state
+
+    def _load_state(cls, checkpoint, *args, **kwargs):
+        if issubclass(cls, pl.LightningModule):
+            checkpoint = {k: v for k, v in checkpoint.items() if k != "hyper_parameters"}
+        return original(cls, checkpoint, *args, **kwargs)
+
+    mp.setattr(saving, "_load_state", _load_state)
+
+
+def precision_plugin_state_not_restored(pl, mp):
+    _noop(mp, _connector(pl), "restore_precision_plugin_state")
+
+
+def missing_optimizer_key_skipped(pl, mp):
+    def restore_optimizers_and_schedulers(self):
+        if not self._loaded_checkpoint:
+            return
+        if "optimizer_states" in self._loaded_checkpoint:  # the planted bug: a silent skip
+            self.restore_optimizers()
+        if "lr_schedulers" not in self._loaded_checkpoint:
+            raise KeyError("Trying to restore learning rate scheduler state but checkpoint contains only the model.")
+        self.restore_lr_schedulers()
+
+    mp.setattr(_connector(pl), "restore_optimizers_and_schedulers", restore_optimizers_and_schedulers)
+
+
+def missing_scheduler_key_skipped(pl, mp):
+    def restore_optimizers_and_schedulers(self):
+        if not self._loaded_checkpoint:
+            return
+        if "optimizer_states" not in self._loaded_checkpoint:
+            raise KeyError("Trying to restore optimizer state but checkpoint contains only the model.")
+        self.restore_optimizers()
+        if "lr_schedulers" in self._loaded_checkpoint:  # the planted bug: a silent skip
+            self.restore_lr_schedulers()
+
+    mp.setattr(_connector(pl), "restore_optimizers_and_schedulers", restore_optimizers_and_schedulers)
+
+
+def optimizer_state_not_loaded(pl, mp):
+    _noop(mp, _mod(pl, "strategies.strategy").Strategy, "load_optimizer_state_dict")
+
+
+def optimizer_lr_not_restored(pl, mp):
+    strategy = _mod(pl, "strategies.strategy").Strategy
+    original = strategy.load_optimizer_state_dict
+
+    def load_optimizer_state_dict(self, checkpoint):
+        initial = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
+        original(self, checkpoint)
+        for opt, lrs in zip(self.optimizers, initial):
+            for group, lr in zip(opt.param_groups, lrs):
+                group["lr"] = lr
+
+    mp.setattr(strategy, "load_optimizer_state_dict", load_optimizer_state_dict)
+
+
+def scheduler_state_not_loaded(pl, mp):
+    _noop(mp, _connector(pl), "restore_lr_schedulers")
+
+
+def scheduler_only_last_epoch(pl, mp):
+    def restore_lr_schedulers(self):
+        for config, state in zip(self.trainer.lr_scheduler_configs, self._loaded_checkpoint["lr_schedulers"]):
+            config.scheduler.last_epoch = state["last_epoch"]
+
+    mp.setattr(_connector(pl), "restore_lr_schedulers", restore_lr_schedulers)
+
+
+def loops_state_ignored(pl, mp):
+    _noop(mp, _mod(pl, "loops.fit_loop")._FitLoop, "load_state_dict")
+
+
+def epoch_progress_off_by_one(pl, mp):
+    def then(self, *a, **k):
+        self.epoch_progress.current.completed -= 1
+        self.epoch_progress.current.processed -= 1
+
+    _after(mp, _mod(pl, "loops.fit_loop")._FitLoop, "load_state_dict", then)
+
+
+def global_step_off_by_one(pl, mp):
+    def then(self, *a, **k):
+        self.epoch_loop.automatic_optimization.optim_progress.optimizer.step.total.completed += 1
+
+    _after(mp, _mod(pl, "loops.fit_loop")._FitLoop, "load_state_dict", then)
+
+
+def mid_epoch_batch_progress_reset(pl, mp):
+    def then(self, *a, **k):
+        progress = self.epoch_loop.batch_progress
+        progress.current.reset()
+
+    _after(mp, _mod(pl, "loops.fit_loop")._FitLoop, "load_state_dict", then)
+
+
+MUTANTS = [
+    Mutant("batches_that_stepped", "_batches_that_stepped (logger step) not restored", batches_that_stepped_not_restored),
+    Mutant("val_loop_progress", "validation-loop progress not restored", val_loop_progress_not_restored),
+    Mutant("strict_off", "fit(ckpt_path) loads weights with strict silently off", strict_off_in_fit),
+    Mutant("weights", "model weights not restored by fit(ckpt_path)", model_weights_not_restored),
+    Mutant("es_wait_count", "EarlyStopping wait_count ignored on load", early_stopping_wait_count_ignored),
+    Mutant("es_best_score", "EarlyStopping best_score ignored on load", early_stopping_best_score_ignored),
+    Mutant("mc_state", "ModelCheckpoint.load_state_dict ignored", model_checkpoint_state_ignored),
+    Mutant("mc_best_score", "ModelCheckpoint best_model_score not restored", best_model_score_not_restored),
+    Mutant("callback_states", "callbacks' load_state_dict never called", callback_states_not_restored),
+    Mutant("dm_hparams", "datamodule hyperparameters dropped by load_from_checkpoint", datamodule_hparams_dropped),
+    Mutant("module_hparams", "module hyperparameters dropped by load_from_checkpoint", module_hparams_dropped),
+    Mutant("precision_state", "precision plugin (GradScaler) state not restored", precision_plugin_state_not_restored, needs="amp_16_mixed"),
+    Mutant("missing_optimizer_key", "missing optimizer_states skipped instead of raising", missing_optimizer_key_skipped),
+    Mutant("missing_scheduler_key", "missing lr_schedulers skipped instead of raising", missing_scheduler_key_skipped),
+    Mutant("optimizer_state", "optimizer state not loaded", optimizer_state_not_loaded),
+    Mutant("optimizer_lr", "optimizer param-group lr reset to the configured one", optimizer_lr_not_restored),
+    Mutant("scheduler_state", "scheduler state not loaded", scheduler_state_not_loaded),
+    Mutant("scheduler_partial", "scheduler: only last_epoch restored", scheduler_only_last_epoch),
+    Mutant("loops_state", "loops' state dict ignored", loops_state_ignored),
+    Mutant("epoch_off_by_one", "epoch progress restored one too low", epoch_progress_off_by_one),
+    Mutant("global_step_off", "global step restored one too high", global_step_off_by_one),
+    Mutant("mid_epoch_progress", "mid-epoch batch progress reset (the unfinished epoch restarts)", mid_epoch_batch_progress_reset),
+]

@@ -1,0 +1,29 @@
+"""The matrix must catch regressions in Lightning's restore path (issue: mutation-tested checks).
+
+Opt-in (``-m mutation``; CI runs it): every mutant of ``mutants.MUTANTS`` is planted in the
+installed Lightning, one at a time, under each installed namespace, and the matrix on a fixed
+small golden subset must fail; unpatched, the same run must pass.
+"""
+from __future__ import annotations
+
+import pytest
+
+from mutants import MUTANTS
+
+pytestmark = pytest.mark.mutation
+
+
+def test_matrix_passes_on_unpatched_lightning(namespace, run_matrix, mutation_goldens):
+    outcome = run_matrix()
+    assert outcome["failed"] == []
+    scenarios = {p.name for p in mutation_goldens.glob("*/*.ckpt")}
+    assert len(outcome["passed"]) == 2 * len(scenarios), outcome  # load + resume of every golden, none skipped
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
+def test_matrix_kills_mutant(mutant, namespace, run_matrix, mutation_goldens, monkeypatch):
+    if mutant.needs and not list(mutation_goldens.glob(f"*/{mutant.needs}.ckpt")):
+        pytest.skip(f"{mutant.what}: only a {mutant.needs} golden can show it (record one on a GPU)")
+    mutant.apply(namespace, monkeypatch)
+    outcome = run_matrix()
+    assert outcome["failed"], f"mutant survived: {mutant.what} (passed: {outcome['passed']})"
