@@ -20,6 +20,7 @@ LAYERS = [
     {"catalogue", "loading", "goldens", "environments"},
     {"engine"},
     {"lightning", "testing", "workspace", "building"},
+    {"restored"},
     {"checks", "drift"},
     {"session"},
     {"report"},
