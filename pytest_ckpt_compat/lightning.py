@@ -99,15 +99,16 @@ def _class_name(key: Any) -> str:
 class _UpgradingCheckpointIO:
     """Wraps a strategy's CheckpointIO: loads safely, upgrades, re-keys; saving is untouched."""
 
-    def __init__(self, inner: Any, trainer: Any, *, trust: bool, target_version: str | None):
+    def __init__(self, inner: Any, trainer: Any, *, trust: bool, target_version: str | None, assume_version: str | None = None):
         self.inner, self.trainer, self.trust, self.target_version = inner, trainer, trust, target_version
+        self.assume_version = assume_version
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None, **kwargs: Any) -> dict:
         if isinstance(path, (str, os.PathLike)) and os.path.exists(path):
             checkpoint = load_checkpoint(path, trust=self.trust, map_location=map_location or "cpu")
         else:  # remote storage: the wrapped CheckpointIO knows how to reach it
             checkpoint = self.inner.load_checkpoint(path, map_location=map_location, weights_only=False if self.trust else weights_only, **kwargs)
-        upgrade(checkpoint, self.target_version)
+        upgrade(checkpoint, self.target_version, assume_version=self.assume_version)
         return match_callback_states(checkpoint, self.trainer.callbacks)
 
     def __getattr__(self, name: str) -> Any:
@@ -123,19 +124,22 @@ def _make_callback_class():
         """Upgrade checkpoints that the Trainer resumes from, with this package's catalogue.
 
         ``trust=True`` unpickles arbitrary globals (only for files you trust); ``target_version``
-        defaults to the installed Lightning.
+        defaults to the installed Lightning; ``assume_version`` names the release that wrote a
+        file with no version key (Lightning before 0.8.2), as ``--assume-version`` does.
         """
 
-        def __init__(self, *, trust: bool = False, target_version: str | None = None) -> None:
+        def __init__(self, *, trust: bool = False, target_version: str | None = None, assume_version: str | None = None) -> None:
             super().__init__()
-            self.trust, self.target_version = trust, target_version
+            self.trust, self.target_version, self.assume_version = trust, target_version, assume_version
             self._wrapped: tuple | None = None
 
         def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
             strategy = trainer.strategy
             if not isinstance(strategy.checkpoint_io, _UpgradingCheckpointIO):
                 original = strategy.checkpoint_io
-                strategy.checkpoint_io = _UpgradingCheckpointIO(original, trainer, trust=self.trust, target_version=self.target_version)
+                strategy.checkpoint_io = _UpgradingCheckpointIO(
+                    original, trainer, trust=self.trust, target_version=self.target_version, assume_version=self.assume_version
+                )
                 self._wrapped = (strategy, original)
 
         def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:

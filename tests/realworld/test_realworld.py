@@ -188,7 +188,8 @@ def test_checkpoint_upgrade_resumes_the_original_file(entry, upgraded_files, tmp
     result, out = upgraded_files(entry)
     assert result.returncode == 0, result.stderr
     upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
-    _resume_and_compare(source, upgraded, tmp_path, callbacks=[CheckpointUpgrade(trust=entry["trust"] is not None)], trusted=entry["trust"] is not None)
+    callback = CheckpointUpgrade(trust=entry["trust"] is not None, assume_version=entry.get("assume_version"))
+    _resume_and_compare(source, upgraded, tmp_path, callbacks=[callback], trusted=entry["trust"] is not None)
     assert sha256(source) == entry["sha256"]
 
 
