@@ -1,7 +1,8 @@
 """pytest plugin: ``pytest --ckpt-compat`` runs the golden matrix and the per-migration contract.
 
 Kept thin on purpose (options, parametrization, fixtures, hooks); the logic lives in
-:mod:`.goldens`, :mod:`.checks`, :mod:`.drift`, :mod:`.testing`, :mod:`.session` and :mod:`.report`.
+:mod:`.goldens`, :mod:`.workspace`, :mod:`.checks`, :mod:`.drift`, :mod:`.testing`, :mod:`.session` and
+:mod:`.report`.
 
 Splitting the matrix across CI jobs: every cell id starts with the golden's release
 (``1.6.5-end_of_fit-resume``), so ``-k "1.6"`` / ``-k "not 1."`` select by release series, or use
