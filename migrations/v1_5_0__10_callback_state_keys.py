@@ -9,12 +9,18 @@ Lightning emits two spurious warnings on it: "...callback states ... colliding w
 moves past 1.5 the class keys no longer match any ``state_key``).
 When: Lightning 1.5.0, PR #6886 (``Callback.state_key``).
 
-Rule (contract): a ``ModelCheckpoint`` whose state holds ``monitor`` (saved since 1.1.0) gets its
-full current state key with Lightning's defaults for the rest,
-``ModelCheckpoint{'monitor': ..., 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}``;
-every other class key becomes its bare ``__qualname__`` (``"EarlyStopping"``, ``"MyCallback"``), which
-the Lightning integration matches to the live callback by class name. Keys are read only through
-``__qualname__``/``__module__`` (real classes or the safe loader's markers); nothing is imported.
+Rule: ``pytest_ckpt_compat.callback_keys.from_evidence`` gives each class key the Lightning 2.x
+``state_key`` the file decides (a ``ModelCheckpoint``'s recorded ``monitor``; an ``EarlyStopping``
+through the ModelCheckpoint state with the same best score; Lightning's defaults for the fields no
+pre-1.5 release saved, e.g.
+``ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}``),
+and records how in ``ckpt_compat.callback_keys``. A state the file cannot key keeps the bare
+``__qualname__`` (``"EarlyStopping"``), recorded as unresolved, until the user states the
+configuration (``upgrade(callbacks=...)``, ``--callback``, the live callbacks of ``CheckpointUpgrade``).
+Other callbacks get their bare ``__qualname__``, the default ``Callback.state_key``. The bare
+``"ModelCheckpoint"``/``"EarlyStopping"`` entries the 0.10.0 units make from 0.x keys are treated alike.
+Keys are read only through ``__qualname__``/``__module__``/MRO names (real classes or the safe
+loader's markers); nothing is imported.
 Collisions (two keys that map to the same string, e.g. a user class also named ``ModelCheckpoint``,
 or a class key next to an existing string key): the first in dict order keeps the key; the other
 state is moved to ``ckpt_compat.dropped["callbacks/<module>.<qualname>"]`` with a note in
@@ -22,7 +28,7 @@ state is moved to ``ckpt_compat.dropped["callbacks/<module>.<qualname>"]`` with 
 """
 from __future__ import annotations
 
-from pytest_ckpt_compat import ops
+from pytest_ckpt_compat import callback_keys, ops
 
 ID = "pl-1.5.0-callback-state-keys"
 VERSION = "1.5.0"
@@ -30,28 +36,16 @@ ORDER = 10
 CHANGES_TENSORS = False
 
 
-def _model_checkpoint_key(monitor) -> str:
-    # the same text as Callback._generate_state_key: f"{qualname}{repr(kwargs)}"
-    kwargs = {
-        "monitor": monitor,
-        "mode": "min",
-        "every_n_train_steps": 0,
-        "every_n_epochs": 1,
-        "train_time_interval": None,
-    }
-    return f"ModelCheckpoint{kwargs!r}"
+def _needs_key(key) -> bool:
+    """Class keys, and the bare class-name strings the 0.10.0 units create for 0.x states."""
+    return not isinstance(key, str) or key in callback_keys.FIELDS
 
 
-def state_key(key, state) -> str:
-    """The string key for a pre-1.5 class key (strings are returned unchanged)."""
-    if isinstance(key, str):
+def state_key(key, state, states=None) -> str:
+    """The string key for a pre-1.5 class key (strings other than bare kinds are returned unchanged)."""
+    if not _needs_key(key):
         return key
-    qualname = getattr(key, "__qualname__", None)
-    if not isinstance(qualname, str):
-        return str(key)
-    if qualname == "ModelCheckpoint" and isinstance(state, dict) and "monitor" in state:
-        return _model_checkpoint_key(state["monitor"])
-    return qualname
+    return callback_keys.from_evidence(key, state, states or {key: state})[0]
 
 
 def _full_name(key) -> str:
@@ -64,13 +58,18 @@ def _full_name(key) -> str:
 
 def upgrade(checkpoint: dict) -> dict:
     callbacks = checkpoint.get("callbacks")
-    if not isinstance(callbacks, dict) or all(isinstance(k, str) for k in callbacks):
+    if not isinstance(callbacks, dict) or not any(_needs_key(k) for k in callbacks):
         return checkpoint
     rekeyed: dict = {}
     for key, state in callbacks.items():
-        new_key = state_key(key, state)
+        if _needs_key(key):
+            new_key, how = callback_keys.from_evidence(key, state, callbacks)
+        else:
+            new_key, how = key, None
         if new_key not in rekeyed:
             rekeyed[new_key] = state
+            if how is not None and callback_keys.kind_of(key)[1] is not None:
+                callback_keys.record(checkpoint, new_key, key, how)
             continue
         path = ops.drop(checkpoint, f"callbacks/{_full_name(key)}", state, unique=True)
         text = (

@@ -5,11 +5,15 @@ here every check compares against the ``truth`` the recipe read from the live ob
 time, exactly (no tolerances): counters, optimizer moments and steps, schedulers, callback states.
 
 Checks, in the order a user meets them: ``fetch`` → ``upgrade`` → ``load`` → ``resume`` →
-``weights_only``. Each is runnable alone; shared work (fetch, load, upgrade, write) is cached per
-process in a :class:`~.workspace.Workspace`.
+``weights_only`` → ``plain_resume`` (the upgraded file resumed by plain Lightning: no
+``CheckpointUpgrade``, Lightning's own migration left on and proven a no-op, the same exact state
+compared as ``resume``). Each is runnable alone; shared work (fetch, load, upgrade, write) is
+cached per process in a :class:`~.workspace.Workspace`.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
 import warnings
 from pathlib import Path
@@ -22,7 +26,7 @@ from .goldens import Golden
 from .restored import check_restored
 from .workspace import Workspace
 
-CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only")
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
 _FORMAT_1_6 = Version("1.6.0")
 
 
@@ -35,7 +39,7 @@ def skip_reason(golden: Golden, check: str = "fetch") -> str | None:
     saved = versions.parse(golden.saved_version)
     if saved > installed:
         return f"golden {golden.id} was saved by Lightning {saved}, newer than the installed {installed}"
-    if golden.requires == "gpu" and check in ("load", "resume"):
+    if golden.requires == "gpu" and check in ("load", "resume", "plain_resume"):
         import torch
 
         if not torch.cuda.is_available():
@@ -46,7 +50,8 @@ def skip_reason(golden: Golden, check: str = "fetch") -> str | None:
 def run(ws: Workspace, golden: Golden, check: str, tmp_path: Path) -> None:
     """Entry point used by the plugin's test: one matrix cell."""
     __tracebackhide__ = True
-    {"fetch": check_fetch, "upgrade": check_upgrade, "load": check_load, "weights_only": check_weights_only}.get(
+    {"fetch": check_fetch, "upgrade": check_upgrade, "load": check_load, "weights_only": check_weights_only,
+     "plain_resume": lambda ws, g: check_plain_resume(ws, g, tmp_path)}.get(
         check, lambda ws, g: check_resume(ws, g, tmp_path)
     )(ws, golden)
 
@@ -125,8 +130,11 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
         raise CheckFailed(f"{golden.id}: weights_only load gave version {loaded.get(versions.VERSION_KEY)!r}, expected {installed!r}")
 
 
-def check_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
+def check_resume(ws: Workspace, golden: Golden, tmp_path: Path, *, plain: Path | None = None) -> None:
     """``fit(ckpt_path=upgraded)`` restores exactly what was saved, then trains one more epoch.
+
+    ``plain``: a file written by ``upgrade`` + ``save_checkpoint``, resumed with plain Lightning
+    (no ``CheckpointUpgrade``, no re-keying of callback states, Lightning's own migration on).
 
     Where Lightning must refuse (a weights-only file; on ``end_of_fit`` also a copy missing one
     weight or the scheduler state), the check passes only if ``fit`` raises.
@@ -137,11 +145,19 @@ def check_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     upgraded, path = ws.upgraded(golden)
     golden_file = ws.load(golden)
     expected = _expected_counters(golden, upgraded, golden_file)
+    if plain is not None:
+        from .loading import load_checkpoint
+
+        upgraded, path = load_checkpoint(plain), plain
+        applied = _lightning_migrations_applied(pl, path)
+        if applied:
+            raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
     if golden.scenario in REFUSED_SCENARIOS:
         _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
         return
     probe = _make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
-    trainer, model, datamodule = _fit(ws, golden, path, tmp_path, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe])
+    probe.exact_keys = plain is not None
+    trainer, model, datamodule = _fit(ws, golden, path, tmp_path, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe], plain=plain is not None)
     m = Mismatches(f"{golden.id} after the extra epoch")
     _check_datamodule(m, datamodule, truth, upgraded, recipe)
     if not probe.restored:
@@ -152,8 +168,47 @@ def check_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
         m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
     m.eq("final global_step", int(trainer.global_step), expected["global_step"] + sum(model.step_counts))
     m.raise_if_any()
-    if golden.scenario in STRICT_PROBE_SCENARIOS:
+    if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
         _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
+
+
+def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
+    """The upgraded file, written as a user gets it, resumes under plain Lightning with the same state.
+
+    Written by ``upgrade`` + ``save_checkpoint`` (what ``ckpt-compat upgrade -o`` runs). When the
+    upgrade reports callback states it could not key (0.10/1.0 files record no monitor), the
+    recipe's callbacks are stated, as the report tells a user to (``--callback``/``callbacks=``).
+    """
+    __tracebackhide__ = True
+    from .callback_keys import unresolved
+    from .engine import upgrade
+    from .writing import save_checkpoint
+
+    checkpoint, stated = ws.load(golden), None
+    if unresolved(ws.upgraded(golden)[0]):
+        stated = ws.recipe._callbacks(ws.recipe.CLASSES[3], str(tmp_path), golden.scenario)
+    upgrade(checkpoint, callbacks=stated)
+    if unresolved(checkpoint):
+        raise CheckFailed(f"{golden.id}: callback states not keyed even with the configuration stated: {unresolved(checkpoint)}")
+    dest = tmp_path / "plain" / Path(golden.name).name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(checkpoint, dest, source=ws.fetch(golden))
+    check_resume(ws, golden, tmp_path, plain=dest)
+
+
+def _exact_keys(checkpoint: dict, callbacks) -> dict:
+    """What plain Lightning does with callback states: look each live ``state_key`` up, nothing else."""
+    return checkpoint
+
+
+def _lightning_migrations_applied(pl, path: Path) -> dict:
+    """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
+    from .loading import load_checkpoint
+
+    utils = importlib.import_module(pl.__name__ + ".utilities.migration.utils")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return utils.migrate_checkpoint(load_checkpoint(path))[1]
 
 
 # ------------------------------------------------------------------------------------ refusals
@@ -166,8 +221,11 @@ REFUSED_SCENARIOS = {"save_weights_only": (KeyError, "optimizer")}
 STRICT_PROBE_SCENARIOS = ("end_of_fit",)
 
 
-def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: dict, *, max_epochs: int, extra: list = ()):
-    """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments."""
+def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: dict, *, max_epochs: int, extra: list = (), plain: bool = False):
+    """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments.
+
+    ``plain``: as a user without this package: no ``CheckpointUpgrade``, Lightning's migration on.
+    """
     import torch
 
     from .lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
@@ -177,14 +235,14 @@ def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: di
     torch.manual_seed(1234)
     model = _module_class(recipe, golden)(**golden.truth["hparams"])
     callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
-    _align_checkpoint_dirs(callbacks, upgraded, match_callback_states, tmp_path)
-    kwargs = recipe._trainer_kwargs(str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + [CheckpointUpgrade()])
+    _align_checkpoint_dirs(callbacks, upgraded, _exact_keys if plain else match_callback_states, tmp_path)
+    kwargs = recipe._trainer_kwargs(str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()]))
     kwargs.update(max_epochs=max_epochs, deterministic=True)
     datamodule = _make_datamodule(recipe, golden.scenario)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = recipe.pl.Trainer(**kwargs)
-        with lightning_migration_disabled():
+        with contextlib.nullcontext() if plain else lightning_migration_disabled():
             trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
     return trainer, model, datamodule
 
@@ -299,11 +357,11 @@ def _make_probe(pl):
         def __init__(self, golden, truth, expected, golden_file, upgraded, recipe, tmp_path):
             self.golden, self.truth, self.expected = golden, truth, expected
             self.golden_file, self.upgraded, self.recipe = golden_file, upgraded, recipe
-            self.restored, self.losses = False, []
+            self.restored, self.losses, self.exact_keys = False, [], False
 
         def on_train_start(self, trainer, pl_module):
             self.restored = True
-            check_restored(trainer, self.golden, self.truth, self.expected, self.golden_file, self.upgraded, self.recipe, pl_module)
+            check_restored(trainer, self.golden, self.truth, self.expected, self.golden_file, self.upgraded, self.recipe, pl_module, exact_keys=self.exact_keys)
             for cb in trainer.callbacks:
                 if hasattr(cb, "_ckpt_compat_dirpath"):
                     cb.dirpath = cb._ckpt_compat_dirpath

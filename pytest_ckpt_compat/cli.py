@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
+from . import callback_keys
 from .catalogue import all_catalogues
 from .engine import LEDGER_KEY, plan, upgrade
 from .errors import CheckpointCompatError
@@ -73,6 +74,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="VERSION", help="target Lightning version (default: the installed one)")
     parser.add_argument("--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)")
     parser.add_argument("--assume-version", metavar="VERSION", help="version of a checkpoint that has no version key (Lightning < 0.8.2)")
+    parser.add_argument(
+        "--callback", action="append", metavar="SPEC", dest="callbacks", type=_callback_spec,
+        help="configuration of a callback that wrote a pre-1.5 file, e.g. 'EarlyStopping{\"monitor\": \"val_loss\", \"mode\": \"max\"}' (repeatable)",
+    )
+
+
+def _callback_spec(text: str) -> str:
+    from .callback_keys import parse_spec
+
+    try:
+        parse_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _cmd_migrations(args: argparse.Namespace) -> int:
@@ -102,6 +117,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
         "plan": [{"id": m.id, "version": str(m.version), "title": m.title} for m in plan(checkpoint, args.target, assume_version=args.assume_version)],
     }
+    # how the callback states are (or, after the plan, would be) keyed: upgraded in memory only
+    upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
+    info["callback_keys"] = (checkpoint.get(LEDGER_KEY) or {}).get("callback_keys", {})
+    info["unkeyed_callbacks"] = callback_keys.unresolved(checkpoint)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -112,7 +131,17 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{'plan':>15}: {len(info['plan'])} migration(s)")
     for step in info["plan"]:
         print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")
+    for key, rec in info["callback_keys"].items():
+        print(f"{'callback key':>15}: {key}  <- {rec['from']} ({rec['how']})")
+    _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
     return 0
+
+
+def _print_unkeyed(path, unkeyed: dict, stream) -> None:
+    """Callback states plain Lightning will not restore until their configuration is stated."""
+    for key, why in unkeyed.items():
+        print(f"{path}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
+              f"state its configuration with --callback '{key}{{\"monitor\": ..., \"mode\": ...}}'", file=stream)
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
@@ -160,9 +189,11 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
         for m in steps:
             echo(f"    {str(m.version):<8} {m.id}  {m.title}")
         return
-    upgrade(checkpoint, args.target, assume_version=args.assume_version)
+    rekeyed = callback_keys.apply_explicit(checkpoint, args.callbacks or []) if args.callbacks else []
+    upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
+    _print_unkeyed(path, callback_keys.unresolved(checkpoint), sys.stderr)
     if args.in_place:
-        if not steps and before == checkpoint.get(VERSION_KEY):
+        if not steps and not rekeyed and before == checkpoint.get(VERSION_KEY):
             echo(f"{path}: already at {before}, nothing to do")
             return
         if not args.no_backup:

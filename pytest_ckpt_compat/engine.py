@@ -10,7 +10,7 @@ from typing import Iterable
 
 from packaging.version import Version
 
-from . import versions
+from . import callback_keys, versions
 from .catalogue import Catalogue, Migration, all_catalogues
 from .errors import CheckpointTooNew, MigrationError, NotALightningCheckpoint
 from .ops import LEDGER_KEY  # defined with the helpers units use, which must not import the engine
@@ -51,12 +51,15 @@ def upgrade(
     *,
     catalogues: Iterable[Catalogue] | None = None,
     assume_version: str | None = None,
+    callbacks: Iterable | None = None,
 ) -> dict:
     """Bring ``checkpoint`` to the target format in place and return it.
 
     ``target_version`` defaults to the installed Lightning; only migrations with a version
     ``<= target`` run. ``assume_version`` names the version of a checkpoint that carries no
-    version key (Lightning before 0.8.2).
+    version key (Lightning before 0.8.2). ``callbacks``: the configuration of the callbacks that
+    wrote a pre-1.5 file, as live callbacks or specs like ``'EarlyStopping{"monitor": "val_loss",
+    "mode": "max"}'``; states keyed by class name get those ``state_key``s (see ``callback_keys``).
     """
     resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
     for catalogue, origin, target, assumed in resolved:
@@ -71,6 +74,8 @@ def upgrade(
                 raise MigrationError(migration.id, TypeError("upgrade() must mutate and return the same dict"))
             _record(checkpoint, catalogue.name, migration.id)
         _stamp(checkpoint, catalogue, origin, target)
+    if callbacks is not None:
+        callback_keys.apply_explicit(checkpoint, callbacks)
     return checkpoint
 
 

@@ -108,7 +108,7 @@ class _UpgradingCheckpointIO:
             checkpoint = load_checkpoint(path, trust=self.trust, map_location=map_location or "cpu")
         else:  # remote storage: the wrapped CheckpointIO knows how to reach it
             checkpoint = self.inner.load_checkpoint(path, map_location=map_location, weights_only=False if self.trust else weights_only, **kwargs)
-        upgrade(checkpoint, self.target_version, assume_version=self.assume_version)
+        upgrade(checkpoint, self.target_version, assume_version=self.assume_version, callbacks=self.trainer.callbacks)
         return match_callback_states(checkpoint, self.trainer.callbacks)
 
     def __getattr__(self, name: str) -> Any:

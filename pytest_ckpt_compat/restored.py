@@ -17,7 +17,7 @@ from .goldens import Golden
 _FORMAT_1_6 = Version("1.6.0")
 
 
-def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_file: dict, upgraded: dict, recipe, module=None) -> None:
+def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_file: dict, upgraded: dict, recipe, module=None, *, exact_keys: bool = False) -> None:
     """Everything the Trainer restored, compared with the truth and the golden file's tensors."""
     import torch
 
@@ -65,7 +65,7 @@ def check_restored(trainer, golden: Golden, truth: dict, expected: dict, golden_
         live = jsonable(config.scheduler.state_dict())
         m.eq(f"scheduler {i} full state vs truth", {k: live.get(k) for k in want}, want)
 
-    _check_callbacks(m, trainer, truth, upgraded, recipe)
+    _check_callbacks(m, trainer, truth, upgraded, recipe, exact_keys=exact_keys)
     _check_callback_states(m, trainer, truth, upgraded, recipe, golden)
     if truth.get("scaler") is not None:
         m.eq("GradScaler state", recipe._find_scaler(trainer), truth["scaler"])
@@ -151,14 +151,17 @@ _RESTORED = {"ModelCheckpoint": ("best_model_score", "kth_value", "best_k_models
 _PATHS = ("best_model_path", "last_model_path", "kth_best_model_path")
 
 
-def _check_callbacks(m: Mismatches, trainer, truth: dict, upgraded: dict, recipe) -> None:
+def _check_callbacks(m: Mismatches, trainer, truth: dict, upgraded: dict, recipe, *, exact_keys: bool = False) -> None:
     """Each recorded callback: its upgraded state (all recorded fields) and its live restored attributes."""
     pl = recipe.pl
     kinds = {"ModelCheckpoint": pl.callbacks.ModelCheckpoint, "EarlyStopping": pl.callbacks.EarlyStopping}
     from .lightning import match_callback_states
 
-    # what the Trainer saw: CheckpointUpgrade re-keys bare class-name keys to the live callbacks
-    states = match_callback_states({"callbacks": dict(upgraded.get("callbacks") or {})}, trainer.callbacks)["callbacks"]
+    # what the Trainer saw: CheckpointUpgrade re-keys bare class-name keys to the live callbacks;
+    # plain Lightning looks each live state_key up exactly
+    states = dict(upgraded.get("callbacks") or {})
+    if not exact_keys:
+        states = match_callback_states({"callbacks": states}, trainer.callbacks)["callbacks"]
     for label, want in (truth.get("callbacks") or {}).items():
         kind, _, nth = label.partition("#")
         live = [cb for cb in trainer.callbacks if isinstance(cb, kinds[kind])]

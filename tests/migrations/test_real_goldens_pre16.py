@@ -17,6 +17,7 @@ import torch
 from packaging.version import Version
 
 from pytest_ckpt_compat import load_checkpoint, save_checkpoint, upgrade
+from pytest_ckpt_compat.callback_keys import unresolved
 from pytest_ckpt_compat.loading import legacy_class_ref
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -116,10 +117,14 @@ def test_upgraded_golden_matches_truth(release, scenario, tmp_path):
     assert all(isinstance(k, str) for k in callbacks)
     t_es, t_mc = truth["callbacks"]["EarlyStopping"], truth["callbacks"]["ModelCheckpoint"]
     if Version(release) < Version("1.5.0"):  # class keys, re-keyed by pl-1.5.0-callback-state-keys
-        # ModelCheckpoint states name their `monitor` from 1.1.0 on: before, only the class is known
-        full_mc_key = MC_KEY if Version(release) >= Version("1.1.0") else "ModelCheckpoint"
-        es_key, mc_key = "EarlyStopping", ("TopKCheckpoint" if scenario == "ckpt_subclass" else full_mc_key)
+        # ModelCheckpoint states name their `monitor` from 1.1.0 on: before, only the class is known;
+        # EarlyStopping takes the monitor of the ModelCheckpoint with its best score. The subclass
+        # (loaded as a marker here) is not known to be a ModelCheckpoint: both stay bare, unresolved.
+        keyed = Version(release) >= Version("1.1.0") and scenario != "ckpt_subclass"
+        mc_key = MC_KEY if keyed else ("TopKCheckpoint" if scenario == "ckpt_subclass" else "ModelCheckpoint")
+        es_key = "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}" if keyed and t_es["best_score"] == t_mc["best_model_score"] else "EarlyStopping"
         assert sorted(callbacks) == sorted([es_key, mc_key])
+        assert ("EarlyStopping" in unresolved(ckpt)) == (es_key == "EarlyStopping")
     else:  # Lightning's own string keys; the 1.9.0 unit drops save_on_train_epoch_end
         es_key = t_es["state_key"]
         mc_key = re.sub(", 'save_on_train_epoch_end': (None|True|False)", "", t_mc["state_key"])

@@ -16,6 +16,7 @@ MC_REF = legacy_class_ref("pytorch_lightning.callbacks.model_checkpoint", "Model
 ES_REF = legacy_class_ref("pytorch_lightning.callbacks.early_stopping", "EarlyStopping")
 USER_REF = legacy_class_ref("my_project.callbacks", "MyCallback")
 MC_KEY = "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+ES_KEY = "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}"
 
 
 def _legacy(mc_key=MC_REF, es_key=ES_REF):
@@ -35,13 +36,14 @@ def test_rekeyed_to_strings(real_classes):
     ckpt = _legacy(ModelCheckpoint, EarlyStopping) if real_classes else _legacy()
     states = list(ckpt["callbacks"].values())
     UNIT.upgrade(ckpt)
-    assert list(ckpt["callbacks"]) == ["EarlyStopping", MC_KEY, "MyCallback"]
+    assert list(ckpt["callbacks"]) == [ES_KEY, MC_KEY, "MyCallback"]
     assert [ckpt["callbacks"][k] for k in ckpt["callbacks"]] == states  # same objects, same order
     assert all(a is b for a, b in zip(ckpt["callbacks"].values(), states))
 
 
 def test_model_checkpoint_key_is_the_installed_lightnings_state_key():
     assert ModelCheckpoint(monitor="val_loss").state_key == MC_KEY
+    assert EarlyStopping(monitor="val_loss").state_key == ES_KEY
     ckpt = {"callbacks": {MC_REF: {"monitor": None, "best_model_path": ""}}}
     UNIT.upgrade(ckpt)
     assert list(ckpt["callbacks"]) == [ModelCheckpoint().state_key]
@@ -88,7 +90,7 @@ def test_weights_only_load_after(tmp_path):
     UNIT.upgrade(ckpt)
     torch.save(ckpt, tmp_path / "c.ckpt")
     loaded = torch.load(tmp_path / "c.ckpt", weights_only=True)
-    assert list(loaded["callbacks"]) == ["EarlyStopping", MC_KEY, "MyCallback"]
+    assert list(loaded["callbacks"]) == [ES_KEY, MC_KEY, "MyCallback"]
 
 
 def test_idempotent_and_no_key_error():
@@ -101,3 +103,33 @@ def test_idempotent_and_no_key_error():
         before = dict(empty)
         UNIT.upgrade(empty)
         assert empty == before
+
+
+def test_how_each_key_was_resolved_is_in_the_ledger():
+    ckpt = _legacy()
+    UNIT.upgrade(ckpt)
+    recs = ckpt["ckpt_compat"]["callback_keys"]
+    assert recs[MC_KEY]["from"] == "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
+    assert recs[MC_KEY]["how"].startswith("monitor recorded in the state; mode, every_n_train_steps")
+    assert recs[ES_KEY] == {
+        "from": "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
+        "how": "monitor of the ModelCheckpoint state with the same best score; mode: Lightning's default (not saved before 1.5)",
+    }
+    assert "MyCallback" not in recs  # its state_key is its class name: nothing to resolve
+
+
+def test_early_stopping_without_a_matching_best_score_stays_bare_and_unresolved():
+    from pytest_ckpt_compat.callback_keys import unresolved
+
+    ckpt = _legacy()
+    ckpt["callbacks"][ES_REF]["best_score"] = torch.tensor(0.25)  # not the ModelCheckpoint's 0.5
+    UNIT.upgrade(ckpt)
+    assert list(ckpt["callbacks"]) == ["EarlyStopping", MC_KEY, "MyCallback"]
+    assert list(unresolved(ckpt)) == ["EarlyStopping"]
+    assert unresolved(ckpt)["EarlyStopping"].startswith("unresolved: EarlyStopping never saved its monitor")
+
+
+def test_bare_names_from_0x_keys_are_resolved_too():
+    ckpt = {"callbacks": {"ModelCheckpoint": {"monitor": "loss", "best_model_score": 1.0}, "EarlyStopping": {"best_score": torch.tensor(1.0)}}}
+    UNIT.upgrade(ckpt)
+    assert list(ckpt["callbacks"]) == [ModelCheckpoint(monitor="loss").state_key, EarlyStopping(monitor="loss").state_key]

@@ -10,7 +10,7 @@ def _drop(golden_dir, name):
 
 def test_clean_check_passes(pytester, golden_subset, cache_args):
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "test_golden or installed or drift", *cache_args)
-    result.assert_outcomes(passed=18)  # 15 cells, the installed-release check, drift of 2 scenarios
+    result.assert_outcomes(passed=21)  # 18 cells, the installed-release check, drift of 2 scenarios
     assert result.ret == 0
     assert "ckpt-compat check:" not in result.stdout.str()
 

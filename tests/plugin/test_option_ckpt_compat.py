@@ -5,7 +5,7 @@ import pytest
 
 from pytest_ckpt_compat.catalogue import lightning_catalogue
 
-CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only")
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
 GOLDEN_IDS = ("1.6.5-end_of_fit", "2.6.6-end_of_fit", "2.6.6-mid_epoch")
 
 
@@ -31,15 +31,15 @@ def test_k_selects_a_release_series(pytester, golden_subset, tmp_path, cache_arg
 
 def test_matrix_passes_and_is_summarised(pytester, golden_subset, tmp_path, cache_args):
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "-k", "test_golden", *cache_args)
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=18)
     result.stdout.fnmatch_lines(
         [
             f"ckpt-compat: goldens from {golden_subset}*cache {tmp_path / 'cache'}",
             "*- ckpt-compat matrix -*",
-            "golden * fetch * upgrade * load * resume * weights_only",
-            "1.6.5-end_of_fit  pass * pass * pass * pass * pass",
-            "2.6.6-mid_epoch   pass * pass * pass * pass * pass",
-            "ckpt-compat: 3 goldens, 0 migrations: 15 passed, 0 failed, 0 skipped",
+            "golden * fetch * upgrade * load * resume * weights_only * plain_resume",
+            "1.6.5-end_of_fit  pass * pass * pass * pass * pass * pass",
+            "2.6.6-mid_epoch   pass * pass * pass * pass * pass * pass",
+            "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped",
         ]
     )
 
@@ -53,7 +53,7 @@ def test_newer_golden_is_skipped_with_reason(pytester, golden_copy, tmp_path, ca
     meta["scenarios"]["mid_epoch"]["saved_version"] = "99.0.0"
     meta_path.write_text(json.dumps(meta))
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_copy}", "-k", "2.6.6-mid_epoch", "-rs", *cache_args)
-    result.assert_outcomes(passed=1, skipped=4)
+    result.assert_outcomes(passed=1, skipped=5)
     result.stdout.fnmatch_lines(["*golden 2.6.6-mid_epoch was saved by Lightning 99.0.0, newer than the installed 2.6.6*"])
 
 
@@ -76,7 +76,7 @@ def test_sabotaged_unit_fails_exactly_its_cells(pytester, golden_subset, tmp_pat
     pytester.makeconftest(SABOTAGE.format(unit=unit))
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "-k", f"test_golden or {unit}", *cache_args)
     failed = sorted(line.split(" ")[1] for line in result.stdout.lines if line.startswith("FAILED "))
-    expected = sorted(f"ckpt-compat/matrix::test_golden[1.6.5-end_of_fit-{c}]" for c in ("upgrade", "load", "resume", "weights_only"))
+    expected = sorted(f"ckpt-compat/matrix::test_golden[1.6.5-end_of_fit-{c}]" for c in ("upgrade", "load", "resume", "weights_only", "plain_resume"))
     expected.append(f"ckpt-compat/matrix::test_migration[{unit}]")
     assert failed == sorted(expected)
     result.stdout.fnmatch_lines([f"*MigrationError: migration {unit} failed: RuntimeError: sabotaged for the test*"])

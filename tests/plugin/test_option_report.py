@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 EXPECTED_TABLE = [
-    "| golden | fetch | upgrade | load | resume | weights_only |",
-    "|---|---|---|---|---|---|",
-    "| 1.6.5 end_of_fit | pass | pass | pass | pass | pass |",
-    "| 2.6.6 end_of_fit | pass | pass | pass | pass | pass |",
-    "| 2.6.6 mid_epoch | pass | pass | pass | pass | pass |",
+    "| golden | fetch | upgrade | load | resume | weights_only | plain_resume |",
+    "|---|---|---|---|---|---|---|",
+    "| 1.6.5 end_of_fit | pass | pass | pass | pass | pass | pass |",
+    "| 2.6.6 end_of_fit | pass | pass | pass | pass | pass | pass |",
+    "| 2.6.6 mid_epoch | pass | pass | pass | pass | pass | pass |",
 ]
 
 
@@ -16,12 +16,12 @@ EXPECTED_TABLE = [
 def test_markdown_report(pytester, golden_subset, cache_args, tmp_path, xdist):
     out = tmp_path / "matrix.md"
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", f"--ckpt-compat-report={out}", "-k", "test_golden", *xdist, *cache_args)
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=18)
     text = out.read_text()
     assert text.splitlines()[0] == "# Checkpoint compatibility matrix"
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert table == EXPECTED_TABLE
-    assert text.rstrip().splitlines()[-1] == "ckpt-compat: 3 goldens, 0 migrations: 15 passed, 0 failed, 0 skipped"
+    assert text.rstrip().splitlines()[-1] == "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped"
 
 
 def test_failures_are_listed(pytester, golden_copy, cache_args, tmp_path):
@@ -30,6 +30,6 @@ def test_failures_are_listed(pytester, golden_copy, cache_args, tmp_path):
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_copy}", f"--ckpt-compat-report={out}", "-k", "2.6.6-mid_epoch-fetch", *cache_args)
     result.assert_outcomes(failed=1)
     text = out.read_text()
-    assert "| 2.6.6 mid_epoch | FAIL | - | - | - | - |" in text
+    assert "| 2.6.6 mid_epoch | FAIL | - | - | - | - | - |" in text
     assert "- **2.6.6/mid_epoch.ckpt fetch**" in text
     assert "HashMismatch: golden 2.6.6/mid_epoch.ckpt from" in text
