@@ -9,9 +9,11 @@ Lightning: ``best_score``/``wait_count``/``best_model_score`` silently come back
 The key is resolved from evidence in the file where the file decides it, stated by the user where
 it does not, and otherwise kept and reported, never guessed silently:
 
-* ``ModelCheckpoint`` whose state records ``monitor`` (1.1 – 1.4): that monitor; the fields no
-  pre-1.5 release saved (``mode``, ``every_n_train_steps``, ``every_n_epochs``,
-  ``train_time_interval``) take Lightning's defaults, and the ledger says so;
+* ``ModelCheckpoint`` whose state records ``monitor`` (1.1 – 1.4): that monitor; ``mode`` from its
+  best vs current score when they differ (with ``min`` the best is never above the current); the
+  fields no pre-1.5 release saved (``every_n_train_steps``, ``every_n_epochs``,
+  ``train_time_interval``, and ``mode`` when the scores are equal) take Lightning's defaults, and
+  the ledger says so;
 * ``EarlyStopping`` (which never recorded its monitor): the monitor of the one ModelCheckpoint state
   whose ``best_model_score`` equals its ``best_score`` exactly, ``mode`` Lightning's default;
 * anything else (0.10/1.0 ModelCheckpoint states without ``monitor``, an EarlyStopping with no
@@ -96,8 +98,9 @@ def from_evidence(key: Any, state: Any, states: dict) -> tuple[str, str]:
     state = state if isinstance(state, dict) else {}
     if kind == "ModelCheckpoint":
         if "monitor" in state:
-            how = "monitor recorded in the state; mode, every_n_train_steps, every_n_epochs, train_time_interval: Lightning's defaults (not saved before 1.5)"
-            return state_key(qualname, kind, {"monitor": state["monitor"]}), how
+            mode, mode_how = _mode_of(state)
+            how = f"monitor recorded in the state; mode: {mode_how}; every_n_train_steps, every_n_epochs, train_time_interval: Lightning's defaults (not saved before 1.5)"
+            return state_key(qualname, kind, {"monitor": state["monitor"], "mode": mode}), how
         return qualname, f"{_UNRESOLVED}: the state records no monitor (Lightning < 1.1)"
     best = _score(state.get("best_score"))
     matches = []
@@ -105,11 +108,24 @@ def from_evidence(key: Any, state: Any, states: dict) -> tuple[str, str]:
         other_name, other_kind = kind_of(other_key)
         if other_kind == "ModelCheckpoint" and isinstance(other, dict) and "monitor" in other:
             if best is not None and _score(other.get("best_model_score")) == best:
-                matches.append(other["monitor"])
+                matches.append((other["monitor"], _mode_of(other)))
     if len(matches) == 1:
-        how = "monitor of the ModelCheckpoint state with the same best score; mode: Lightning's default (not saved before 1.5)"
-        return state_key(qualname, kind, {"monitor": matches[0]}), how
+        monitor, (mode, mode_how) = matches[0]
+        if mode_how.startswith("Lightning's default"):
+            how = "monitor of the ModelCheckpoint state with the same best score; mode: Lightning's default (not saved before 1.5)"
+        else:  # the same best value as a ModelCheckpoint of proven mode: the same direction
+            how = f"monitor and mode of the ModelCheckpoint state with the same best score ({mode_how})"
+        return state_key(qualname, kind, {"monitor": monitor, "mode": mode}), how
     return qualname, f"{_UNRESOLVED}: EarlyStopping never saved its monitor and no ModelCheckpoint state with a recorded monitor has the same best score"
+
+
+def _mode_of(state: dict) -> tuple[str, str]:
+    """A ModelCheckpoint's mode: with ``min`` its best score is never above the current one, with ``max`` never below."""
+    best, current = _score(state.get("best_model_score")), _score(state.get("current_score"))
+    if best is not None and current is not None and best != current:
+        mode = "min" if best < current else "max"
+        return mode, f"{mode!r}, proven by best_model_score {best:g} {'<' if mode == 'min' else '>'} current_score {current:g}"
+    return "min", "Lightning's default (not saved before 1.5; best and current scores do not decide it)"
 
 
 def record(checkpoint: dict, new_key: str, old_key: Any, how: str) -> None:

@@ -21,7 +21,7 @@ import importlib, json, sys, warnings
 package, recipe_path, golden, workdir = sys.argv[1:5]
 import pytest_ckpt_compat.lightning as integration
 integration.trainer_module = lambda: importlib.import_module(package)
-from pytest_ckpt_compat.checks import load_recipe
+from pytest_ckpt_compat.workspace import load_recipe
 recipe = load_recipe(recipe_path)
 pl = recipe.pl
 dm_cls, module_cls, _, topk_cls = recipe.CLASSES

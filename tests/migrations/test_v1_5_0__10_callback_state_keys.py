@@ -110,7 +110,7 @@ def test_how_each_key_was_resolved_is_in_the_ledger():
     UNIT.upgrade(ckpt)
     recs = ckpt["ckpt_compat"]["callback_keys"]
     assert recs[MC_KEY]["from"] == "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
-    assert recs[MC_KEY]["how"].startswith("monitor recorded in the state; mode, every_n_train_steps")
+    assert recs[MC_KEY]["how"].startswith("monitor recorded in the state; mode: Lightning's default")
     assert recs[ES_KEY] == {
         "from": "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
         "how": "monitor of the ModelCheckpoint state with the same best score; mode: Lightning's default (not saved before 1.5)",
