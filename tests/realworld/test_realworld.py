@@ -118,6 +118,8 @@ def test_inspect(entry):
     assert info["saved_version"] == (entry["saved_version"] if not entry.get("assume_version") else None)
     assert info["plan"], "an old file must have migrations to run"
     assert "state_dict" in info["top_level_keys"]
+    # states the upgrade cannot key are shown, not silently left behind
+    assert sorted(info["unkeyed_callbacks"]) == sorted(entry["unkeyable_callbacks"])
 
 
 @pytest.mark.parametrize("entry", entries("lightning", check="upgrade"))
@@ -141,6 +143,8 @@ def test_upgrade_keeps_every_tensor(entry, upgraded_files):
         assert _tensors(upgraded["optimizer_states"][index]) == _tensors(state), f"optimizer {index}"
     # states no configuration could be found for keep a bare class name as their key
     assert sorted(str(k) for k in upgraded.get("callbacks") or {} if "{" not in str(k)) == sorted(entry["unkeyable_callbacks"])
+    for name in entry["unkeyable_callbacks"]:
+        assert f"callback state kept under {name!r}, not keyed" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("entry", entries("lightning", check="callback_keys"))
