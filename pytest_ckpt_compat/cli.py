@@ -6,9 +6,11 @@ the plugin's matrix file); no room registers commands of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,13 +19,16 @@ from .building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
 from . import callback_keys
 from .catalogue import all_catalogues
 from .engine import LEDGER_KEY, plan, upgrade
-from .errors import CheckpointCompatError
+from .errors import HardLinked, classify
 from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
 from .progress import echo, iterate
 from .versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must print, not crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # only a sub-command that forwards its arguments (``matrix`` → pytest) accepts unknown ones
@@ -34,10 +39,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
-    except CheckpointCompatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        with _signals_as_exceptions():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        print("interrupted", file=sys.stderr)
+        return 128 + int(getattr(exc, "signal_number", signal.SIGINT))
+    except Exception as exc:  # single-file commands (inspect): the same named errors and exit codes
+        error = classify(exc)
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same cleanup (temp file removed, summary) runs."""
+
+    signal_number = signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions():
+    """SIGTERM raises ``_Terminated`` in the main thread for the run (the default would kill the
+    process before the half-written temp file is removed)."""
+    def terminate(signum, frame):
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--in-place", action="store_true", help="atomically replace each input (backup NAME.ckpt.bak first)")
     where.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     up.add_argument("--no-backup", action="store_true", help="with --in-place: do not keep NAME.ckpt.bak")
+    up.add_argument("--break-hardlinks", action="store_true", help="with --in-place: upgrade a file that has other hard links (they keep the old bytes)")
     _add_common(up)
     up.set_defaults(func=_cmd_upgrade)
 
@@ -155,14 +190,25 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if not targets:
         print("error: no checkpoint found in the given paths", file=sys.stderr)
         return 2
-    for path in iterate(targets, desc="upgrading", unit="ckpt"):
+    done = 0
+    for index, path in enumerate(iterate(targets, desc="upgrading", unit="ckpt")):
         try:
             _upgrade_one(path, args)
-        except (CheckpointCompatError, OSError) as exc:
-            failures.append(exc)
-            echo(f"FAILED {path}: {exc}", file=sys.stderr)
+            done += 1
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in progress is left as it was
+            code = 128 + int(getattr(exc, "signal_number", signal.SIGINT))
+            echo(
+                f"interrupted while upgrading {path} (left as it was): {done} done, {len(failures)} failed, "
+                f"{len(targets) - index - 1} not started",
+                file=sys.stderr,
+            )
+            return code
+        except Exception as exc:  # the per-file error boundary: one bad file does not stop the run
+            error = classify(exc)
+            failures.append(error)
+            echo(f"FAILED {path}: {type(error).__name__}: {error}", file=sys.stderr)
     if failures:
-        codes = {getattr(f, "exit_code", 1) for f in failures}
+        codes = {f.exit_code for f in failures}
         print(f"{len(failures)} of {len(targets)} checkpoint(s) failed", file=sys.stderr)
         return codes.pop() if len(codes) == 1 else 1
     return 0
@@ -192,6 +238,11 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
     rekeyed = callback_keys.apply_explicit(checkpoint, args.callbacks or []) if args.callbacks else []
     upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
     _print_unkeyed(path, callback_keys.unresolved(checkpoint), sys.stderr)
+    if args.in_place and not args.break_hardlinks and os.stat(file).st_nlink > 1:
+        raise HardLinked(
+            f"{file} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, so the other "
+            "links would keep the old checkpoint. Use -o, or pass --break-hardlinks to upgrade this name only"
+        )
     if args.in_place:
         if not steps and not rekeyed and before == checkpoint.get(VERSION_KEY):
             echo(f"{path}: already at {before}, nothing to do")
@@ -209,7 +260,11 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     """Files stay; a sharded checkpoint folder is one checkpoint; other folders recurse over *.ckpt."""
     found: list[Path] = []
     for path in paths:
-        if not path.is_dir() or sharded_metadata(path) is not None:
+        try:
+            is_dir = path.is_dir()
+        except OSError:  # a name too long, a loop of links: the per-file boundary reports it
+            is_dir = False
+        if not is_dir or sharded_metadata(path) is not None:
             found.append(path)
             continue
         for root, dirs, files in os.walk(path):

@@ -12,14 +12,49 @@ from packaging.version import Version
 
 from . import callback_keys, versions
 from .catalogue import Catalogue, Migration, all_catalogues
-from .errors import CheckpointTooNew, MigrationError, NotALightningCheckpoint
+from .errors import CheckpointTooNew, InvalidLedger, InvalidVersion, MigrationError, NotALightningCheckpoint
 from .ops import LEDGER_KEY  # defined with the helpers units use, which must not import the engine
 
 
 def origin_version(checkpoint: dict, catalogue: Catalogue, assumed: str | None = None) -> Version | None:
-    """The version whose format the content had before any upgrade: the legacy stamp wins."""
-    value = checkpoint.get(catalogue.legacy_version_key, checkpoint.get(catalogue.version_key, assumed))
-    return None if value is None else versions.parse(value, what=f"{catalogue.version_key} in the checkpoint")
+    """The version whose format the content had before any upgrade: the legacy stamp wins.
+
+    ``None`` only when the key is absent (and nothing is assumed); a key holding ``None`` or a
+    non-string is ``InvalidVersion``, not "no key".
+    """
+    key = catalogue.legacy_version_key if catalogue.legacy_version_key in checkpoint else catalogue.version_key
+    if key not in checkpoint:
+        return None if assumed is None else versions.parse(assumed, what="assume_version")
+    return versions.parse(_stored_version(checkpoint, key), what=f"{key} in the checkpoint")
+
+
+def _stored_version(checkpoint: dict, key: str) -> str | None:
+    value = checkpoint.get(key)
+    if value is not None and isinstance(value, str):
+        return value
+    if key not in checkpoint:
+        return None
+    raise InvalidVersion(f"{key} in the checkpoint is {value!r} ({type(value).__name__}), not a version string")
+
+
+def _check_ledger(checkpoint: dict) -> None:
+    """Our ``ckpt_compat`` key must be what we write: a dict whose ``applied`` maps names to id lists."""
+    if LEDGER_KEY not in checkpoint:
+        return
+    ledger = checkpoint[LEDGER_KEY]
+    applied = ledger.get("applied", {}) if isinstance(ledger, dict) else None
+    if not isinstance(applied, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) for i in v) for k, v in applied.items()
+    ):
+        raise InvalidLedger(
+            f"the checkpoint's {LEDGER_KEY!r} key is {type(ledger).__name__} {_short(ledger)}, not this tool's ledger "
+            "(a dict with 'applied': {catalogue: [ids]}); another tool may have written it"
+        )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def applied_ids(checkpoint: dict, catalogue_name: str = "lightning") -> list[str]:
@@ -91,6 +126,7 @@ def _resolve(checkpoint, target_version, catalogues, assume_version):
     """For each catalogue: (catalogue, origin or None, target, assumed version or None); validates, writes nothing."""
     if not isinstance(checkpoint, dict):
         raise NotALightningCheckpoint(detail=f"not a Lightning checkpoint: the payload is a {type(checkpoint).__name__}, not a dict")
+    _check_ledger(checkpoint)
     catalogues = list(catalogues) if catalogues is not None else all_catalogues()
     resolved = []
     for index, catalogue in enumerate(catalogues):
@@ -104,7 +140,7 @@ def _resolve(checkpoint, target_version, catalogues, assume_version):
         # an explicit target applies to Lightning's catalogue; downstream ones target their own version
         raw_target = target_version if (is_lightning and target_version is not None) else catalogue.default_target()
         target = versions.parse(raw_target, what=f"target version of catalogue {catalogue.name!r}")
-        current = checkpoint.get(catalogue.version_key, assumed)
+        current = _stored_version(checkpoint, catalogue.version_key) if catalogue.version_key in checkpoint else assumed
         if current is not None and versions.parse(current, what=catalogue.version_key) > target:
             raise CheckpointTooNew(str(current), str(target))
         resolved.append((catalogue, origin, target, assumed))

@@ -109,3 +109,67 @@ class GoldenError(CheckpointCompatError):
 
 class HashMismatch(GoldenError):
     """A downloaded golden does not have the sha256 the registry promises."""
+
+
+class NotARegularFile(CheckpointCompatError, OSError):
+    """A path names a FIFO, a device, a socket or a folder where a checkpoint file is expected.
+
+    Only regular files are read or replaced: opening a FIFO would block forever, and replacing
+    ``/dev/null`` (or any device) with a regular file would break the system for everyone.
+    """
+
+    exit_code = 2
+
+
+class HardLinked(CheckpointCompatError):
+    """An in-place upgrade of a file with other hard links would split them: refused without
+    ``--break-hardlinks`` (the other names would keep the old checkpoint)."""
+
+    exit_code = 2
+
+
+class InvalidLedger(CheckpointCompatError):
+    """The ``ckpt_compat`` ledger in the checkpoint is not the dict this tool writes."""
+
+    exit_code = 3
+
+
+class CheckpointIOError(CheckpointCompatError):
+    """Reading or writing a file failed at the OS level (permissions, disk full, name too long)."""
+
+    exit_code = 1
+
+
+class CheckpointWriteError(CheckpointIOError):
+    """Writing the upgraded checkpoint failed (disk full, an unpicklable or too deeply nested value...).
+
+    The destination is untouched and no temp file is left; the cause is chained.
+    """
+
+
+class NotPlainData(CheckpointWriteError):
+    """The upgraded checkpoint still holds a stand-in for a pickled class: pickling it would import
+    the module it names. Upgraded files hold plain data only."""
+
+
+class SourceChanged(CheckpointWriteError):
+    """The source file changed (size, time or inode) between loading and writing: another process
+    (a training job rewriting ``last.ckpt``) is using it. Nothing was written."""
+
+
+class UnexpectedError(CheckpointCompatError):
+    """A failure this tool did not foresee for one file; the type and message are kept (please report)."""
+
+    exit_code = 1
+
+
+def classify(exc: Exception) -> CheckpointCompatError:
+    """The named error for any per-file failure: ours as they are, the rest wrapped (cause chained)."""
+    if isinstance(exc, CheckpointCompatError):
+        return exc
+    if isinstance(exc, OSError):
+        wrapped: CheckpointCompatError = CheckpointIOError(f"{type(exc).__name__}: {exc}")
+    else:
+        wrapped = UnexpectedError(f"unexpected {type(exc).__name__}: {exc} (please report this)")
+    wrapped.__cause__ = exc
+    return wrapped

@@ -33,15 +33,17 @@ import functools
 import os
 import pickle
 import re
-import zipfile
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import torch
 
+from . import pickles
 from .errors import CheckpointNotFound, CorruptCheckpoint, MissingGlobal, UnsafeCheckpoint
 from .versions import LIGHTNING_MODULES
+from .writing import sources
+from .writing.atomic import open_regular
 
 _NAMESPACES = LIGHTNING_MODULES
 
@@ -195,7 +197,7 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
 
 
 def is_zip_checkpoint(path: str | os.PathLike) -> bool:
-    with open(path, "rb") as fh:
+    with open(open_regular(path), "rb") as fh:
         return fh.read(4) == b"PK\x03\x04"
 
 
@@ -204,28 +206,48 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
 
     Zip-format files are memory-mapped, so tensors are not read until used and the writer can
     carry their records over unchanged. ``trust=True`` allows arbitrary globals: use it only for
-    files whose origin you trust (or that passed a hash check).
+    files whose origin you trust (or that passed a hash check). Only regular files are opened
+    (``NotARegularFile`` otherwise); the container is checked before torch reads it
+    (``pickles``), and any other failure is ``CorruptCheckpoint`` or ``UnsafeCheckpoint``.
     """
     file = checkpoint_file(path)
-    if not file.exists():
-        raise CheckpointNotFound(f"no such checkpoint: {file}")
-    if file.stat().st_size == 0:
-        raise CorruptCheckpoint(f"{file} is empty")
-    zipped = is_zip_checkpoint(file)
+    name = os.fsdecode(file)
+    try:
+        fd = open_regular(file)
+    except FileNotFoundError:
+        raise CheckpointNotFound(f"no such checkpoint: {name}") from None
+    with open(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if st.st_size == 0:
+            raise CorruptCheckpoint(f"{name} is empty")
+        zipped = os.pread(fd, 4, 0) == b"PK\x03\x04"
+        if zipped:
+            pickles.check_archive(fh, name)
+        else:
+            pickles.check_legacy(fd, name)
+        # torch opens the very file we checked (no path race), whatever bytes its name holds
+        source = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else file
+        checkpoint = _load(source, name, zipped, trust, map_location)
+        if zipped:
+            sources.remember(file, st)
+        return checkpoint
+
+
+def _load(source: Any, name: str, zipped: bool, trust: bool, map_location: Any) -> Any:
     pickle_module = _RedirectingPickleModule() if trust else _SafePickleModule(_safe_table())
     try:
         # weights_only=False only because an explicit pickle_module carries the restriction (see above)
-        return torch.load(file, map_location=map_location, weights_only=False, pickle_module=pickle_module, mmap=zipped or None)
+        return torch.load(source, map_location=map_location, weights_only=False, pickle_module=pickle_module, mmap=zipped or None)
     except _MissingGlobal as exc:
-        raise MissingGlobal(str(file), exc.name, exc.reason) from None
+        raise MissingGlobal(name, exc.name, exc.reason) from None
     except pickle.UnpicklingError as exc:
         if isinstance(exc, _Refused) or re.search(r"Unsupported (global|class)|not an allowed global|Trying to call reduce", str(exc)):
-            raise UnsafeCheckpoint(str(file), _unsafe_globals(file, exc, zipped), _short_reason(exc)) from None
-        raise CorruptCheckpoint(f"{file} is not a readable torch checkpoint: {_short_reason(exc) or _first_line(exc)}") from exc
-    except (EOFError, RuntimeError, ValueError, zipfile.BadZipFile, OSError, KeyError, AttributeError, TypeError) as exc:
-        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
-            raise
-        raise CorruptCheckpoint(f"{file} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {_first_line(exc)}") from exc
+            raise UnsafeCheckpoint(name, _unsafe_globals(source, exc, zipped), _short_reason(exc)) from None
+        raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint: {_short_reason(exc) or _first_line(exc)}") from exc
+    except (FileNotFoundError, PermissionError, IsADirectoryError, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # IndexError, struct.error, LookupError, MemoryError, RecursionError, ...
+        raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -238,7 +260,7 @@ def _short_reason(exc: BaseException) -> str:
     return match.group(1).strip() if match else ""
 
 
-def _unsafe_globals(file: Path, exc: BaseException, zipped: bool) -> list[str]:
+def _unsafe_globals(file: Any, exc: BaseException, zipped: bool) -> list[str]:
     """Every offending global for zip files (torch can list them); the first one otherwise."""
     allowed = set(_safe_table())
     if zipped:

@@ -22,13 +22,16 @@ LIGHTNING_MODULES = ("lightning.pytorch", "pytorch_lightning")
 
 
 def parse(version: object, *, what: str = "version") -> Version:
-    """Parse a version (PEP 440: rc/dev sort below the release, .postN above it)."""
-    if isinstance(version, Version):
-        return version
+    """Parse a version (PEP 440: rc/dev sort below the release, .postN above it).
+
+    A local label is dropped: ``2.6.6+local`` (a source build) writes the format of 2.6.6, and
+    must not count as newer than it.
+    """
     try:
-        return Version(str(version).strip())
+        parsed = version if isinstance(version, Version) else Version(str(version).strip())
     except (_PackagingInvalidVersion, TypeError) as exc:
         raise InvalidVersion(f"{what} {version!r} is not a valid version: {exc}") from None
+    return Version(parsed.public) if parsed.local is not None else parsed
 
 
 # With both packages installed, ``CKPT_COMPAT_LIGHTNING=pytorch_lightning`` picks the standalone one.

@@ -13,6 +13,8 @@ import os
 from typing import Any, NamedTuple
 
 from .atomic import BACKUP_SUFFIX, TEMP_MARKER, PathLike, atomic_output, clean_stale_temp_files, resolve_dest, write_bytes
+from . import sources
+from ..errors import CheckpointCompatError, CheckpointWriteError
 from .inplace import backup, exclusive
 
 __all__ = ["BACKUP_SUFFIX", "TEMP_MARKER", "backup", "clean_stale_temp_files", "exclusive", "save_checkpoint", "write_bytes"]
@@ -36,7 +38,9 @@ def save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None 
     records are copied over instead of re-serialised. Without it (or when that cannot be proven
     safe) the checkpoint is written with ``torch.save``. Either way the result loads with
     ``torch.load(weights_only=True)`` exactly as ``torch.save``'s output would. On any failure the
-    temp file is removed and ``dest`` is untouched; the original exception propagates.
+    temp file is removed and ``dest`` is untouched: ``SourceChanged`` if ``source`` changed since it
+    was loaded, ``NotPlainData`` if a pickled-class stand-in is left, ``CheckpointWriteError`` (the
+    cause chained) for anything that fails while writing, ``NotARegularFile`` for a device or FIFO.
     """
     _save_checkpoint(checkpoint, dest, source=source)
 
@@ -45,19 +49,29 @@ def _save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None
     import torch  # here, not at import: the registry writers use this package without torch
 
     from .carryover import carry_over_plan
+    from .plaindata import plain_data_pickle
     from .zipformat import write_archive
 
     dest_path = resolve_dest(dest)
     clean_stale_temp_files(dest_path.parent, name=dest_path.name)
+    if source is not None:
+        sources.check_unchanged(source)
     plan, reason = (None, "no source given") if source is None else carry_over_plan(checkpoint, source)
     try:
         with atomic_output(dest_path) as out:
-            if plan is None:
-                torch.save(checkpoint, out)
-                report = _WriteReport("plain", 0, 0, reason)
-            else:
-                write_archive(plan, out)
-                report = _WriteReport("carry-over", plan.copied, plan.new, "")
+            try:
+                if plan is None:
+                    torch.save(checkpoint, out, pickle_module=plain_data_pickle)
+                    report = _WriteReport("plain", 0, 0, reason)
+                else:
+                    write_archive(plan, out)
+                    report = _WriteReport("carry-over", plan.copied, plan.new, "")
+            except (CheckpointCompatError, OSError):
+                raise
+            except (Exception, RecursionError) as exc:
+                raise CheckpointWriteError(f"cannot write {os.fsdecode(dest_path)}: {type(exc).__name__}: {exc}") from exc
+            if source is not None:  # the source must not have changed while we read it
+                sources.check_unchanged(source)
     finally:
         if plan is not None:
             os.close(plan.source_fd)

@@ -5,6 +5,12 @@ temp file in the same folder, are fsynced, then ``os.replace``-d over the destin
 crash, a full disk or a Ctrl-C leaves either the old file or the new one, never half of each.
 The checkpoint writer, the backup, the golden registry and the release-date cache all write
 through here.
+
+The one rule for what may be opened and replaced: only regular files. ``open_regular`` opens
+with ``O_NONBLOCK`` and checks ``fstat`` before anything is read, so a FIFO named ``*.ckpt``
+fails at once instead of blocking forever; ``atomic_output`` refuses a destination that exists
+and is not a regular file (``-o /dev/null`` must not replace the system's ``/dev/null``). A
+replaced file keeps its mode, owner, group and extended attributes where the OS allows.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import errno
 import functools
 import os
 import secrets
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Union
@@ -22,7 +29,18 @@ try:  # POSIX only; elsewhere stale temp files are recognised by age instead of 
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["BACKUP_SUFFIX", "TEMP_MARKER", "atomic_output", "clean_stale_temp_files", "resolve_dest", "write_bytes"]
+from ..errors import NotARegularFile
+
+__all__ = [
+    "BACKUP_SUFFIX",
+    "TEMP_MARKER",
+    "atomic_output",
+    "clean_stale_temp_files",
+    "open_regular",
+    "require_regular",
+    "resolve_dest",
+    "write_bytes",
+]
 
 TEMP_MARKER = ".ckpt-compat-tmp-"
 BACKUP_SUFFIX = ".bak"
@@ -32,8 +50,40 @@ _U32 = 0xFFFFFFFF
 _BUFFER = 1 << 20
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def require_regular(path: PathLike, st: os.stat_result, what: str = "checkpoint") -> None:
+    """Raise ``NotARegularFile`` unless ``st`` (of ``path``) describes a regular file."""
+    if not stat.S_ISREG(st.st_mode):
+        raise NotARegularFile(errno.EINVAL, f"{os.fsdecode(path)} is {_kind(st.st_mode)}, not a regular {what} file; refusing to use it")
+
+
+def open_regular(path: PathLike, flags: int = os.O_RDONLY, what: str = "checkpoint") -> int:
+    """Open ``path`` (following symlinks) only if it is a regular file; returns a blocking fd.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (it would otherwise wait for a writer);
+    the ``fstat`` of the opened fd is the check, so there is no stat-then-open race.
+    """
+    fd = os.open(path, flags | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY)
+    try:
+        require_regular(path, os.fstat(fd), what)
+        if _O_NONBLOCK and fcntl is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def clean_stale_temp_files(folder: PathLike, *, name: str | None = None) -> list[Path]:
@@ -141,17 +191,24 @@ class Out:
 
 @contextlib.contextmanager
 def atomic_output(
-    dest: Path, *, mode_from: os.stat_result | None = None, no_clobber: bool = False
+    dest: Path, *, like: Path | None = None, no_clobber: bool = False
 ) -> Iterator[Out]:
-    """Yield a sink on a locked temp file beside ``dest``; on success fsync it and rename it over ``dest``."""
+    """Yield a sink on a locked temp file beside ``dest``; on success fsync it and rename it over ``dest``.
+
+    ``dest`` must not exist or be a regular file (checked before and again just before the rename).
+    The new file gets the metadata of ``like`` (default: the file it replaces).
+    """
     folder = dest.parent
+    _check_replaceable(dest)
     tmp, fd = _create_temp(dest)
     try:
         out = Out(fd)
         yield out
         out.flush()
-        _copy_mode(fd, tmp, mode_from if mode_from is not None else _stat_or_none(dest))
+        like = dest if like is None else like
+        _copy_metadata(fd, tmp, _stat_or_none(like), like)
         os.fsync(fd)
+        _check_replaceable(dest)
         if os.name == "nt":  # pragma: no cover - Windows cannot rename an open file
             os.close(fd)
             fd = -1
@@ -238,15 +295,44 @@ def _stat_or_none(path: Path) -> os.stat_result | None:
         return None
 
 
-def _copy_mode(fd: int, tmp: Path, st: os.stat_result | None) -> None:
-    """Give the new file the permission bits of the one it replaces (an upgrade must not change them)."""
+def _check_replaceable(dest: Path) -> None:
+    try:
+        st = os.stat(dest)
+    except FileNotFoundError:
+        return
+    require_regular(dest, st, "output")
+
+
+def _copy_metadata(fd: int, tmp: Path, st: os.stat_result | None, like: Path) -> None:
+    """Give the new file the mode, owner, group and xattrs of the one it replaces, where allowed.
+
+    An upgrade must not change who may read a checkpoint: as root, a plain replace would make
+    another user's file root-owned. Owner and xattrs are best effort (EPERM, ENOTSUP are ignored).
+    """
     if st is None:
         return
-    mode = st.st_mode & 0o7777
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
+    if hasattr(os, "fchown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, st.st_uid, st.st_gid)
+        with contextlib.suppress(PermissionError):  # group only: allowed for a member of it
+            os.fchown(fd, -1, st.st_gid)
+    if hasattr(os, "fchmod"):  # after chown, which may clear set-id bits
+        os.fchmod(fd, st.st_mode & 0o7777)
     else:  # pragma: no cover
-        os.chmod(tmp, mode)
+        os.chmod(tmp, st.st_mode & 0o7777)
+    _copy_xattrs(like, fd)
+
+
+def _copy_xattrs(src: Path, fd: int) -> None:
+    if not hasattr(os, "listxattr"):  # pragma: no cover - not Linux
+        return
+    try:
+        names = os.listxattr(src)
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):  # security.* / trusted.* may need privileges
+            os.setxattr(fd, name, os.getxattr(src, name))
 
 
 def _rename_no_clobber(tmp: Path, dest: Path) -> None:

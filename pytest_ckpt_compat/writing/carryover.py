@@ -13,7 +13,6 @@ import errno
 import functools
 import mmap
 import os
-import pickle
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from typing import Any
 
 import torch
 
-from .atomic import _O_BINARY, _O_CLOEXEC, PathLike
+from .atomic import _O_CLOEXEC, PathLike, open_regular
+from .plaindata import plain_data_pickle
 from .zipformat import RecordCollector, SourceRecord, archive_template, source_records
 
 _PAGE = mmap.PAGESIZE
@@ -43,7 +43,7 @@ class Plan:
 def carry_over_plan(checkpoint: Any, source: PathLike) -> tuple[Plan | None, str]:
     """What to write, or ``(None, why not)`` when the plain path must be used."""
     try:
-        fd = os.open(os.fspath(source), os.O_RDONLY | _O_CLOEXEC | _O_BINARY)
+        fd = open_regular(source)
     except OSError as exc:
         return None, f"cannot open source: {exc}"
     try:
@@ -75,7 +75,7 @@ def _build_plan(checkpoint: Any, fd: int, source: str) -> tuple[Plan | None, str
     by_offset = {rec.data_offset: rec for rec in records.values()}
 
     collector = RecordCollector()
-    torch.serialization._save(checkpoint, collector, pickle, torch.serialization.DEFAULT_PROTOCOL, False)
+    torch.serialization._save(checkpoint, collector, plain_data_pickle, torch.serialization.DEFAULT_PROTOCOL, False)
 
     plan = Plan(source_fd=fd, prefix=prefix)
     plan.alignment = int(getattr(torch.serialization, "_get_storage_alignment", lambda: 64)())

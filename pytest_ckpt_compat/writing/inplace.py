@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from . import sources
 from .atomic import (
     _BUFFER,
-    _O_CLOEXEC,
     BACKUP_SUFFIX,
     PathLike,
     atomic_output,
+    open_regular,
+    require_regular,
     fcntl,
     resolve_dest,
 )
@@ -31,18 +33,20 @@ def backup(path: PathLike, *, overwrite: bool = False) -> Path:
     ``overwrite=True``: the backup of a first upgrade is the only copy of the original, a second
     run must not clobber it. An existing backup with the same bytes is kept and returned, so a run
     killed after its backup can simply be run again. Mode and timestamps are kept, so the backup
-    looks like the file it preserves.
+    looks like the file it preserves (owner, group and xattrs too, where allowed).
     """
     src = Path(os.fspath(path))
     bak = src.with_name(src.name + BACKUP_SUFFIX)
-    with open(src, "rb") as fin:
+    sources.check_unchanged(src)  # back up what was loaded, not what another process wrote since
+    with open(open_regular(src), "rb") as fin:
         st = os.fstat(fin.fileno())
         if not overwrite and os.path.lexists(bak):
+            require_regular(bak, os.stat(bak), "backup")  # a FIFO .bak is refused, not read
             if _same_bytes(fin.fileno(), st.st_size, bak):
                 return bak
             raise FileExistsError(errno.EEXIST, f"a different backup already exists (not overwritten): {bak}", str(bak))
         try:
-            with atomic_output(bak, mode_from=st, no_clobber=not overwrite) as out:
+            with atomic_output(bak, like=src, no_clobber=not overwrite) as out:
                 out.copy_from(fin.fileno(), 0, st.st_size)
                 out.flush()
                 if os.utime in os.supports_fd:
@@ -58,7 +62,7 @@ def backup(path: PathLike, *, overwrite: bool = False) -> Path:
 
 def _same_bytes(fd: int, size: int, other: Path) -> bool:
     try:
-        with open(other, "rb") as fh:
+        with open(open_regular(other, what="backup"), "rb") as fh:
             if os.fstat(fh.fileno()).st_size != size:
                 return False
             offset = 0
@@ -70,7 +74,6 @@ def _same_bytes(fd: int, size: int, other: Path) -> bool:
             return True
     except OSError:
         return False
-
 
 
 @contextlib.contextmanager
@@ -89,7 +92,7 @@ def exclusive(path: PathLike) -> Iterator[Path]:
         return
     while True:
         try:
-            fd = os.open(target, os.O_RDONLY | _O_CLOEXEC)
+            fd = open_regular(target)
         except FileNotFoundError:
             yield target
             return

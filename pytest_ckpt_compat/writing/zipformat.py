@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .carryover import Plan
 
 _U32 = 0xFFFFFFFF
+_BYTEORDER_MAX = 16  # "little" or "big"; anything longer is not a byte order
 
 
 @dataclass
@@ -59,7 +60,8 @@ def source_records(fd: int) -> tuple[dict[str, SourceRecord], str]:
         for info in infos:
             _, _, name = info.filename.partition("/")
             if name == "byteorder":
-                byteorder = archive.read(info).decode("ascii", "replace")
+                with archive.open(info) as fh:  # bounded: a compressed record may inflate to gigabytes
+                    byteorder = fh.read(_BYTEORDER_MAX + 1).decode("ascii", "replace")
             if info.compress_type != zipfile.ZIP_STORED or not name.startswith("data/"):
                 continue
             header = os.pread(fd, 30, info.header_offset)

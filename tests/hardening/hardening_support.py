@@ -84,3 +84,34 @@ def temp_files(folder: Path) -> list[str]:
 
 def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def run_cli_bounded(*argv: str, timeout: float = 60.0) -> int:
+    """``ckpt-compat ARGV`` in a forked child that must finish within ``timeout`` (a hang fails, not blocks)."""
+    import time
+
+    pid = fork_cli(*argv)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"ckpt-compat {' '.join(map(str, argv))} still running after {timeout} s (hangs)")
+
+
+def zip_with_pickle(path: Path, pkl: bytes) -> Path:
+    """A torch zip archive (records of a real ``torch.save({})``) whose data.pkl is ``pkl``."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    torch.save({}, buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(path, "w") as out:
+        prefix = path.stem
+        for info in src.infolist():
+            name = prefix + "/" + info.filename.partition("/")[2]
+            out.writestr(name, pkl if name.endswith("/data.pkl") else src.read(info))
+    return path
