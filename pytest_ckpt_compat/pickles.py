@@ -52,7 +52,7 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
                 raise CorruptCheckpoint(f"{name}: data.pkl declares {pkl.file_size} bytes; refusing to read it")
             with archive.open(pkl) as data:
                 head = data.read(2)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OverflowError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OverflowError, NotImplementedError, OSError) as exc:
         raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {exc}") from None
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
 

@@ -19,6 +19,7 @@ import errno
 import functools
 import os
 import secrets
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -200,8 +201,10 @@ def atomic_output(
     """
     folder = dest.parent
     _check_replaceable(dest)
-    tmp, fd = _create_temp(dest)
+    tmp, fd = None, -1
     try:
+        with _signals_deferred():  # a Ctrl-C / SIGTERM handler runs once the temp file is ours to remove
+            tmp, fd = _create_temp(dest)
         out = Out(fd)
         yield out
         out.flush()
@@ -218,12 +221,27 @@ def atomic_output(
             os.replace(tmp, dest)
         _fsync_dir(folder)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
     finally:
         if fd >= 0:
             os.close(fd)  # closing releases the lock, after the rename
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while the temp file is created, so no handler runs before we know its name."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def _create_temp(dest: Path) -> tuple[Path, int]:
