@@ -169,7 +169,7 @@ def _torch_table() -> MappingProxyType:
 
 @functools.lru_cache(maxsize=None)
 def _our_table() -> MappingProxyType:
-    return MappingProxyType({name: obj for obj, name in allowlist()})
+    return MappingProxyType({**{name: obj for obj, name in allowlist()}, "builtins.bytearray": pickles.bounded_bytearray})
 
 
 # The small metadata file of each sharded layout: FSDP/ModelParallel, DeepSpeed.

@@ -52,6 +52,8 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
                 raise CorruptCheckpoint(f"{name}: data.pkl declares {pkl.file_size} bytes; refusing to read it")
             with archive.open(pkl) as data:
                 head = data.read(2)
+            with archive.open(pkl) as data:
+                check_pickles(data, name, 1)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OverflowError, NotImplementedError, OSError) as exc:
         raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {exc}") from None
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
@@ -65,13 +67,44 @@ def check_legacy(fd: int, name: str) -> int:
     """
     protocol = 0
     try:
-        for opcode, arg, _pos in pickletools.genops(io.BytesIO(os.pread(fd, 64, 0))):
+        for opcode, arg, _pos in pickletools.genops(io.BytesIO(os.pread(fd, 64, 0))):  # noqa: B007
             if opcode.name == "PROTO":
                 protocol = arg
             elif opcode.name != "FRAME":
                 if opcode.name in ("LONG1", "LONG", "LONG4", "INT") and arg == MAGIC_NUMBER:
+                    with open(fd, "rb", closefd=False) as fh:  # magic, version, sys info, the checkpoint
+                        check_pickles(fh, name, 4)
                     return protocol
                 break
+    except CorruptCheckpoint:
+        raise
     except Exception:  # noqa: BLE001 - not a pickle at all
         pass
     raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint: neither a zip archive nor a legacy torch file (no torch magic number)")
+
+
+def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
+    """Parse ``count`` pickles from ``stream`` (opcodes only, nothing runs); refuse what would blow up memory.
+
+    The C unpickler sizes its memo by the largest index a PUT names, so ``LONG_BINPUT 2**31`` costs
+    16 GiB for a few bytes of input; a pickle names its memo entries in order, so an index beyond
+    the number of opcodes read is refused. Lengths that run past the data fail the parse here.
+    """
+    for _ in range(count):
+        ops = 0
+        try:
+            for opcode, arg, _pos in pickletools.genops(stream):
+                ops += 1
+                if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > ops:
+                    raise CorruptCheckpoint(f"{name}: the pickle stores memo entry {arg} after {ops} opcodes (a memory bomb?)")
+        except CorruptCheckpoint:
+            raise
+        except Exception as exc:  # noqa: BLE001 - not a well-formed pickle
+            raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint: malformed pickle ({exc})") from None
+
+
+def bounded_bytearray(*args: object) -> bytearray:
+    """``builtins.bytearray`` for safe loads: ``bytearray(2**40)`` in a pickle is a memory bomb, not data."""
+    if args and isinstance(args[0], int) and args[0] > MAX_PICKLE:
+        raise pickle.UnpicklingError(f"refusing bytearray({args[0]}): larger than {MAX_PICKLE} bytes")
+    return bytearray(*args)

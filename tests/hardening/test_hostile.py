@@ -121,6 +121,8 @@ BAD_PICKLES = {  # data.pkl bytes -> the error they must end in
     "key_error": (b"\x80\x02h\x05.", errors.CorruptCheckpoint),  # BINGET of an empty memo
     "unknown_codec": (b"\x80\x02c_codecs\nencode\n" + _str("a") + _str("bogus") + b"\x86R.", errors.CorruptCheckpoint),
     "huge_bytearray": (b"\x80\x02cbuiltins\nbytearray\n\x8a\x08" + (1 << 60).to_bytes(8, "little") + b"\x85R.", errors.CorruptCheckpoint),
+    "memo_bomb": (b"\x80\x02K\x01r" + (1 << 30).to_bytes(4, "little") + b".", errors.CorruptCheckpoint),  # found by the fuzzer
+    "bytearray_2_gib": (b"\x80\x02cbuiltins\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R.", errors.CorruptCheckpoint),
     "os_global": (b"\x80\x02cos\nsystem\n" + _str("true") + b"\x85R.", errors.UnsafeCheckpoint),
     "posix_global": (b"\x80\x02cposix\nsystem\n" + _str("true") + b"\x85R.", errors.UnsafeCheckpoint),
     "inst_opcode": (b"(" + _str("true") + b"ios\nsystem\n.", errors.UnsafeCheckpoint),
