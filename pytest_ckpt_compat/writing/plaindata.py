@@ -19,13 +19,17 @@ from ..errors import NotPlainData
 _NAMED = (type, types.FunctionType, types.BuiltinFunctionType)
 
 
+def _is_stand_in(obj: Any) -> bool:
+    """A ``loading.LegacyClassRef`` class (recognised by its metaclass, so writing need not import loading)."""
+    meta = type(obj)
+    return meta.__name__ == "LegacyClassRef" and meta.__module__ == "pytest_ckpt_compat.loading"
+
+
 class PlainDataPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, _NAMED):
-            from ..loading import LegacyClassRef
-
             name = f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
-            if isinstance(obj, LegacyClassRef):
+            if _is_stand_in(obj):
                 raise NotPlainData(
                     f"the checkpoint still holds the pickled Lightning class {name} as a value (not as a callbacks "
                     "key, which the upgrade converts); writing it would import that module. Upgraded files hold "
