@@ -22,6 +22,7 @@ from .engine import LEDGER_KEY, plan, upgrade
 from .errors import HardLinked, classify
 from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
 from .progress import echo, iterate
+from .signals import signals_as_exceptions
 from .versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _signals_as_exceptions():
+        with signals_as_exceptions():
             return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
@@ -48,30 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = classify(exc)
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so the same cleanup (temp file removed, summary) runs."""
-
-    signal_number = signal.SIGTERM
-
-
-@contextlib.contextmanager
-def _signals_as_exceptions():
-    """SIGTERM raises ``_Terminated`` in the main thread for the run (the default would kill the
-    process before the half-written temp file is removed)."""
-    def terminate(signum, frame):
-        raise _Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread (an embedding application): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:

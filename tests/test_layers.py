@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_ckpt_compat"
 MAX_LINES = 400
 
 LAYERS = [
-    {"errors", "ops", "compare", "progress", "writing.atomic"},
+    {"errors", "ops", "compare", "progress", "signals", "writing.atomic"},
     {"versions", "registry", "pickles", "writing.sources", "writing.plaindata", "writing.inplace", "writing.zipformat", "writing.carryover", "writing", "callback_keys"},
     {"catalogue", "loading", "goldens", "environments"},
     {"engine"},
