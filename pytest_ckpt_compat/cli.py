@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="checkpoint files, sharded checkpoint folders, or folders to search for *.ckpt")
     where = up.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", type=Path, help="write the upgraded checkpoint here (one input file)")
-    where.add_argument("--in-place", action="store_true", help="atomically replace each input (backup NAME.ckpt.bak first)")
+    where.add_argument("--in-place", action="store_true", help="atomically replace each input (the first original kept as NAME.ckpt.bak)")
     where.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     up.add_argument("--no-backup", action="store_true", help="with --in-place: do not keep NAME.ckpt.bak")
     up.add_argument("--break-hardlinks", action="store_true", help="with --in-place: upgrade a file that has other hard links (they keep the old bytes)")
@@ -205,6 +205,7 @@ def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
 
 def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
     checkpoint = load_checkpoint(path, trust=args.trust)
+    ours = isinstance(checkpoint, dict) and isinstance(checkpoint.get(LEDGER_KEY), dict)  # already our output
     steps = plan(checkpoint, args.target, assume_version=args.assume_version)
     before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
     if args.dry_run:
@@ -225,12 +226,31 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
             echo(f"{path}: already at {before}, nothing to do")
             return
         if not args.no_backup:
-            writing.backup(file)
+            _keep_original(file, ours, writing)
         writing.save_checkpoint(checkpoint, file, source=file)
     else:
         writing.save_checkpoint(checkpoint, args.output, source=file)
     dest = file if args.in_place else args.output
     echo(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}")
+
+
+def _keep_original(file: Path, ours: bool, writing) -> Path:
+    """``NAME.bak`` holds the very first original; re-runs never refuse and never lose an original.
+
+    A re-run over our own output (after ``--target``, or after installing a newer Lightning) keeps
+    the existing ``NAME.bak``: the file is derived from it. An original that differs from an
+    existing ``NAME.bak`` (a new file put in place of an upgraded one) is kept as ``NAME.bak.2``,
+    ``.3``, ... (an identical copy already there is reused).
+    """
+    first = file.with_name(file.name + writing.BACKUP_SUFFIX)
+    if ours and os.path.lexists(first):
+        return first
+    n = 1
+    while True:
+        try:
+            return writing.backup(file, name=None if n == 1 else f"{first.name}.{n}")
+        except FileExistsError:
+            n += 1
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:

@@ -26,8 +26,10 @@ from .atomic import (
 __all__ = ["backup", "exclusive"]
 
 
-def backup(path: PathLike, *, overwrite: bool = False) -> Path:
-    """Copy ``NAME`` to ``NAME.bak`` (suffix appended) atomically; returns the backup's path.
+def backup(path: PathLike, *, overwrite: bool = False, name: str | None = None) -> Path:
+    """Copy ``NAME`` to ``NAME.bak`` (suffix appended; or to ``name`` in the same folder) atomically.
+
+    Returns the backup's path.
 
     Refuses (``FileExistsError``) to replace an existing, different backup unless
     ``overwrite=True``: the backup of a first upgrade is the only copy of the original, a second
@@ -36,7 +38,7 @@ def backup(path: PathLike, *, overwrite: bool = False) -> Path:
     looks like the file it preserves (owner, group and xattrs too, where allowed).
     """
     src = Path(os.fspath(path))
-    bak = src.with_name(src.name + BACKUP_SUFFIX)
+    bak = src.with_name(name or src.name + BACKUP_SUFFIX)
     sources.check_unchanged(src)  # back up what was loaded, not what another process wrote since
     with open(open_regular(src), "rb") as fin:
         st = os.fstat(fin.fileno())
