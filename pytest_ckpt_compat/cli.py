@@ -226,31 +226,12 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
             echo(f"{path}: already at {before}, nothing to do")
             return
         if not args.no_backup:
-            _keep_original(file, ours, writing)
+            writing.keep_first_original(file, ours=ours)
         writing.save_checkpoint(checkpoint, file, source=file)
     else:
         writing.save_checkpoint(checkpoint, args.output, source=file)
     dest = file if args.in_place else args.output
     echo(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}")
-
-
-def _keep_original(file: Path, ours: bool, writing) -> Path:
-    """``NAME.bak`` holds the very first original; re-runs never refuse and never lose an original.
-
-    A re-run over our own output (after ``--target``, or after installing a newer Lightning) keeps
-    the existing ``NAME.bak``: the file is derived from it. An original that differs from an
-    existing ``NAME.bak`` (a new file put in place of an upgraded one) is kept as ``NAME.bak.2``,
-    ``.3``, ... (an identical copy already there is reused).
-    """
-    first = file.with_name(file.name + writing.BACKUP_SUFFIX)
-    if ours and os.path.lexists(first):
-        return first
-    n = 1
-    while True:
-        try:
-            return writing.backup(file, name=None if n == 1 else f"{first.name}.{n}")
-        except FileExistsError:
-            n += 1
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 from .atomic import BACKUP_SUFFIX, TEMP_MARKER, PathLike, atomic_output, clean_stale_temp_files, resolve_dest, write_bytes
 from . import sources
 from ..errors import CheckpointCompatError, CheckpointWriteError
-from .inplace import backup, exclusive
+from .inplace import backup, exclusive, keep_first_original
 
-__all__ = ["BACKUP_SUFFIX", "TEMP_MARKER", "backup", "clean_stale_temp_files", "exclusive", "save_checkpoint", "write_bytes"]
+__all__ = ["BACKUP_SUFFIX", "TEMP_MARKER", "backup", "clean_stale_temp_files", "exclusive", "keep_first_original", "save_checkpoint", "write_bytes"]
 
 _log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from .atomic import (
     resolve_dest,
 )
 
-__all__ = ["backup", "exclusive"]
+__all__ = ["backup", "exclusive", "keep_first_original"]
 
 
 def backup(path: PathLike, *, overwrite: bool = False, name: str | None = None) -> Path:
@@ -111,3 +111,22 @@ def exclusive(path: PathLike) -> Iterator[Path]:
             os.close(fd)
 
 
+def keep_first_original(file: PathLike, *, ours: bool) -> Path:
+    """``NAME.bak`` holds the very first original; re-runs never refuse and never lose an original.
+
+    ``ours``: the file is already our output (it has our ledger). A re-run over it (after
+    ``--target``, or after installing a newer Lightning) keeps the existing ``NAME.bak``: the file
+    is derived from it. An original that differs from an
+    existing ``NAME.bak`` (a new file put in place of an upgraded one) is kept as ``NAME.bak.2``,
+    ``.3``, ... (an identical copy already there is reused).
+    """
+    file = Path(os.fspath(file))
+    first = file.with_name(file.name + BACKUP_SUFFIX)
+    if ours and os.path.lexists(first):
+        return first
+    n = 1
+    while True:
+        try:
+            return backup(file, name=None if n == 1 else f"{first.name}.{n}")
+        except FileExistsError:
+            n += 1
