@@ -35,8 +35,19 @@ def text_lines(state: State) -> list[str]:
     failed_units = {k: v for k, v in state.migration_outcomes().items() if v[0] == "failed"}
     for unit, (_, msg) in sorted(failed_units.items()):
         lines.append(f"migration {unit}: FAIL " + " / ".join(msg.splitlines()[1:3] or msg.splitlines()[:1]))
+    for reason, cells in known_defect_cells(state).items():
+        lines.append(f"xfail ({len(cells)} cells: {', '.join(cells[:3])}{', ...' if len(cells) > 3 else ''}): {reason}")
     lines.append(count_line(state))
     return lines
+
+
+def known_defect_cells(state: State) -> dict[str, list[str]]:
+    """``reason -> [cell ids]`` of the cells a known Lightning defect turned into expected failures."""
+    out: dict[str, list[str]] = {}
+    for (name, check), (outcome, msg) in sorted(state.cell_outcomes().items()):
+        if outcome == "xfailed":
+            out.setdefault(msg, []).append(f"{name.rsplit('.', 1)[0]} {check}")
+    return out
 
 
 def markdown(state: State) -> str:
@@ -57,6 +68,11 @@ def markdown(state: State) -> str:
         out += ["", "## Failures", ""]
         for what, msg in failures:
             out += [f"- **{what}**", "", "  ```", *("  " + line for line in msg.splitlines()[:12]), "  ```"]
+    defects = known_defect_cells(state)
+    if defects:
+        out += ["", "## Known Lightning defects (expected failures)", ""]
+        for reason, cells in defects.items():
+            out += [f"- {reason}: {', '.join(cells)}"]
     if state.problems:
         out += ["", "## Check mode", ""] + [f"- {p}" for p in state.problems]
     out += ["", count_line(state), ""]

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from . import versions
+from . import known_defects, versions
 from .checks import CHECKS, skip_reason
 from .goldens import Golden, GoldenStore, resolve_cache, resolve_source
 
@@ -34,7 +34,10 @@ class Cell:
 
     def marks(self) -> list:
         reason = skip_reason(self.golden, self.check)
-        return [pytest.mark.skip(reason=reason)] if reason else []
+        if reason:
+            return [pytest.mark.skip(reason=reason)]
+        defect = known_defects.lookup(self.golden.scenario, self.check, self.golden.saved_version)
+        return [pytest.mark.xfail(reason=defect.text, strict=True)] if defect else []
 
 
 @dataclass
@@ -132,6 +135,8 @@ class State:
         if previous and previous[2] == "failed":
             return
         message = _first_lines(rep) if outcome != "passed" else ""
+        if outcome in ("xfailed", "xpassed"):  # a known defect: its reason, not a traceback
+            message = str(getattr(rep, "wasxfail", "") or message).removeprefix("reason: ")
         self.outcomes[rep.nodeid] = (kind, key, outcome, message)
 
     def cell_outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ckpt_compat import checks, versions
+from pytest_ckpt_compat import versions, workspace
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SCENARIOS = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "grad_accum", "save_weights_only", "manual_opt", "amp_16_mixed")
@@ -76,8 +76,8 @@ def namespace(request, monkeypatch):
 
 def _forget_namespace():
     versions.lightning_module_name.cache_clear()
-    checks.load_recipe.cache_clear()
-    sys.modules.pop(checks.RECIPE_MODULE, None)
+    workspace.load_recipe.cache_clear()
+    sys.modules.pop(workspace.RECIPE_MODULE, None)
 
 
 @pytest.fixture
