@@ -90,7 +90,8 @@ def run_matrix(pytester, mutation_goldens, tmp_path):
             "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "test_golden and (load or resume)", "-q",
         )
         passed, skipped, failed = rec.listoutcomes()
-        return {"passed": [r.nodeid for r in passed], "skipped": [r.nodeid for r in skipped], "failed": [r.nodeid for r in failed]}
+        return {"passed": [r.nodeid for r in passed], "skipped": [r.nodeid for r in skipped], "failed": [r.nodeid for r in failed],
+                "checks_failed": [r.nodeid for r in failed if "CheckFailed" in r.longreprtext]}
 
     return run
 

@@ -27,3 +27,5 @@ def test_matrix_kills_mutant(mutant, namespace, run_matrix, mutation_goldens, mo
     mutant.apply(namespace, monkeypatch)
     outcome = run_matrix()
     assert outcome["failed"], f"mutant survived: {mutant.what} (passed: {outcome['passed']})"
+    # killed by a check that saw the difference, not by a crash of the run
+    assert outcome["checks_failed"], f"{mutant.what}: the matrix failed, but no check reported a difference: {outcome['failed']}"
