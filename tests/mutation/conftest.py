@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from mutants import CELLS
+
 from pytest_ckpt_compat import versions, workspace
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -82,12 +84,12 @@ def _forget_namespace():
 
 @pytest.fixture
 def run_matrix(pytester, mutation_goldens, tmp_path):
-    """Run the restore-path cells (``load``, ``resume``) of the subset in this process; outcome counts."""
+    """Run the restore-path cells (``CELLS``) of the subset in this process; outcome counts."""
 
     def run():
         rec = pytester.inline_run(
             "--ckpt-compat", f"--ckpt-compat-url={mutation_goldens}", f"--ckpt-compat-cache={tmp_path / 'cache'}",
-            "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "test_golden and (load or resume)", "-q",
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "test_golden and (" + " or ".join(CELLS) + ")", "-q",
         )
         passed, skipped, failed = rec.listoutcomes()
         return {"passed": [r.nodeid for r in passed], "skipped": [r.nodeid for r in skipped], "failed": [r.nodeid for r in failed],

@@ -22,6 +22,11 @@ class Mutant:
     needs: str | None = None  # a scenario that must be in the golden subset (e.g. amp_16_mixed)
 
 
+# The restore-path checks each mutant run executes (``-k`` matches by substring: "resume" alone
+# would also select plain_resume, so all three are named).
+CELLS = ("load", "resume", "plain_resume")
+
+
 def _mod(pl, name: str):
     return importlib.import_module(f"{pl.__name__}.{name}")
 
