@@ -9,7 +9,7 @@ from pytest_ckpt_compat.errors import GoldenError
 
 def test_the_shipped_table_names_the_mid_epoch_replay_with_its_issues():
     (defect,) = [d for d in known_defects.load() if d.id == "mid-epoch-replay"]
-    assert defect.scenarios == ("mid_epoch",) and defect.checks == ("resume",)
+    assert defect.scenarios == ("mid_epoch",) and defect.checks == ("resume", "plain_resume")
     assert any("/issues/18060" in link for link in defect.links) and any("/issues/19815" in link for link in defect.links)
     assert "18060" in defect.text and "replay" in defect.text
 
