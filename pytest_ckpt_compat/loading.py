@@ -39,8 +39,8 @@ from typing import Any
 
 import torch
 
-from . import pickles
-from .errors import CheckpointNotFound, CorruptCheckpoint, MissingGlobal, UnsafeCheckpoint
+from . import formats, pickles
+from .errors import CheckpointNotFound, CorruptCheckpoint, MissingGlobal, NotALightningCheckpoint, UnsafeCheckpoint
 from .versions import LIGHTNING_MODULES
 from .writing import sources
 from .writing.atomic import open_regular
@@ -208,7 +208,8 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
     carry their records over unchanged. ``trust=True`` allows arbitrary globals: use it only for
     files whose origin you trust (or that passed a hash check). Only regular files are opened
     (``NotARegularFile`` otherwise); the container is checked before torch reads it
-    (``pickles``), and any other failure is ``CorruptCheckpoint`` or ``UnsafeCheckpoint``.
+    (``pickles``); a file of another format (MindSpore, NumPy, a Git LFS pointer: ``formats``)
+    is ``NotALightningCheckpoint``, and any other failure ``CorruptCheckpoint`` or ``UnsafeCheckpoint``.
     """
     file = checkpoint_file(path)
     name = os.fsdecode(file)
@@ -224,7 +225,13 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
         if zipped:
             pickles.check_archive(fh, name)
         else:
-            pickles.check_legacy(fd, name)
+            try:
+                pickles.check_legacy(fd, name)
+            except pickles.NoTorchMagic:
+                foreign = formats.identify(fd, st.st_size)
+                if foreign is None:
+                    raise
+                raise NotALightningCheckpoint(detail=f"not a Lightning checkpoint: {name} is not a torch file but {foreign}") from None
         # torch opens the very file we checked (no path race), whatever bytes its name holds
         source = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else file
         checkpoint = _load(source, name, zipped, trust, map_location)

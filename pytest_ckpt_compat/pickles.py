@@ -59,6 +59,10 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
 
 
+class NoTorchMagic(CorruptCheckpoint):
+    """Neither a zip archive nor a pickle that starts with torch's magic number: maybe another format."""
+
+
 def check_legacy(fd: int, name: str) -> int:
     """A non-zip file must start with the pickled torch magic number; returns its pickle protocol.
 
@@ -80,7 +84,7 @@ def check_legacy(fd: int, name: str) -> int:
         raise
     except Exception:  # noqa: BLE001 - not a pickle at all
         pass
-    raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint: neither a zip archive nor a legacy torch file (no torch magic number)")
+    raise NoTorchMagic(f"{name} is not a readable torch checkpoint: neither a zip archive nor a legacy torch file (no torch magic number)")
 
 
 def check_pickles(stream: BinaryIO, name: str, count: int) -> None:

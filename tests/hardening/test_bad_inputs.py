@@ -82,6 +82,20 @@ def make_bad(kind: str, folder: Path) -> Path:
     elif kind == "flipped_directory_bytes":
         data = zip_bytes()
         path.write_bytes(flip(data, data.rfind(b"PK\x01\x02"), 8))
+    elif kind == "legacy_magic_destroyed":  # a damaged torch file must not pass for another format
+        path.write_bytes(flip(legacy_bytes(), 0, 12))
+    elif kind == "zip_magic_destroyed":
+        path.write_bytes(flip(zip_bytes(), 0, 4))
+    elif kind == "numpy_array":
+        import numpy
+
+        with open(path, "wb") as fh:
+            numpy.save(fh, numpy.arange(6.0).reshape(2, 3))
+    elif kind == "git_lfs_pointer":  # what a clone without git-lfs holds in place of the checkpoint
+        import hashlib
+
+        data = zip_bytes()
+        path.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n")
     elif kind == "runs_code_on_load":
         torch.save({"pytorch-lightning_version": "1.5.10", "x": RunsCodeOnLoad(folder / "MARKER")}, path)
     elif kind == "runs_code_on_load_legacy":
@@ -109,6 +123,10 @@ CASES = {
     "truncated_legacy_header": CorruptCheckpoint,
     "flipped_pickle_bytes": CorruptCheckpoint,
     "flipped_directory_bytes": CorruptCheckpoint,
+    "legacy_magic_destroyed": CorruptCheckpoint,
+    "zip_magic_destroyed": CorruptCheckpoint,
+    "numpy_array": NotALightningCheckpoint,
+    "git_lfs_pointer": NotALightningCheckpoint,
     "runs_code_on_load": UnsafeCheckpoint,
     "runs_code_on_load_legacy": UnsafeCheckpoint,
     "non_dict_payload": NotALightningCheckpoint,
@@ -132,6 +150,15 @@ def test_bad_input_fails_with_its_error_and_changes_nothing(kind, tmp_path):
 
     assert path.read_bytes() == before
     assert listing(tmp_path) == files  # no output, no backup, no temp file, no MARKER
+
+
+@pytest.mark.parametrize(("kind", "named"), [("numpy_array", "a NumPy .npy array"), ("git_lfs_pointer", "a Git LFS pointer")])
+def test_a_file_of_another_format_is_named_not_called_corrupt(kind, named, tmp_path):
+    path = make_bad(kind, tmp_path)
+    with pytest.raises(NotALightningCheckpoint, match=f"is not a torch file but {named}"):
+        load_checkpoint(path)
+    with pytest.raises(NotALightningCheckpoint, match=named):
+        load_checkpoint(path, trust=True)
 
 
 def test_the_exit_codes_tell_the_failures_apart():
