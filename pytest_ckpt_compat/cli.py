@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
-from . import callback_keys
+from . import callback_keys, premigrated
 from .catalogue import all_catalogues
 from .engine import LEDGER_KEY, plan, upgrade
 from .errors import HardLinked, classify
@@ -133,6 +133,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
     info["callback_keys"] = (checkpoint.get(LEDGER_KEY) or {}).get("callback_keys", {})
     info["unkeyed_callbacks"] = callback_keys.unresolved(checkpoint)
+    info["lightning_migrated"] = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY)  # already migrated by Lightning
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -145,6 +146,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")
     for key, rec in info["callback_keys"].items():
         print(f"{'callback key':>15}: {key}  <- {rec['from']} ({rec['how']})")
+    if info["lightning_migrated"]:
+        rec = info["lightning_migrated"]
+        notes = [f"repaired: {r}" for r in rec["repaired"]] + [f"NOT repaired: {r}" for r in rec["not_repaired"]]
+        print(f"{'lightning_migrated':>15}: from {rec['legacy_version']} by Lightning {rec['by']}; " + ("; ".join(notes) or "nothing to repair"))
     _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
     return 0
 

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from packaging.version import Version
 
-from . import callback_keys, versions
+from . import callback_keys, premigrated, versions
 from .catalogue import Catalogue, Migration, all_catalogues
 from .errors import CheckpointTooNew, InvalidLedger, InvalidVersion, MigrationError, NotALightningCheckpoint
 from .ops import LEDGER_KEY  # defined with the helpers units use, which must not import the engine
@@ -95,8 +95,12 @@ def upgrade(
     version key (Lightning before 0.8.2). ``callbacks``: the configuration of the callbacks that
     wrote a pre-1.5 file, as live callbacks or specs like ``'EarlyStopping{"monitor": "val_loss",
     "mode": "max"}'``; states keyed by class name get those ``state_key``s (see ``callback_keys``).
+    A file that Lightning's own ``migrate_checkpoint`` already migrated is repaired first
+    (``premigrated``), so the catalogue runs on the content its legacy release saved.
     """
     resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
+    if any(catalogue.version_key == versions.VERSION_KEY for catalogue, *_ in resolved):
+        premigrated.repair(checkpoint)  # a file Lightning already migrated: undo its damage first
     for catalogue, origin, target, assumed in resolved:
         if assumed is not None:  # units read the version key: give them the assumed one
             checkpoint[catalogue.version_key] = assumed
