@@ -16,7 +16,7 @@ MAX_LINES = 400
 
 LAYERS = [
     {"errors", "ops", "compare", "progress", "signals", "writing.atomic"},
-    {"versions", "registry", "pickles", "writing.sources", "writing.plaindata", "writing.inplace", "writing.zipformat", "writing.carryover", "writing", "callback_keys"},
+    {"versions", "registry", "pickles", "formats", "writing.sources", "writing.plaindata", "writing.inplace", "writing.zipformat", "writing.carryover", "writing", "callback_keys"},
     {"catalogue", "loading", "goldens", "environments", "known_defects", "premigrated"},
     {"engine"},
     {"lightning", "testing", "workspace", "building"},
