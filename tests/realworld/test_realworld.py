@@ -3,7 +3,8 @@
 Per Lightning file: ``ckpt-compat inspect``, ``ckpt-compat upgrade IN -o OUT``, a
 ``weights_only`` reload of OUT, every state_dict tensor bit-identical, and a resume of a module
 rebuilt from the state_dict's names and shapes: plain Lightning on OUT, and the ORIGINAL file with
-``CheckpointUpgrade``. Files that are not Lightning checkpoints must be refused, unchanged.
+``CheckpointUpgrade`` (with float16 AMP where the file holds GradScaler state, which must be
+restored as saved). Files that are not Lightning checkpoints must be refused, unchanged.
 Failures of our code on a file are ``xfail(strict=True)`` entries in manifest.json, named by class.
 """
 from __future__ import annotations
@@ -218,10 +219,11 @@ def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbac
     live = live_callbacks(upgraded)
     probe = Probe()
     expected_epoch, expected_step = expected_counters(upgraded)
+    amp = amp_plugin(upgraded)
     trainer = pl.Trainer(
         max_epochs=expected_epoch + 1, limit_train_batches=1, limit_val_batches=0, num_sanity_val_steps=0,
         callbacks=[*callbacks, *live, probe], default_root_dir=tmp_path, logger=False, enable_checkpointing=bool(live),
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1, plugins=[amp] if amp else None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -252,7 +254,19 @@ def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbac
         want = upgraded["callbacks"][key]
         for field, value in state.items():
             assert _same(value, want.get(field)), f"{key}.{field}: {value!r} != {want.get(field)!r}"
+    if amp is not None:  # the GradScaler continues from the saved scale and growth tracker
+        assert probe.precision_state == upgraded[type(amp).__qualname__], f"GradScaler restored as {probe.precision_state}"
     assert trainer.global_step >= expected_step
+
+
+def amp_plugin(upgraded: dict):
+    """A float16 mixed-precision plugin (with a GradScaler, on CPU) when the file holds one's state,
+    as its user resumes with the precision they trained with; ``None`` otherwise."""
+    precision = pl.plugins.precision
+    cls = getattr(precision, "MixedPrecision", None) or precision.MixedPrecisionPlugin  # the 2.0 - 2.1.0 name
+    if cls.__qualname__ not in upgraded:
+        return None
+    return cls("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
 
 
 def _same(a, b) -> bool:
@@ -291,11 +305,14 @@ class Probe(pl.Callback):
 
     first_epoch = None
 
+    precision_state = None
+
     def on_train_epoch_start(self, trainer, pl_module):
         if self.first_epoch is None:
             self.first_epoch = trainer.current_epoch
 
     def on_train_start(self, trainer, pl_module):
+        self.precision_state = copy.deepcopy(trainer.precision_plugin.state_dict())
         callback_states = {}
         for cb in trainer.callbacks:
             if type(cb).__name__ in RESTORED_FIELDS:
