@@ -107,28 +107,25 @@ def callback_states_not_restored(pl, mp):
     mp.setattr(_connector(pl), "restore_callbacks", restore_callbacks)
 
 
-def datamodule_hparams_dropped(pl, mp):
+def _drop_on_load(pl, mp, cls, key: str) -> None:
+    """``load_from_checkpoint`` of a ``cls`` subclass no longer sees ``checkpoint[key]``."""
     saving = _mod(pl, "core.saving")
     original = saving._load_state
 
-    def _load_state(cls, checkpoint, *args, **kwargs):
-        if issubclass(cls, pl.LightningDataModule):
-            checkpoint = {k: v for k, v in checkpoint.items() if k != "datamodule_hyper_parameters"}
-        return original(cls, checkpoint, *args, **kwargs)
+    def _load_state(target, checkpoint, *args, **kwargs):
+        if issubclass(target, cls):
+            checkpoint = {k: v for k, v in checkpoint.items() if k != key}
+        return original(target, checkpoint, *args, **kwargs)
 
     mp.setattr(saving, "_load_state", _load_state)
+
+
+def datamodule_hparams_dropped(pl, mp):
+    _drop_on_load(pl, mp, pl.LightningDataModule, "datamodule_hyper_parameters")
 
 
 def module_hparams_dropped(pl, mp):
-    saving = _mod(pl, "core.saving")
-    original = saving._load_state
-
-    def _load_state(cls, checkpoint, *args, **kwargs):
-        if issubclass(cls, pl.LightningModule):
-            checkpoint = {k: v for k, v in checkpoint.items() if k != "hyper_parameters"}
-        return original(cls, checkpoint, *args, **kwargs)
-
-    mp.setattr(saving, "_load_state", _load_state)
+    _drop_on_load(pl, mp, pl.LightningModule, "hyper_parameters")
 
 
 def precision_plugin_state_not_restored(pl, mp):
