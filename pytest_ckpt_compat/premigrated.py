@@ -77,7 +77,10 @@ def repair(checkpoint: dict) -> dict | None:
         _drop_loop_synthesised_from_counters(checkpoint, record)
     elif origin < _FORMAT_1_6_5:
         _drop_default_batches_that_stepped(checkpoint, record)
-    ops.ledger(checkpoint)[RECORD_KEY] = record
+    ledger = ops.ledger(checkpoint)  # complete from the start: a file already at the target runs no unit
+    ledger["tool_version"] = versions.TOOL_VERSION
+    ledger.setdefault("applied", {}).setdefault("lightning", [])
+    ledger[RECORD_KEY] = record
     return record
 
 

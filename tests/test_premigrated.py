@@ -46,6 +46,7 @@ REPRESENTATIVE = [
     "0.10.0/end_of_fit.ckpt", "0.10.0/mid_epoch.ckpt", "1.0.4/end_of_fit.ckpt", "1.2.10/grad_accum.ckpt",
     "1.2.10/mid_epoch.ckpt", "1.4.9/manual_opt.ckpt", "1.5.10/two_checkpoints.ckpt", "1.6.0/manual_opt.ckpt",
     "1.6.0/mid_epoch.ckpt", "1.6.4/end_of_fit.ckpt", "1.6.5/mid_epoch.ckpt", "1.9.5/grad_accum.ckpt",
+    "2.0.0/end_of_fit.ckpt", "2.6.0/mid_epoch.ckpt",  # 2.x: Lightning only re-stamps the version
 ]
 # resumed for real (a few seconds each): one per era, both namespaces' tools
 RESUMED = [
@@ -67,7 +68,10 @@ def migrated(ws, tmp_path_factory) -> dict:
     """``{(namespace, golden name): path}``: copies upgraded by that namespace's ``upgrade_checkpoint``."""
     out = {}
     for namespace in NAMESPACES:
-        tool = pytest.importorskip(namespace + ".utilities.upgrade_checkpoint")
+        try:
+            tool = importlib.import_module(namespace + ".utilities.upgrade_checkpoint")
+        except ImportError:
+            continue  # that package is not installed: its cases skip (``_copy``)
         root = tmp_path_factory.mktemp(namespace.replace(".", "_"))
         for name in REPRESENTATIVE:
             dest = root / name
@@ -80,6 +84,12 @@ def migrated(ws, tmp_path_factory) -> dict:
             mp.setattr(sys, "argv", ["upgrade_checkpoint", str(root), "--map-to-cpu"])
             tool.main()  # the folder, recursively, as a user runs it
     return out
+
+
+def _copy(migrated: dict, namespace: str, name: str) -> Path:
+    if (namespace, name) not in migrated:
+        pytest.skip(f"{namespace} is not installed")
+    return migrated[namespace, name]
 
 
 def _load(path: Path) -> dict:
@@ -116,7 +126,7 @@ def _same_as_ours(repaired: dict, ours: dict, namespace: str) -> list:
 def test_lightning_migrated_copy_upgrades_to_our_upgrade_of_the_original(ws, migrated, namespace, name):
     golden = ws.store.get(name)
     original = ws.load(golden)
-    checkpoint = _load(migrated[namespace, name])
+    checkpoint = _load(_copy(migrated, namespace, name))
     assert premigrated.detect(checkpoint) == {"legacy_version": golden.saved_version, "by": CURRENT}
     if versions.parse(golden.saved_version) < versions.parse("1.6.0"):  # the damage, as measured
         assert checkpoint["loops"] == {"fit_loop": premigrated.synthesised_fit_loop(original["epoch"], original["global_step"], layout_2_0=True)}
@@ -142,7 +152,7 @@ def test_lightning_migrated_copy_upgrades_to_our_upgrade_of_the_original(ws, mig
 def test_without_the_repair_the_damage_is_back(ws, migrated, monkeypatch, name, damage):
     """The regression the repair fixes, measured: the catalogue alone on Lightning's output."""
     monkeypatch.setattr(premigrated, "repair", lambda checkpoint: None)
-    checkpoint = _load(migrated["lightning.pytorch", name])
+    checkpoint = _load(_copy(migrated, "lightning.pytorch", name))
     upgrade(checkpoint)
     diff = set(_same_as_ours(checkpoint, ws.upgraded(ws.store.get(name))[0], "lightning.pytorch"))
     assert damage <= diff
@@ -152,13 +162,13 @@ def test_without_the_repair_the_damage_is_back(ws, migrated, monkeypatch, name, 
 def test_lightning_migrated_copy_resumes_at_the_right_epoch_and_step(ws, migrated, tmp_path, namespace, name):
     """Our upgrade of Lightning's output, resumed by plain Lightning: exact state, epoch and step."""
     golden = ws.store.get(name)
-    checkpoint, stated = _load(migrated[namespace, name]), None
+    checkpoint, stated = _load(_copy(migrated, namespace, name)), None
     if unresolved(ws.upgraded(golden)[0]):  # 0.10/1.0 record no monitor: state it, as a user is told to
         stated = ws.recipe._callbacks(ws.recipe.CLASSES[3], str(tmp_path), golden.scenario)
     upgrade(checkpoint, callbacks=stated)
     dest = tmp_path / "plain" / Path(name).name
     dest.parent.mkdir()
-    save_checkpoint(checkpoint, dest, source=migrated[namespace, name])
+    save_checkpoint(checkpoint, dest, source=_copy(migrated, namespace, name))
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
@@ -184,7 +194,7 @@ def test_a_loop_that_is_not_lightnings_synthesis_is_kept_and_reported(ws, migrat
     import torch
 
     # edited as a user would: a real load (Lightning's classes), one count changed, a real save
-    checkpoint = torch.load(migrated["lightning.pytorch", "1.2.10/mid_epoch.ckpt"], weights_only=False)
+    checkpoint = torch.load(_copy(migrated, "lightning.pytorch", "1.2.10/mid_epoch.ckpt"), weights_only=False)
     checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] = 2  # not Lightning's synthesis
     path = tmp_path / "edited.ckpt"
     torch.save(checkpoint, path)
@@ -201,7 +211,7 @@ def test_a_loop_that_is_not_lightnings_synthesis_is_kept_and_reported(ws, migrat
 
 
 def test_a_logger_step_that_is_not_lightnings_default_is_kept_and_reported(ws, migrated):
-    checkpoint = _load(migrated["lightning.pytorch", "1.6.0/mid_epoch.ckpt"])
+    checkpoint = _load(_copy(migrated, "lightning.pytorch", "1.6.0/mid_epoch.ckpt"))
     checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] = 3
     record = premigrated.repair(checkpoint)
     assert record["repaired"] == [] and record["not_repaired"] == ["_batches_that_stepped=3 is not Lightning's default (global_step=6): kept as it is"]
@@ -213,7 +223,7 @@ def test_only_lightnings_output_is_detected(ws, migrated):
     assert premigrated.detect(ws.load(golden)) is None  # untouched: no legacy key
     assert premigrated.detect(ws.upgraded(golden)[0]) is None  # ours: the ledger
     assert premigrated.detect(ws.load(ws.store.get("lightning-2.6.6/end_of_fit.ckpt"))) is None
-    repaired = _load(migrated["lightning.pytorch", "1.2.10/mid_epoch.ckpt"])
+    repaired = _load(_copy(migrated, "lightning.pytorch", "1.2.10/mid_epoch.ckpt"))
     upgrade(repaired)
     again = copy.deepcopy({k: v for k, v in repaired.items() if k != "state_dict"})
     upgrade(repaired)  # a second upgrade: nothing detected, nothing changed, the record kept
@@ -221,7 +231,7 @@ def test_only_lightnings_output_is_detected(ws, migrated):
 
 
 def test_plan_is_pure_and_names_the_units_of_the_legacy_version(ws, migrated):
-    checkpoint = _load(migrated["lightning.pytorch", "1.2.10/mid_epoch.ckpt"])
+    checkpoint = _load(_copy(migrated, "lightning.pytorch", "1.2.10/mid_epoch.ckpt"))
     before = copy.deepcopy({k: v for k, v in checkpoint.items() if k != "state_dict"})
     steps = [m.id for m in plan(checkpoint)]
     assert _diff({k: v for k, v in checkpoint.items() if k != "state_dict"}, before) == []
@@ -229,7 +239,7 @@ def test_plan_is_pure_and_names_the_units_of_the_legacy_version(ws, migrated):
 
 
 def test_inspect_shows_what_was_repaired(migrated, capsys):
-    path = migrated["pytorch_lightning", "1.6.0/manual_opt.ckpt"]
+    path = _copy(migrated, "pytorch_lightning", "1.6.0/manual_opt.ckpt")
     before = path.read_bytes()
     assert main(["inspect", str(path)]) == 0
     assert (f"lightning_migrated: from 1.6.0 by Lightning {CURRENT}; repaired: removed _batches_that_stepped=12 "
@@ -238,3 +248,33 @@ def test_inspect_shows_what_was_repaired(migrated, capsys):
     assert json.loads(capsys.readouterr().out)["lightning_migrated"]["repaired"] == [
         "removed _batches_that_stepped=12 (Lightning's default: global_step); recomputed as 1.6.5 saves it"]
     assert path.read_bytes() == before  # inspect never writes
+
+
+def test_a_pre_0_10_file_migrated_by_lightning_gets_our_callback_states(tmp_path):
+    """No golden is older than 0.10.0, so hand-made: the keys 0.8.2 - 0.9.x saved (their layout as
+    in tests/migrations/test_v0_10_0__10_*), through the installed Lightning's ``migrate_checkpoint``
+    (which keys ``ModelCheckpoint`` by its class and leaves ``early_stop_callback_state_dict``
+    behind) and a real save/load; ours must match our upgrade of the untouched dict."""
+    import torch
+
+    utils = importlib.import_module(versions.lightning_module_name() + ".utilities.migration.utils")
+    original = {
+        "pytorch-lightning_version": "0.9.0", "epoch": 3, "global_step": 41, "state_dict": {"w": torch.ones(2)},
+        "checkpoint_callback_best_model_score": torch.tensor(0.5), "checkpoint_callback_best_model_path": "epoch=2.ckpt",
+        "early_stop_callback_state_dict": {"wait_count": 1, "stopped_epoch": 0, "best_score": torch.tensor(0.5), "patience": 3},
+        "optimizer_states": [], "lr_schedulers": [],
+    }
+    theirs = copy.deepcopy(original)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        utils.migrate_checkpoint(theirs)
+    torch.save(theirs, tmp_path / "theirs.ckpt")
+    checkpoint = load_checkpoint(tmp_path / "theirs.ckpt", trust=True)  # Lightning pickled its ModelCheckpoint class
+    upgrade(checkpoint)
+    record = checkpoint["ckpt_compat"].pop(premigrated.RECORD_KEY)
+    assert record["repaired"] == _expected_repairs(original) and record["not_repaired"] == []
+    upgrade(original)
+    # the one difference: which key the state had in the file (Lightning's class, our 0.10 unit's name)
+    assert _diff(checkpoint, original) == [
+        f"/ckpt_compat/callback_keys/ModelCheckpoint/from: '{versions.lightning_module_name()}.callbacks.model_checkpoint.ModelCheckpoint' -> 'ModelCheckpoint'"
+    ]
