@@ -130,11 +130,13 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
         raise CheckFailed(f"{golden.id}: weights_only load gave version {loaded.get(versions.VERSION_KEY)!r}, expected {installed!r}")
 
 
-def check_resume(ws: Workspace, golden: Golden, tmp_path: Path, *, plain: Path | None = None) -> None:
+def check_resume(ws: Workspace, golden: Golden, tmp_path: Path, *, plain: Path | None = None, integration: Path | None = None) -> None:
     """``fit(ckpt_path=upgraded)`` restores exactly what was saved, then trains one more epoch.
 
     ``plain``: a file written by ``upgrade`` + ``save_checkpoint``, resumed with plain Lightning
     (no ``CheckpointUpgrade``, no re-keying of callback states, Lightning's own migration on).
+    ``integration``: a file as found (e.g. written by Lightning's own ``upgrade_checkpoint``),
+    resumed through ``CheckpointUpgrade``, which upgrades it on load.
 
     Where Lightning must refuse (a weights-only file; on ``end_of_fit`` also a copy missing one
     weight or the scheduler state), the check passes only if ``fit`` raises.
@@ -152,6 +154,11 @@ def check_resume(ws: Workspace, golden: Golden, tmp_path: Path, *, plain: Path |
         applied = _lightning_migrations_applied(pl, path)
         if applied:
             raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
+    if integration is not None:
+        from .engine import upgrade
+        from .loading import load_checkpoint
+
+        upgraded, path = upgrade(load_checkpoint(integration)), integration
     if golden.scenario in REFUSED_SCENARIOS:
         _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
         return
