@@ -213,6 +213,30 @@ def test_checkpoint_upgrade_resumes_the_original_file(entry, upgraded_files, tmp
     assert sha256(source) == entry["sha256"]
 
 
+@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="project_callbacks") if p.values[0].get("project_callbacks")])
+def test_the_projects_own_callbacks_get_their_saved_states(entry, tmp_path):
+    """Where the file cannot show a callback's configuration (a pre-1.5 ``mode``), the one its
+    project really used (SOURCES.md) is stated: with ``--callback`` the upgraded key must be the
+    ``state_key`` Lightning gives that callback, and ``CheckpointUpgrade`` with it live must
+    restore the original file's state into it."""
+    source, out = DATA / entry["file"], tmp_path / "out.ckpt"
+    stated = [arg for spec in entry["project_callbacks"] for arg in ("--callback", spec)]
+    result = cli("upgrade", source, "-o", out, *options(entry), *stated)
+    assert result.returncode == 0, result.stderr
+    upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
+    assert sorted(upgraded["callbacks"]) == sorted(project_callback(spec).state_key for spec in entry["project_callbacks"])
+    callback = CheckpointUpgrade(trust=entry["trust"] is not None, assume_version=entry.get("assume_version"))
+    (tmp_path / "run").mkdir()
+    _resume_and_compare(source, upgraded, tmp_path / "run", callbacks=[callback], trusted=entry["trust"] is not None)
+    assert sha256(source) == entry["sha256"]
+
+
+def project_callback(spec: str):
+    """``Name{json kwargs}`` as the Lightning callback itself, whose ``state_key`` is the oracle."""
+    name, _, config = spec.partition("{")
+    return getattr(pl.callbacks, name)(**json.loads("{" + config))
+
+
 def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbacks: list, trusted: bool) -> None:
     """Fit one more batch from ``ckpt_path``; what the Trainer restored must equal ``upgraded``."""
     model = rebuild_module(upgraded)
