@@ -228,10 +228,12 @@ REFUSED_SCENARIOS = {"save_weights_only": (KeyError, "optimizer")}
 STRICT_PROBE_SCENARIOS = ("end_of_fit",)
 
 
-def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: dict, *, max_epochs: int, extra: list = (), plain: bool = False):
+def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: dict, *, max_epochs: int, extra: list = (), plain: bool = False,
+         installed: bool = False, trainer_kwargs: dict | None = None):
     """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments.
 
     ``plain``: as a user without this package: no ``CheckpointUpgrade``, Lightning's migration on.
+    ``installed``: ``lightning.install()`` is active: no ``CheckpointUpgrade``, Lightning's migration on.
     """
     import torch
 
@@ -242,9 +244,10 @@ def _fit(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, upgraded: di
     torch.manual_seed(1234)
     model = _module_class(recipe, golden)(**golden.truth["hparams"])
     callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
-    _align_checkpoint_dirs(callbacks, upgraded, _exact_keys if plain else match_callback_states, tmp_path)
+    _align_checkpoint_dirs(callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path)
+    plain = plain or installed
     kwargs = recipe._trainer_kwargs(str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()]))
-    kwargs.update(max_epochs=max_epochs, deterministic=True)
+    kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
     datamodule = _make_datamodule(recipe, golden.scenario)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,0 +1,194 @@
+"""Unchanged Lightning calls after ``lightning.install()``, on real goldens (run in a subprocess).
+
+``python install_flows.py GROUP WORKDIR``, with ``CKPT_COMPAT_LIGHTNING`` naming the namespace
+whose Trainer the recipe builds on. A subprocess because ``install()`` patches the process;
+each group prints one ``RESULT {json}`` line that test_lightning_install.py asserts on. Resumes
+are checked exactly by the matrix's own probe (``checks``): a mismatch raises inside ``fit``.
+"""
+from __future__ import annotations
+
+import gzip
+import inspect
+import io
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from pytest_ckpt_compat import checks
+from pytest_ckpt_compat import lightning as integration
+from pytest_ckpt_compat.goldens import GoldenStore
+from pytest_ckpt_compat.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+PRE_1_5, FAULT_TOLERANT, RECENT = "1.2.10/end_of_fit.ckpt", "1.5.10/fault_tolerant.ckpt", "1.9.5/custom_args.ckpt"
+
+
+class Upgrades(logging.Handler):
+    """Lightning's own migration logs "automatically upgraded" whenever it changes a loaded file."""
+
+    def __init__(self, pl):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        logger = logging.getLogger(f"{pl.__name__}.utilities.migration.utils")
+        logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+
+    def emit(self, record):
+        if "automatically upgraded" in record.getMessage():
+            self.messages.append(record.getMessage())
+
+    def take(self) -> int:
+        count, self.messages[:] = len(self.messages), []
+        return count
+
+
+def _error(call) -> str | None:
+    try:
+        call()
+    except Exception as exc:  # what plain Lightning raises, by name
+        return type(exc).__name__
+    return None
+
+
+def _loaded(ws, name: str, cls=None, **kwargs) -> dict:
+    """``Cls.load_from_checkpoint(path)``, unchanged, against the recipe's truth."""
+    recipe, golden = ws.recipe, ws.store.get(name)
+    cls = cls or recipe.CLASSES[1]
+    model = cls.load_from_checkpoint(str(ws.fetch(golden)), **kwargs)
+    saved = ws.load(golden)["state_dict"]
+    exact = list(model.state_dict()) == list(saved) and all(torch.equal(model.state_dict()[k], t) for k, t in saved.items())
+    return {"hparams": recipe.jsonable(dict(model.hparams)) == golden.truth["hparams"],
+            "weights": recipe._weights(model)[0] == golden.truth["weights_sha256"] and exact}
+
+
+def _resumed(ws, name: str, tmp: Path, path: Path | None = None, **trainer_kwargs) -> dict:
+    """``Trainer.fit(ckpt_path=the golden file)`` restores exactly (the matrix probe), then trains an epoch."""
+    recipe, golden = ws.recipe, ws.store.get(name)
+    upgraded, _ = ws.upgraded(golden)
+    golden_file = ws.load(golden)
+    expected = checks._expected_counters(golden, upgraded, golden_file)
+    probe = checks._make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, tmp)
+    trainer, model, _ = checks._fit(ws, golden, path or ws.fetch(golden), tmp, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe],
+                                    installed=True, trainer_kwargs=trainer_kwargs)
+    return {"restored": probe.restored, "batches": len(probe.losses) == expected["batches"],
+            "global_step": int(trainer.global_step) == expected["global_step"] + sum(model.step_counts)}
+
+
+def group_trainer(ws, tmp: Path) -> dict:
+    """load_from_checkpoint, fit and validate after install(); after uninstall(), plain Lightning again."""
+    recipe = ws.recipe
+    pl, module_cls, datamodule_cls = recipe.pl, recipe.CLASSES[1], recipe.CLASSES[0]
+    upgrades = Upgrades(pl)
+    out: dict = {"installed": {}, "uninstalled": {}}
+    with integration.install():
+        for name in (PRE_1_5, FAULT_TOLERANT, RECENT):
+            out["installed"][f"load {name}"] = _loaded(ws, name)
+        truth = ws.store.get(RECENT).truth
+        dm = datamodule_cls.load_from_checkpoint(str(ws.fetch(ws.store.get(RECENT))))
+        out["installed"]["datamodule hparams"] = recipe.jsonable(dict(dm.hparams)) == truth["datamodule_hparams"]
+        for name in (PRE_1_5, FAULT_TOLERANT, RECENT):
+            out["installed"][f"fit {name}"] = _resumed(ws, name, tmp / name.replace("/", "-"))
+        golden = ws.store.get(FAULT_TOLERANT)  # pre-1.6 files have no validate_loop state: Lightning's KeyError
+        model = module_cls(**golden.truth["hparams"])
+        trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / "validate"), golden.scenario, "cpu", []))
+        trainer.validate(model, datamodule=recipe.make_datamodule(golden.scenario), ckpt_path=str(ws.fetch(golden)))
+        out["installed"]["validate weights"] = recipe._weights(model)[0] == golden.truth["weights_sha256"]
+        out["installed"]["lightning migrations"] = upgrades.take()
+    pre15 = str(ws.fetch(ws.store.get(PRE_1_5)))
+    out["uninstalled"]["load pre-1.5"] = _error(lambda: module_cls.load_from_checkpoint(pre15))
+    trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / "plain"), "end_of_fit", "cpu", []))
+    out["uninstalled"]["fit pre-1.5"] = _error(lambda: trainer.fit(module_cls(), datamodule=recipe.make_datamodule("end_of_fit"), ckpt_path=pre15))
+    _loaded(ws, RECENT)
+    out["uninstalled"]["lightning migrations"] = upgrades.take()
+    return out
+
+
+def gzip_checkpoint_io(pl):
+    class GzipCheckpointIO(pl.plugins.io.CheckpointIO):
+        """A user's own CheckpointIO: checkpoints stored gzip-compressed, which only it can read."""
+
+        calls: list = []
+
+        def load_checkpoint(self, path, map_location=None, **kwargs):
+            self.calls.append(Path(path).name)
+            with gzip.open(path, "rb") as fh:
+                return torch.load(io.BytesIO(fh.read()), map_location=map_location or "cpu", weights_only=False)
+
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(gzip.compress(buffer.getvalue()))
+
+        def remove_checkpoint(self, path):
+            Path(path).unlink(missing_ok=True)
+
+    return GzipCheckpointIO()
+
+
+def group_trusted(ws, tmp: Path) -> dict:
+    """install(trust=True) on a file with a pickled user class (no deadlock); a custom CheckpointIO honoured."""
+    out = {}
+    subclass = "1.2.10/ckpt_subclass.ckpt"  # its callback key is the recipe's own class: only trust loads it
+    with integration.install():
+        module_cls = ws.recipe.CLASSES[1]
+        out["untrusted load ckpt_subclass"] = _error(lambda: module_cls.load_from_checkpoint(str(ws.fetch(ws.store.get(subclass)))))
+        if "weights_only" in inspect.signature(module_cls.load_from_checkpoint).parameters:  # Lightning 2.4+
+            out["weights_only=False load ckpt_subclass"] = _loaded(ws, subclass, weights_only=False)
+    with integration.install(trust=True):
+        out["fit ckpt_subclass"] = _resumed(ws, "1.2.10/ckpt_subclass.ckpt", tmp / "trusted")
+        out["load ckpt_subclass"] = _loaded(ws, "1.2.10/ckpt_subclass.ckpt")
+    packed = tmp / "packed" / "end_of_fit.ckpt.gz"
+    packed.parent.mkdir(parents=True)
+    packed.write_bytes(gzip.compress(ws.fetch(ws.store.get(PRE_1_5)).read_bytes()))
+    custom_io = gzip_checkpoint_io(ws.recipe.pl)
+    with integration.install():
+        out["fit custom io"] = _resumed(ws, PRE_1_5, tmp / "custom-io", path=packed, plugins=[custom_io])
+    out["custom io calls"] = custom_io.calls
+    return out
+
+
+def group_cli(ws, tmp: Path) -> dict:
+    """``LightningCLI fit --ckpt_path OLD``: resumes exactly after install(); plain Lightning refuses it."""
+    recipe = ws.recipe
+    cli_module = __import__(f"{recipe.pl.__name__}.cli", fromlist=["LightningCLI"])
+    golden = ws.store.get(PRE_1_5)
+    upgraded, _ = ws.upgraded(golden)
+    golden_file = ws.load(golden)
+    expected = checks._expected_counters(golden, upgraded, golden_file)
+
+    def run(workdir: Path):
+        probe = checks._make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, workdir)
+        callbacks = recipe._callbacks(recipe.CLASSES[3], str(workdir), golden.scenario)
+        checks._align_checkpoint_dirs(callbacks, upgraded, integration.match_callback_states, workdir)
+        defaults = recipe._trainer_kwargs(str(workdir), golden.scenario, "cpu", callbacks + [probe])
+        defaults.update(max_epochs=expected["epoch"] + 1, deterministic=True)
+        args = ["fit", "--ckpt_path", str(ws.fetch(golden))] + [f"--model.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in golden.truth["hparams"].items()]
+        torch.manual_seed(1234)
+        cli = cli_module.LightningCLI(recipe.CLASSES[1], recipe.CLASSES[0], trainer_defaults=defaults, args=args, save_config_callback=None)
+        return {"restored": probe.restored, "batches": len(probe.losses) == expected["batches"],
+                "global_step": int(cli.trainer.global_step) == expected["global_step"] + sum(cli.model.step_counts),
+                "hparams": {k: v for k, v in recipe.jsonable(dict(cli.model.hparams)).items() if k != "_instantiator"} == golden.truth["hparams"]}
+
+    with integration.install():
+        out = {"installed": run(tmp / "installed")}
+    out["uninstalled"] = _error(lambda: run(tmp / "plain"))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    group, workdir = argv[1], Path(argv[2])
+    ws = Workspace(GoldenStore(ROOT / "golden", workdir / "cache"), workdir / "ws")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = {"trainer": group_trainer, "trusted": group_trusted, "cli": group_cli}[group](ws, workdir)
+    result["namespace"] = ws.recipe.pl.__name__
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
