@@ -19,13 +19,15 @@ def test_the_shipped_table_names_the_mid_epoch_replay_with_its_issues():
     [
         ("2.0.0", "mid_epoch", "resume", "2.6.6", True),
         ("2.3.3", "mid_epoch", "resume", "1.6.5", True),
-        ("2.4.0", "mid_epoch", "resume", "2.6.6", False),  # fixed release: the cell must pass again
+        ("2.4.0", "mid_epoch", "resume", "2.3.3", True),  # measured: 2.4.0 still replays the batch
+        ("2.5.0", "mid_epoch", "resume", "2.6.6", False),  # fixed release: the cell must pass again
         ("2.6.6", "mid_epoch", "resume", "2.6.6", False),
         ("2.0.0", "end_of_fit", "resume", "2.6.6", False),
         ("2.0.0", "mid_epoch", "load", "2.6.6", False),
         ("2.0.0", "mid_epoch", "resume", "1.5.10", False),  # pre-1.6 files restart the epoch: no replay
         ("2.0.0", "fault_tolerant", "resume", "1.4.9", True),  # ... unless they carry loop state
-        ("2.4.0", "fault_tolerant", "resume", "1.5.10", False),
+        ("2.4.0", "fault_tolerant", "plain_resume", "1.5.10", True),
+        ("2.5.0", "fault_tolerant", "resume", "1.5.10", False),
     ],
 )
 def test_lookup(installed, scenario, check, saved, hit):
