@@ -21,12 +21,14 @@ keyed a pre-1.5 callback state names Lightning's namespace, under which it re-pi
 
 The repair removes exactly what Lightning synthesised (after checking that it is that and nothing
 else), so the catalogue then runs on the content the legacy release saved and rebuilds it from
-the evidence in the file, as for the untouched original. Everything else Lightning changed
-(0.10 callback keys, the 1.9 ``ModelCheckpoint`` state key, the 2.0 loop renames) is what our units
-write too; they are guarded on key presence and leave it as it is.
+the evidence in the file, as for the untouched original. Everything else Lightning changed is
+left to the units, which are guarded on key presence: the 1.9 ``ModelCheckpoint`` state key and the
+2.0 loop renames are what they write too, and the 0.10 callbacks keyed by class (ours by name) are
+keyed for 2.x by the 1.5 unit either way.
 Not repairable: apex state (``amp_scaling_state``), which Lightning's 2.0 migration deletes without
-a trace; a pre-1.6 loop that is not Lightning's synthesis (edited, or a fault-tolerant 1.4 loop
-Lightning wrote into) is kept and reported, never guessed at.
+a trace; loop state that is not exactly Lightning's synthesis (edited after the migration) is kept
+and reported, never guessed at. Lightning's migration raises ``KeyError`` on 1.4/1.5
+fault-tolerant files, so it writes no migrated copy of them.
 When: Lightning 1.9.0 (``migrate_checkpoint`` and the legacy key: PR #15237) to today; 2.0.0 added the
 loop renames (so 1.9.x files keep the 1.6 loop names).
 """
