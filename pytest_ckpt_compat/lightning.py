@@ -276,7 +276,7 @@ def _resume_start_seam(original: Any, options: dict) -> Any:
 
 
 def _cli_seam(original: Any, options: dict) -> Any:
-    """``LightningCLI._parse_ckpt_path`` (2.4+): reads the file's hparams with ``torch.load(weights_only=True)``."""
+    """``LightningCLI._parse_ckpt_path`` (2.5.5+): reads the file's hparams with ``torch.load(weights_only=True)``."""
 
     @functools.wraps(original)
     def _parse_ckpt_path(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -300,7 +300,10 @@ def _seams(namespace: str) -> list:
     saving = importlib.import_module(f"{namespace}.core.saving")
     connector = importlib.import_module(f"{namespace}.trainer.connectors.checkpoint_connector")._CheckpointConnector
     seams = [(saving, "pl_load", _pl_load_seam), (connector, "resume_start", _resume_start_seam)]
-    cli = importlib.import_module(f"{namespace}.cli").LightningCLI
+    try:
+        cli = importlib.import_module(f"{namespace}.cli").LightningCLI
+    except ImportError:  # a jsonargparse that does not import: no LightningCLI to patch
+        return seams
     if "_parse_ckpt_path" in vars(cli):
         seams.append((cli, "_parse_ckpt_path", _cli_seam))
     return seams

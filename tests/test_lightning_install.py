@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from pytest_ckpt_compat import known_defects
 from pytest_ckpt_compat import lightning as integration
@@ -43,13 +44,16 @@ def _seams() -> dict:
     found = {}
     for ns in INSTALLED:
         for owner, name, _ in integration._seams(ns):
-            found[(ns, owner.__name__, name)] = vars(owner)[name]
+            found[(ns, owner.__name__, name)] = vars(owner)[name]  # a module's __name__ is dotted, a class's is not
     return found
 
 
 def test_install_replaces_each_seam_once_and_uninstall_restores_the_originals():
     originals = _seams()
     assert {(owner, name) for _, owner, name in originals} >= {(f"{ns}.core.saving", "pl_load") for ns in INSTALLED} | {("_CheckpointConnector", "resume_start")}
+    for ns in INSTALLED:  # LightningCLI reads --ckpt_path's hparams itself since 2.5.5
+        has_cli_read = Version(importlib.import_module(ns).__version__) >= Version("2.5.5")
+        assert ((ns, "LightningCLI", "_parse_ckpt_path") in originals) is has_cli_read
     integration.install()
     patched = _seams()
     assert all(patched[key] is not originals[key] and patched[key].__wrapped__ is originals[key] for key in originals)
