@@ -127,6 +127,11 @@ def _stock_loader(io: Any) -> bool:
     return False
 
 
+def _accepts(fn: Any, name: str) -> bool:
+    params = inspect.signature(fn).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
 class _UpgradingCheckpointIO:
     """Wraps a strategy's CheckpointIO: loads safely, upgrades, re-keys; saving is untouched.
 
@@ -146,8 +151,10 @@ class _UpgradingCheckpointIO:
         else:
             if map_location is not None:
                 kwargs["map_location"] = map_location
-            if self.trust or weights_only is not None:  # Lightning 2.0's CheckpointIO has no weights_only
-                kwargs["weights_only"] = False if self.trust else weights_only
+            if weights_only is not None:
+                kwargs["weights_only"] = weights_only
+            if self.trust and _accepts(self.inner.load_checkpoint, "weights_only"):  # Lightning 2.0's CheckpointIO has none
+                kwargs["weights_only"] = False
             checkpoint = self.inner.load_checkpoint(path, **kwargs)
             upgrade(checkpoint, self.target_version, assume_version=self.assume_version, callbacks=self.trainer.callbacks)
         return match_callback_states(checkpoint, self.trainer.callbacks)

@@ -8,6 +8,7 @@ are checked exactly by the matrix's own probe (``checks``): a mismatch raises in
 from __future__ import annotations
 
 import gzip
+import importlib
 import inspect
 import io
 import json
@@ -98,10 +99,24 @@ def group_trainer(ws, tmp: Path) -> dict:
         trainer.validate(model, datamodule=recipe.make_datamodule(golden.scenario), ckpt_path=str(ws.fetch(golden)))
         out["installed"]["validate weights"] = recipe._weights(model)[0] == golden.truth["weights_sha256"]
         out["installed"]["lightning migrations"] = upgrades.take()
+    # Lightning 2.x releases whose loader defaults to weights_only=False unpickle anything (and then
+    # drop the pre-1.5 callback states); the others refuse the file: plain Lightning either way
+    saving = importlib.import_module(f"{pl.__name__}.core.saving")
+    weights_only = inspect.signature(saving.pl_load).parameters.get("weights_only")
+    out["uninstalled"]["plain loader unpickles anything"] = weights_only is not None and weights_only.default is False
     pre15 = str(ws.fetch(ws.store.get(PRE_1_5)))
     out["uninstalled"]["load pre-1.5"] = _error(lambda: module_cls.load_from_checkpoint(pre15))
-    trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / "plain"), "end_of_fit", "cpu", []))
-    out["uninstalled"]["fit pre-1.5"] = _error(lambda: trainer.fit(module_cls(), datamodule=recipe.make_datamodule("end_of_fit"), ckpt_path=pre15))
+    seen = {}
+
+    class Probe(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            stopper = next(cb for cb in trainer.callbacks if isinstance(cb, pl.callbacks.EarlyStopping))
+            seen.update(EarlyStopping_best_score=recipe.jsonable(stopper.best_score), epoch=trainer.current_epoch)
+
+    callbacks = recipe._callbacks(recipe.CLASSES[3], str(tmp / "plain"), "end_of_fit") + [Probe()]
+    trainer = pl.Trainer(**dict(recipe._trainer_kwargs(str(tmp / "plain"), "end_of_fit", "cpu", callbacks), max_epochs=3))
+    error = _error(lambda: trainer.fit(module_cls(), datamodule=recipe.make_datamodule("end_of_fit"), ckpt_path=pre15))
+    out["uninstalled"]["fit pre-1.5"] = error or seen
     _loaded(ws, RECENT)
     out["uninstalled"]["lightning migrations"] = upgrades.take()
     return out
