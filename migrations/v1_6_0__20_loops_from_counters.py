@@ -25,6 +25,10 @@ What it writes (contract "Counters"):
   optimization progress (``step.total``), as Lightning does.
 * ``epoch_loop.state_dict._batches_that_stepped`` (the logger step, saved from 1.6.5): the same step
   count (exact for one optimizer; Lightning's skeleton leaves it at 0, restarting the logger step).
+* ``loops.validate_loop``/``test_loop``/``predict_loop``: the 1.6.0 states with zero progress when
+  absent. From 1.6 every checkpoint has all four loops and ``validate``/``test``/``predict(ckpt_path=...)``
+  read theirs (``KeyError: 'validate_loop'`` without them, as after Lightning's own migration); zero
+  is what a 1.6+ save made during ``fit`` records there.
 * top-level ``epoch``/``global_step`` rewritten to these values; the originals are kept in
   ``ckpt_compat.original_counters``.
 Fault-tolerant files (1.4/1.5 with real loop progress, brought to the 1.6 layout by
@@ -49,6 +53,7 @@ REQUIRES = (_FAULT_TOLERANT_UNIT,)
 _OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
 _MANUAL = "epoch_loop.batch_loop.manual_loop.optim_step_progress"
 _TRACKER_FIELDS = ops.PROCESSED
+_EVALUATION_LOOPS = {"validate_loop": True, "test_loop": True, "predict_loop": False}  # name: is_last_batch
 
 
 def fit_loop_skeleton() -> dict:
@@ -104,6 +109,9 @@ def upgrade(checkpoint: dict) -> dict:
     recorded = isinstance(loops.get("fit_loop"), dict)  # fault-tolerant progress (or our own output)
     if not recorded:
         loops["fit_loop"] = fit_loop_skeleton()
+    for name, last_batch in _EVALUATION_LOOPS.items():
+        if not isinstance(loops.get(name), dict):
+            loops[name] = ops.evaluation_loop_skeleton_1_6_0(last_batch)
     fit = loops["fit_loop"]
     for key, value in fit_loop_skeleton().items():
         if key != "epoch_loop.state_dict":

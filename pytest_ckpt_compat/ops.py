@@ -142,6 +142,19 @@ def progress(fields, last_batch: bool = False) -> dict:
     return out
 
 
+def evaluation_loop_skeleton_1_6_0(last_batch: bool) -> dict:
+    """Lightning 1.6.0's validate/test/predict loop state with zero progress (fresh dicts).
+
+    ``last_batch``: validate and test batch progress carry ``is_last_batch``, predict's does not.
+    """
+    return {
+        "state_dict": {},
+        "dataloader_progress": progress(RC),
+        "epoch_loop.state_dict": {},
+        "epoch_loop.batch_progress": progress(PROCESSED, last_batch),
+    }
+
+
 def fit_loop_skeleton_1_6_0() -> dict:
     """Lightning 1.6.0's fit-loop state with zero progress, without the 1.6.5 ``_batches_that_stepped``.
 

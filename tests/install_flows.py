@@ -93,11 +93,12 @@ def group_trainer(ws, tmp: Path) -> dict:
         out["installed"]["datamodule hparams"] = recipe.jsonable(dict(dm.hparams)) == truth["datamodule_hparams"]
         for name in (PRE_1_5, FAULT_TOLERANT, RECENT):
             out["installed"][f"fit {name}"] = _resumed(ws, name, tmp / name.replace("/", "-"))
-        golden = ws.store.get(FAULT_TOLERANT)  # pre-1.6 files have no validate_loop state: Lightning's KeyError
-        model = module_cls(**golden.truth["hparams"])
-        trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / "validate"), golden.scenario, "cpu", []))
-        trainer.validate(model, datamodule=recipe.make_datamodule(golden.scenario), ckpt_path=str(ws.fetch(golden)))
-        out["installed"]["validate weights"] = recipe._weights(model)[0] == golden.truth["weights_sha256"]
+        for name in (PRE_1_5, FAULT_TOLERANT):  # pre-1.6 files saved no validate_loop: the upgrade adds it
+            golden = ws.store.get(name)
+            model = module_cls(**golden.truth["hparams"])
+            trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / f"validate-{golden.release}"), golden.scenario, "cpu", []))
+            trainer.validate(model, datamodule=recipe.make_datamodule(golden.scenario), ckpt_path=str(ws.fetch(golden)))
+            out["installed"][f"validate weights {name}"] = recipe._weights(model)[0] == golden.truth["weights_sha256"]
         out["installed"]["lightning migrations"] = upgrades.take()
     # Lightning 2.x releases whose loader defaults to weights_only=False unpickle anything (and then
     # drop the pre-1.5 callback states); the others refuse the file: plain Lightning either way

@@ -1,6 +1,8 @@
 """pl-1.6.0-loops-from-counters: loop progress from the pre-1.6 ``epoch``/``global_step``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from helpers_pre16 import lightning_migrations_off, same, snapshot, tiny_fit, unit
@@ -51,9 +53,36 @@ def test_skeleton_is_lightnings_1_6_0_layout_with_counters():
             node = node[p]
         node.update(ready=14, completed=14)
     expected["epoch_loop.state_dict"] = {"_batches_that_stepped": 14}
-    assert ckpt["loops"] == {"fit_loop": expected}
+    assert ckpt["loops"] == {"fit_loop": expected, **EVALUATION_LOOPS_1_6_5}
     assert (ckpt["epoch"], ckpt["global_step"]) == (2, 14)
     assert ckpt["ckpt_compat"]["original_counters"] == {"epoch": 2, "global_step": 15}
+
+
+def _zero_eval(last_batch: bool) -> dict:
+    batch = {"total": {"ready": 0, "completed": 0, "started": 0, "processed": 0},
+             "current": {"ready": 0, "completed": 0, "started": 0, "processed": 0}}
+    if last_batch:
+        batch["is_last_batch"] = False
+    return {"state_dict": {}, "dataloader_progress": {"total": {"ready": 0, "completed": 0}, "current": {"ready": 0, "completed": 0}},
+            "epoch_loop.state_dict": {}, "epoch_loop.batch_progress": batch}
+
+
+# written out from the real golden/1.6.5/end_of_fit.ckpt (a save made during fit)
+EVALUATION_LOOPS_1_6_5 = {"validate_loop": _zero_eval(True), "test_loop": _zero_eval(True), "predict_loop": _zero_eval(False)}
+
+
+GOLDEN = Path(__file__).parents[2] / "golden"
+
+
+def test_evaluation_loops_equal_a_real_1_6_5_save_made_during_fit():
+    real = torch.load(GOLDEN / "1.6.5" / "end_of_fit.ckpt", map_location="cpu", weights_only=False)["loops"]
+    assert {k: real[k] for k in EVALUATION_LOOPS_1_6_5} == EVALUATION_LOOPS_1_6_5
+    ckpt = {"pytorch-lightning_version": "1.2.10", "global_step": 9, "epoch": 1}
+    UNIT.upgrade(ckpt)
+    assert {k: ckpt["loops"][k] for k in EVALUATION_LOOPS_1_6_5} == EVALUATION_LOOPS_1_6_5
+    kept = {"pytorch-lightning_version": "1.5.9", "global_step": 9, "epoch": 1, "loops": {"validate_loop": {"mine": 1}}}
+    UNIT.upgrade(kept)
+    assert kept["loops"]["validate_loop"] == {"mine": 1}  # present states are never replaced
 
 
 def test_lightning_cases_2_and_3_with_the_off_by_one_fixed():
