@@ -12,6 +12,7 @@ import os
 import pickle
 import pickletools
 import zipfile
+import zlib
 from typing import BinaryIO
 
 from .errors import CorruptCheckpoint
@@ -54,7 +55,7 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
                 head = data.read(2)
             with archive.open(pkl) as data:
                 check_pickles(data, name, 1)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OverflowError, NotImplementedError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OverflowError, NotImplementedError, OSError) as exc:
         raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {exc}") from None
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
 

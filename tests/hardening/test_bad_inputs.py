@@ -86,6 +86,17 @@ def make_bad(kind: str, folder: Path) -> Path:
         path.write_bytes(flip(legacy_bytes(), 0, 12))
     elif kind == "zip_magic_destroyed":
         path.write_bytes(flip(zip_bytes(), 0, 4))
+    elif kind == "deflated_pickle_damaged":  # found by the fuzzer: a compressed data.pkl whose stream is broken
+        import io
+        import zipfile
+
+        rebuilt = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(zip_bytes())) as src, zipfile.ZipFile(rebuilt, "w") as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, src.read(info), zipfile.ZIP_DEFLATED if info.filename.endswith("/data.pkl") else zipfile.ZIP_STORED)
+        data = rebuilt.getvalue()
+        start = data.index(b"data.pkl") + len("data.pkl")  # the local header's name, then the deflate stream
+        path.write_bytes(flip(data, start, 2))
     elif kind == "numpy_array":
         import numpy
 
@@ -125,6 +136,7 @@ CASES = {
     "flipped_directory_bytes": CorruptCheckpoint,
     "legacy_magic_destroyed": CorruptCheckpoint,
     "zip_magic_destroyed": CorruptCheckpoint,
+    "deflated_pickle_damaged": CorruptCheckpoint,
     "numpy_array": NotALightningCheckpoint,
     "git_lfs_pointer": NotALightningCheckpoint,
     "runs_code_on_load": UnsafeCheckpoint,
