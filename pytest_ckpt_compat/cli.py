@@ -147,9 +147,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     for key, rec in info["callback_keys"].items():
         print(f"{'callback key':>15}: {key}  <- {rec['from']} ({rec['how']})")
     if info["lightning_migrated"]:
-        rec = info["lightning_migrated"]
-        notes = [f"repaired: {r}" for r in rec["repaired"]] + [f"NOT repaired: {r}" for r in rec["not_repaired"]]
-        print(f"{'lightning_migrated':>15}: from {rec['legacy_version']} by Lightning {rec['by']}; " + ("; ".join(notes) or "nothing to repair"))
+        print(f"{'lightning_migrated':>15}: {premigrated.summary(info['lightning_migrated'])}")
     _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
     return 0
 
@@ -211,10 +209,13 @@ def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
 def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
     checkpoint = load_checkpoint(path, trust=args.trust)
     ours = isinstance(checkpoint, dict) and isinstance(checkpoint.get(LEDGER_KEY), dict)  # already our output
+    lightning_migrated = premigrated.detect(checkpoint) is not None  # repaired by this upgrade, said below
     steps = plan(checkpoint, args.target, assume_version=args.assume_version)
     before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
     if args.dry_run:
         echo(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
+        if migrated := premigrated.repair(checkpoint):  # in memory only, to be shown
+            echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
         for m in steps:
             echo(f"    {str(m.version):<8} {m.id}  {m.title}")
         return
@@ -236,7 +237,9 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
     else:
         writing.save_checkpoint(checkpoint, args.output, source=file)
     dest = file if args.in_place else args.output
-    echo(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}")
+    migrated = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY) if lightning_migrated else None
+    echo(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}"
+         + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else ""))
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:

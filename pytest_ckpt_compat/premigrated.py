@@ -88,6 +88,12 @@ def repair(checkpoint: dict) -> dict | None:
     return record
 
 
+def summary(record: dict) -> str:
+    """One line for ``inspect`` and ``upgrade``: where the file came from and what the repair did."""
+    notes = [f"repaired: {r}" for r in record["repaired"]] + [f"NOT repaired: {r}" for r in record["not_repaired"]]
+    return f"from {record['legacy_version']} by Lightning {record['by']}; " + ("; ".join(notes) or "nothing to repair")
+
+
 def synthesised_fit_loop(epoch: Any, global_step: Any, *, layout_2_0: bool) -> dict:
     """The ``fit_loop`` Lightning's 1.6.0 / 1.6.5 migrations build for a pre-1.6 file.
 

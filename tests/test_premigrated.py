@@ -257,6 +257,21 @@ def test_inspect_shows_what_was_repaired(migrated, capsys):
     assert path.read_bytes() == before  # inspect never writes
 
 
+def test_upgrade_says_what_it_repairs_dry_run_and_real(migrated, tmp_path, capsys):
+    path = _copy(migrated, "pytorch_lightning", "1.6.0/manual_opt.ckpt")
+    before, listing = path.read_bytes(), sorted(path.parent.iterdir())
+    said = ("already migrated by Lightning, from 1.6.0 by Lightning {}; repaired: removed _batches_that_stepped=12 "
+            "(Lightning's default: global_step); recomputed as 1.6.5 saves it").format(CURRENT)
+    assert main(["upgrade", str(path), "--dry-run"]) == 0
+    assert said.replace("Lightning, from", "Lightning: from") in capsys.readouterr().out
+    assert path.read_bytes() == before and sorted(path.parent.iterdir()) == listing  # the dry run wrote nothing
+    out = tmp_path / "up.ckpt"
+    assert main(["upgrade", str(path), "-o", str(out)]) == 0
+    assert said in capsys.readouterr().out
+    assert main(["upgrade", str(out), "-o", str(tmp_path / "again.ckpt")]) == 0
+    assert "already migrated by Lightning" not in capsys.readouterr().out  # said once, by the upgrade that repaired
+
+
 def test_a_pre_0_10_file_migrated_by_lightning_gets_our_callback_states(tmp_path):
     """No golden is older than 0.10.0, so hand-made: the keys 0.8.2 - 0.9.x saved (their layout as
     in tests/migrations/test_v0_10_0__10_*), through the installed Lightning's ``migrate_checkpoint``
