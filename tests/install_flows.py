@@ -79,6 +79,19 @@ def _resumed(ws, name: str, tmp: Path, path: Path | None = None, **trainer_kwarg
             "global_step": int(trainer.global_step) == expected["global_step"] + sum(model.step_counts)}
 
 
+def _evaluated(module_cls):
+    """The recipe's module with the test and predict steps it lacks, to run ``test``/``predict(ckpt_path=)``."""
+
+    class Evaluated(module_cls):
+        def test_step(self, batch, batch_idx, *args):
+            return self._loss(batch)
+
+        def predict_step(self, batch, batch_idx, *args):
+            return self(batch[0])
+
+    return Evaluated
+
+
 def group_trainer(ws, tmp: Path) -> dict:
     """load_from_checkpoint, fit and validate after install(); after uninstall(), plain Lightning again."""
     recipe = ws.recipe
@@ -93,18 +106,18 @@ def group_trainer(ws, tmp: Path) -> dict:
         out["installed"]["datamodule hparams"] = recipe.jsonable(dict(dm.hparams)) == truth["datamodule_hparams"]
         for name in (PRE_1_5, FAULT_TOLERANT, RECENT):
             out["installed"][f"fit {name}"] = _resumed(ws, name, tmp / name.replace("/", "-"))
-        for name in (PRE_1_5, FAULT_TOLERANT):  # pre-1.6 files saved no validate_loop: the upgrade adds it
+        for name in (PRE_1_5, FAULT_TOLERANT):  # pre-1.6 files saved no validate/test/predict loop: the upgrade adds them
             golden = ws.store.get(name)
-            model = module_cls(**golden.truth["hparams"])
-            trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / f"validate-{golden.release}"), golden.scenario, "cpu", []))
-            trainer.validate(model, datamodule=recipe.make_datamodule(golden.scenario), ckpt_path=str(ws.fetch(golden)))
-            out["installed"][f"validate weights {name}"] = recipe._weights(model)[0] == golden.truth["weights_sha256"]
+            for stage in ("validate", "test", "predict"):
+                model = _evaluated(module_cls)(**golden.truth["hparams"])
+                trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / f"{stage}-{golden.release}"), golden.scenario, "cpu", []))
+                loader = recipe.make_datamodule(golden.scenario).val_dataloader()
+                getattr(trainer, stage)(model, dataloaders=loader, ckpt_path=str(ws.fetch(golden)))
+                out["installed"][f"{stage} weights {name}"] = recipe._weights(model)[0] == golden.truth["weights_sha256"]
         out["installed"]["lightning migrations"] = upgrades.take()
     # Lightning 2.x releases whose loader defaults to weights_only=False unpickle anything (and then
     # drop the pre-1.5 callback states); the others refuse the file: plain Lightning either way
-    saving = importlib.import_module(f"{pl.__name__}.core.saving")
-    weights_only = inspect.signature(saving.pl_load).parameters.get("weights_only")
-    out["uninstalled"]["plain loader unpickles anything"] = weights_only is not None and weights_only.default is False
+    out["uninstalled"]["plain loader unpickles anything"] = _plain_loader_unpickles_anything(pl)
     pre15 = str(ws.fetch(ws.store.get(PRE_1_5)))
     out["uninstalled"]["load pre-1.5"] = _error(lambda: module_cls.load_from_checkpoint(pre15))
     seen = {}
@@ -193,7 +206,14 @@ def group_cli(ws, tmp: Path) -> dict:
     with integration.install():
         out = {"installed": run(tmp / "installed")}
     out["uninstalled"] = _error(lambda: run(tmp / "plain"))
+    out["plain loader unpickles anything"] = _plain_loader_unpickles_anything(recipe.pl)
     return out
+
+
+def _plain_loader_unpickles_anything(pl) -> bool:
+    """Lightning releases whose ``pl_load`` defaults to ``weights_only=False`` (2.5.0 among them) unpickle any file."""
+    weights_only = inspect.signature(importlib.import_module(f"{pl.__name__}.core.saving").pl_load).parameters.get("weights_only")
+    return weights_only is not None and weights_only.default is False
 
 
 def main(argv: list[str]) -> None:
