@@ -296,6 +296,8 @@ def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbac
     for key, state in callback_states.items():
         want = upgraded["callbacks"][key]
         for field, value in state.items():
+            if field == "average_model_state":  # only what was averaged (LazyLayersSWA); a saved key missing fails
+                value = {name: tensor for name, tensor in value.items() if name in want[field]}
             assert _same(value, want.get(field)), f"{key}.{field}: {value!r} != {want.get(field)!r}"
     if amp is not None:  # the GradScaler continues from the saved scale and growth tracker
         assert probe.precision_state == upgraded[type(amp).__qualname__], f"GradScaler restored as {probe.precision_state}"
@@ -316,6 +318,8 @@ def _same(a, b) -> bool:
     """Exact equality; tensors by dtype and value, containers element by element."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
@@ -358,9 +362,10 @@ class Probe(pl.Callback):
         self.precision_state = copy.deepcopy(trainer.precision_plugin.state_dict())
         callback_states = {}
         for cb in trainer.callbacks:
-            if type(cb).__name__ in RESTORED_FIELDS:
+            fields = RESTORED_FIELDS.get(cb.state_key.partition("{")[0], ())
+            if fields:
                 restored = copy.deepcopy(cb.state_dict())
-                callback_states[cb.state_key] = {k: restored[k] for k in RESTORED_FIELDS[type(cb).__name__] if k in restored}
+                callback_states[cb.state_key] = {k: restored[k] for k in fields if k in restored}
         self.seen = (
             {k: v.detach().clone() for k, v in pl_module.state_dict().items()},
             trainer.current_epoch,
@@ -372,7 +377,26 @@ class Probe(pl.Callback):
 
 # What a Trainer restores of each callback (ModelCheckpoint restores best_model_path only when
 # its dirpath differs from the saved one, which is the case for files from elsewhere).
-RESTORED_FIELDS = {"ModelCheckpoint": ("best_model_path",), "EarlyStopping": ("wait_count", "stopped_epoch", "best_score", "patience")}
+# SWA: the averaged model's weights (``n_averaged`` reads 0 until averaging restarts, so it is not compared).
+RESTORED_FIELDS = {
+    "ModelCheckpoint": ("best_model_path",),
+    "EarlyStopping": ("wait_count", "stopped_epoch", "best_score", "patience"),
+    "StochasticWeightAveraging": ("latest_update_epoch", "scheduler_state", "average_model_state"),
+}
+
+
+class LazyLayersSWA(pl.callbacks.StochasticWeightAveraging):
+    """SWA copies the module at ``setup``; astro-lab builds a layer in its first forward, so the saved
+    averaged model lacks it while the rebuilt module has it from the start: the saved weights load
+    non-strictly, and every saved key must then be restored exactly (see ``_resume_and_compare``)."""
+
+    @property
+    def state_key(self) -> str:
+        return "StochasticWeightAveraging"  # the saved key, as for the class the project used
+
+    def _load_average_model_state(self, model_state):
+        if self._average_model is not None:
+            assert self._average_model.load_state_dict(model_state, strict=False).unexpected_keys == []
 
 
 def live_callbacks(upgraded: dict) -> list:
@@ -380,6 +404,8 @@ def live_callbacks(upgraded: dict) -> list:
     live = []
     for key in (upgraded.get("callbacks") or {}):
         name, _, config = str(key).partition("{")
+        if name == "StochasticWeightAveraging":  # its state_key is its class name; swa_lrs acts once averaging starts
+            live.append(LazyLayersSWA(swa_lrs=1e-3))
         if not config:  # no configuration known: no user could state it (listed as unkeyable)
             continue
         kwargs = ast.literal_eval("{" + config) if config else {}
