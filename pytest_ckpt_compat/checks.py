@@ -331,6 +331,8 @@ def _expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dic
     """
     truth = golden.truth
     steps = sum(truth["optimizer_steps"])
+    if truth.get("scaler") is not None:  # AMP: the steps the GradScaler skipped (inf gradients) count too
+        steps = int(truth["trainer"]["global_step"])
     if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
         provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
         original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}

@@ -48,6 +48,7 @@ ALL_SCENARIOS = (
     "custom_args",
     "grad_accum",
     "save_weights_only",
+    "amp_16_mixed_cpu",
 )
 CORE_SCENARIOS = ("end_of_fit", "mid_epoch")
 STEPS_PER_EPOCH = 4
@@ -349,6 +350,8 @@ def _trainer_kwargs(build_dir, scenario, accelerator, callbacks, precision=None)
         kw["precision"] = precision
     if scenario in ACCUMULATE:
         kw["accumulate_grad_batches"] = ACCUMULATE[scenario]
+    if scenario == "amp_16_mixed_cpu":  # saving and resuming alike: the scaler state is restored into it
+        kw["plugins"] = [_cpu_amp_plugin()]
     unknown = [k for k in kw if k not in params]
     has_var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
     if unknown and not has_var_kw:
@@ -583,6 +586,8 @@ def supported(scenario, accelerator):
     v = _version_tuple(pl.__version__)
     if scenario == "amp_16_mixed":
         return None if accelerator == "gpu" else "needs a GPU (--accelerator gpu)"
+    if scenario == "amp_16_mixed_cpu":
+        return _cpu_amp_unsupported()
     if scenario == "manual_opt" and v < (1, 1, 0):
         return "manual optimization with several optimizers needs Lightning >= 1.1"
     if scenario == "two_checkpoints" and v < (1, 5, 0):
@@ -590,6 +595,29 @@ def supported(scenario, accelerator):
     if scenario == "fault_tolerant" and not ((1, 4, 0) <= v < (1, 6, 0)):
         return "fault-tolerant loop layouts are recorded for Lightning 1.4 and 1.5 only"
     return None
+
+
+def _cpu_amp_unsupported():
+    """Why this environment cannot run 16-mixed on the CPU with a GradScaler, or None.
+
+    torch >= 2.3 has a CPU GradScaler (``torch.amp.GradScaler("cpu")``) and Lightning >= 2.0 takes it
+    in its mixed-precision plugin: the scaler state (scale, growth tracker) of a real run without a GPU.
+    """
+    if _version_tuple(pl.__version__) < (2, 0, 0):
+        return "the 16-mixed plugin with a CPU GradScaler needs Lightning >= 2.0"
+    try:
+        torch.amp.GradScaler("cpu")
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.nn.Linear(2, 2)(torch.ones(1, 2))
+    except Exception as exc:  # torch < 2.3: no torch.amp.GradScaler, or no float16 CPU autocast
+        return "this torch has no CPU GradScaler / float16 CPU autocast (%s: %s)" % (type(exc).__name__, exc)
+    return None
+
+
+def _cpu_amp_plugin():
+    precision = pl.plugins.precision
+    cls = getattr(precision, "MixedPrecision", None) or precision.MixedPrecisionPlugin  # the 2.0 - 2.1.0 name
+    return cls("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
 
 
 def run_scenario(scenario, classes, build_dir, out_dir, accelerator):

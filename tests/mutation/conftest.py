@@ -19,7 +19,7 @@ from mutants import CELLS
 from pytest_ckpt_compat import versions, workspace
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-SCENARIOS = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "grad_accum", "save_weights_only", "manual_opt", "amp_16_mixed")
+SCENARIOS = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "grad_accum", "save_weights_only", "manual_opt", "amp_16_mixed", "amp_16_mixed_cpu")
 REQUIRED = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "save_weights_only")
 NAMESPACES = ("pytorch_lightning", "lightning.pytorch")
 

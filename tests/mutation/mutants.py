@@ -19,7 +19,7 @@ class Mutant:
     id: str
     what: str
     apply: Callable  # (pl module, monkeypatch) -> None
-    needs: str | None = None  # a scenario that must be in the golden subset (e.g. amp_16_mixed)
+    needs: str | None = None  # a scenario that must be in the golden subset (e.g. amp_16_mixed_cpu)
 
 
 # The restore-path checks each mutant run executes (``-k`` matches by substring: "resume" alone
@@ -227,7 +227,7 @@ MUTANTS = [
     Mutant("callback_states", "callbacks' load_state_dict never called", callback_states_not_restored),
     Mutant("dm_hparams", "datamodule hyperparameters dropped by load_from_checkpoint", datamodule_hparams_dropped),
     Mutant("module_hparams", "module hyperparameters dropped by load_from_checkpoint", module_hparams_dropped),
-    Mutant("precision_state", "precision plugin (GradScaler) state not restored", precision_plugin_state_not_restored, needs="amp_16_mixed"),
+    Mutant("precision_state", "precision plugin (GradScaler) state not restored", precision_plugin_state_not_restored, needs="amp_16_mixed_cpu"),
     Mutant("missing_optimizer_key", "missing optimizer_states skipped instead of raising", missing_optimizer_key_skipped),
     Mutant("missing_scheduler_key", "missing lr_schedulers skipped instead of raising", missing_scheduler_key_skipped),
     Mutant("optimizer_state", "optimizer state not loaded", optimizer_state_not_loaded),

@@ -23,7 +23,7 @@ def test_matrix_passes_on_unpatched_lightning(namespace, run_matrix, mutation_go
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
 def test_matrix_kills_mutant(mutant, namespace, run_matrix, mutation_goldens, monkeypatch):
     if mutant.needs and not list(mutation_goldens.glob(f"*/{mutant.needs}.ckpt")):
-        pytest.skip(f"{mutant.what}: only a {mutant.needs} golden can show it (record one on a GPU)")
+        pytest.skip(f"{mutant.what}: only a {mutant.needs} golden can show it (ckpt-compat golden add R --scenario {mutant.needs})")
     mutant.apply(namespace, monkeypatch)
     outcome = run_matrix()
     assert outcome["failed"], f"mutant survived: {mutant.what} (passed: {outcome['passed']})"
