@@ -106,10 +106,11 @@ def group_trainer(ws, tmp: Path) -> dict:
         out["installed"]["datamodule hparams"] = recipe.jsonable(dict(dm.hparams)) == truth["datamodule_hparams"]
         for name in (PRE_1_5, FAULT_TOLERANT, RECENT):
             out["installed"][f"fit {name}"] = _resumed(ws, name, tmp / name.replace("/", "-"))
+        evaluated_cls = _evaluated(module_cls)
         for name in (PRE_1_5, FAULT_TOLERANT):  # pre-1.6 files saved no validate/test/predict loop: the upgrade adds them
             golden = ws.store.get(name)
             for stage in ("validate", "test", "predict"):
-                model = _evaluated(module_cls)(**golden.truth["hparams"])
+                model = evaluated_cls(**golden.truth["hparams"])
                 trainer = pl.Trainer(**recipe._trainer_kwargs(str(tmp / f"{stage}-{golden.release}"), golden.scenario, "cpu", []))
                 loader = recipe.make_datamodule(golden.scenario).val_dataloader()
                 getattr(trainer, stage)(model, dataloaders=loader, ckpt_path=str(ws.fetch(golden)))
