@@ -6,6 +6,7 @@ a top-level ``migrations`` import. Golden checkpoints are fetched (pooch, sha256
 installed: the wheel carries the registry, each release's meta.json and the recipe. Editable
 installs read both folders from the checkout instead, so the hook adds nothing there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,6 +24,10 @@ class CustomBuildHook(BuildHookInterface):
         for unit in sorted((root / "migrations").glob("*.py")):
             force[str(unit)] = f"{data}/migrations/{unit.name}"
         golden = root / "golden"
-        shipped = [golden / "registry.txt", *sorted(golden.glob("*/meta.json")), *sorted((golden / "recipes").glob("*.py"))]
+        shipped = [
+            golden / "registry.txt",
+            *sorted(golden.glob("*/meta.json")),
+            *sorted((golden / "recipes").glob("*.py")),
+        ]
         for path in shipped:
             force[str(path)] = f"{data}/golden/{path.relative_to(golden).as_posix()}"

@@ -9,7 +9,7 @@ do not. Two parts:
    * (a) a *bare* resume: the recipe's module, datamodule and callbacks,
      ``Trainer(...).fit(model, dm, ckpt_path=<golden>, weights_only=False)`` for one more epoch, with
      Lightning's own migration on (what a user does without this tool);
-   * (b) our ``resume`` check alone, in a fresh :class:`~pytest_ckpt_compat.workspace.Workspace`
+   * (b) our ``resume`` check alone, in a fresh :class:`~pytest_ckpt_compat.matrix.workspace.Workspace`
      (so it pays for the upgrade and the write of the upgraded file, as the first check of a golden
      in a pytest process does);
    * (c) every check of ``checks.CHECKS`` (six) on the golden in one fresh workspace (what the matrix
@@ -27,6 +27,7 @@ exist, their ``meta.json``, ``recipes/``), so goldens being added meanwhile chan
     python benchmarks/bench_matrix.py [--repeat 5] [--subset 12 | --full] [--goldens 1.6.5-end_of_fit ...]
                                       [--skip-per-golden] [--skip-speedup] [--out FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,7 @@ def _load() -> str:
 def machine_info() -> list[str]:
     import torch
 
-    from pytest_ckpt_compat import versions
+    from pytest_ckpt_compat.core import versions
 
     return [
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
@@ -78,7 +79,7 @@ def snapshot_registry(dest: Path) -> list[str]:
     """Copy the registry's usable lines, their meta.json and recipes/; return the kept names."""
     import json
 
-    from pytest_ckpt_compat.registry import read_registry
+    from pytest_ckpt_compat.goldens.registry import read_registry
 
     kept, metas = [], {}
     for name, digest in read_registry(GOLDEN).items():
@@ -105,7 +106,7 @@ def bare_resume(store, golden, tmp: Path, max_epochs: int) -> int:
     """What a user does without this tool: plain Trainer.fit(ckpt_path=...), Lightning migrating."""
     import torch
 
-    from pytest_ckpt_compat import checks, workspace
+    from pytest_ckpt_compat.matrix import checks, workspace
 
     recipe = workspace.load_recipe(str(workspace.recipe_path(store)))
     datamodule_cls, _, _, topk_cls = recipe.CLASSES
@@ -133,7 +134,7 @@ def _one_more_epoch(pl):
 
 def our_checks(store, golden, tmp: Path, which: tuple) -> dict:
     """Checks in a fresh workspace, as the first cells of this golden in a new pytest process."""
-    from pytest_ckpt_compat import checks, workspace
+    from pytest_ckpt_compat.matrix import checks, workspace
 
     store._verified.clear()  # a new session verifies each golden's sha256 once: count that too
     ws = workspace.Workspace(store, tmp / "ws")
@@ -150,16 +151,23 @@ def our_checks(store, golden, tmp: Path, which: tuple) -> dict:
 def per_golden(args, store, out: list) -> None:
     import logging
 
-    from pytest_ckpt_compat import checks, workspace
+    from pytest_ckpt_compat.matrix import checks, workspace
 
     workspace.load_recipe(str(workspace.recipe_path(store)))  # imports Lightning, which sets its loggers' level
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    _print(out, f"== 1. per-golden cost vs a bare Lightning resume (median of {args.repeat} after 1 warm-up; seconds) ==")
-    _print(out, "   a = bare Trainer.fit(ckpt_path=golden, weights_only=False), Lightning's migration on, one more epoch")
+    _print(
+        out, f"== 1. per-golden cost vs a bare Lightning resume (median of {args.repeat} after 1 warm-up; seconds) =="
+    )
+    _print(
+        out, "   a = bare Trainer.fit(ckpt_path=golden, weights_only=False), Lightning's migration on, one more epoch"
+    )
     _print(out, "   b = our `resume` check alone (fresh workspace: fetch verify + upgrade + write + resume + compare)")
     _print(out, f"   c = all {len(checks.CHECKS)} checks of the golden (fresh workspace)           target: c/a <= 1.5")
-    _print(out, f"{'golden':24} {'a bare':>8} {'b resume':>9} {f'c all {len(checks.CHECKS)}':>8} {'b/a':>6} {'c/a':>6}  load")
+    _print(
+        out,
+        f"{'golden':24} {'a bare':>8} {'b resume':>9} {f'c all {len(checks.CHECKS)}':>8} {'b/a':>6} {'c/a':>6}  load",
+    )
     rows = []
     for gid in args.goldens:
         try:
@@ -206,13 +214,26 @@ def per_golden(args, store, out: list) -> None:
         _print(out, f"{gid:24} {a:8.3f} {b:9.3f} {c:8.3f} {b / a:6.2f} {c / a:6.2f}  {_load()}")
         spread = ", ".join(f"{k} {min(v):.3f}-{max(v):.3f}" for k, v in times.items())
         steps = f"; final global_step: bare {bare_steps}, our resume check expects {expected['global_step'] + expected['batches']}"
-        _print(out, f"{'':24} c by check (median s; upgrade pays the upgrade + write, resume and weights_only reuse it): "
-                    + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in split.items()))
-        _print(out, f"{'':24} range {spread}" + (steps if golden.scenario != "manual_opt" else f"; bare final global_step {bare_steps}"))
+        _print(
+            out,
+            f"{'':24} c by check (median s; upgrade pays the upgrade + write, resume and weights_only reuse it): "
+            + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in split.items()),
+        )
+        _print(
+            out,
+            f"{'':24} range {spread}"
+            + (steps if golden.scenario != "manual_opt" else f"; bare final global_step {bare_steps}"),
+        )
     if rows:
         worst = max(rows, key=lambda r: r[3] / r[1])
-        _print(out, f"worst c/a: {worst[3] / worst[1]:.2f} ({worst[0]}); target <= 1.5: {'met' if worst[3] / worst[1] <= 1.5 else 'NOT met'}")
-        _print(out, f"geometric mean c/a: {statistics.geometric_mean([r[3] / r[1] for r in rows]):.2f}, b/a: {statistics.geometric_mean([r[2] / r[1] for r in rows]):.2f}")
+        _print(
+            out,
+            f"worst c/a: {worst[3] / worst[1]:.2f} ({worst[0]}); target <= 1.5: {'met' if worst[3] / worst[1] <= 1.5 else 'NOT met'}",
+        )
+        _print(
+            out,
+            f"geometric mean c/a: {statistics.geometric_mean([r[3] / r[1] for r in rows]):.2f}, b/a: {statistics.geometric_mean([r[2] / r[1] for r in rows]):.2f}",
+        )
 
 
 # ------------------------------------------------------------------------------------ part 2
@@ -220,15 +241,29 @@ def subset_expr(names: list[str], k: int, store) -> tuple[str, list[str]]:
     """K goldens spread evenly over the (sorted) registry; ``[id-`` matches only that golden's cells."""
     goldens = store.goldens
     k = max(1, min(k, len(goldens)))
-    picked = [goldens[round(i * (len(goldens) - 1) / max(1, k - 1))].id for i in range(k)] if k > 1 else [goldens[-1].id]
+    picked = (
+        [goldens[round(i * (len(goldens) - 1) / max(1, k - 1))].id for i in range(k)] if k > 1 else [goldens[-1].id]
+    )
     picked = list(dict.fromkeys(picked))
     return " or ".join(f"[{gid}-" for gid in picked), picked
 
 
 def run_matrix(args, extra: list[str], label: str, out: list) -> float:
-    cmd = [sys.executable, "-m", "pytest", "--ckpt-compat", "pytest_ckpt_compat/_matrix.py", "-q", "-p", "no:cacheprovider",
-           f"--ckpt-compat-registry={args.snapshot}", f"--ckpt-compat-url={GOLDEN}", f"--ckpt-compat-cache={args.cache}",
-           f"--basetemp={Path(tempfile.mkdtemp(prefix='pytest-', dir=args.tmp))}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--ckpt-compat",
+        "pytest_ckpt_compat/_matrix.py",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--ckpt-compat-registry={args.snapshot}",
+        f"--ckpt-compat-url={GOLDEN}",
+        f"--ckpt-compat-cache={args.cache}",
+        f"--basetemp={Path(tempfile.mkdtemp(prefix='pytest-', dir=args.tmp))}",
+        *extra,
+    ]
     load = _load()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -265,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="also write the output to this file")
     args = parser.parse_args(argv)
 
-    from pytest_ckpt_compat.goldens import GoldenStore
+    from pytest_ckpt_compat.goldens.store import GoldenStore
 
     out: list[str] = []
     for line in machine_info():
@@ -278,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         for golden in store.goldens:  # warm cache: both parts measure checks, not copies
             store.fetch(golden)
-        _print(out, f"registry snapshot: {len(store.goldens)} goldens; cache warmed in {time.perf_counter() - start:.1f} s")
+        _print(
+            out, f"registry snapshot: {len(store.goldens)} goldens; cache warmed in {time.perf_counter() - start:.1f} s"
+        )
         _print(out)
         if not args.skip_per_golden:
             per_golden(args, store, out)

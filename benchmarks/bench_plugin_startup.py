@@ -9,6 +9,7 @@ Target (issue 11): at most +0.1 s and +10 MB per run without ``--ckpt-compat``.
 
     python benchmarks/bench_plugin_startup.py [--repeat 7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,12 @@ def run_once(folder: Path, extra: list[str]) -> tuple[float, float, dict]:
     """(wall s, CPU s of the child, probe): CPU time is what a loaded machine blurs least."""
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra], cwd=folder, env=env,
-                             stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -65,17 +70,25 @@ def main() -> int:
                 results[name].append(run_once(folder, extra))
     rows = {}
     for name, runs in results.items():
-        rows[name] = (statistics.median(w for w, _, _ in runs), statistics.median(c for _, c, _ in runs),
-                      statistics.median(p["vmhwm_kb"] for _, _, p in runs) / 1024,
-                      sorted({m for _, _, p in runs for m in p["heavy"]}), all(p["plugin"] for _, _, p in runs))
+        rows[name] = (
+            statistics.median(w for w, _, _ in runs),
+            statistics.median(c for _, c, _ in runs),
+            statistics.median(p["vmhwm_kb"] for _, _, p in runs) / 1024,
+            sorted({m for _, _, p in runs for m in p["heavy"]}),
+            all(p["plugin"] for _, _, p in runs),
+        )
     load = os.getloadavg()[0]
-    print(f"one-test pytest run, median of {args.repeat} (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.1f})")
+    print(
+        f"one-test pytest run, median of {args.repeat} (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.1f})"
+    )
     print(f"{'variant':<20} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13}  plugin loaded  heavy modules imported")
     for name, (wall, cpu, rss, heavy, loaded) in rows.items():
         print(f"{name:<20} {wall:8.3f} {cpu:8.3f} {rss:13.1f}  {str(loaded):<13}  {', '.join(heavy) or '-'}")
     (w1, c1, r1, _, _), (w0, c0, r0, _, _) = rows["with plugin"], rows["-p no:ckpt_compat"]
-    print(f"ratio with/without: wall {w1 / w0:.2f}x (+{w1 - w0:.3f} s), CPU {c1 / c0:.2f}x (+{c1 - c0:.3f} s), "
-          f"peak RSS {r1 / r0:.2f}x (+{r1 - r0:.1f} MiB)")
+    print(
+        f"ratio with/without: wall {w1 / w0:.2f}x (+{w1 - w0:.3f} s), CPU {c1 / c0:.2f}x (+{c1 - c0:.3f} s), "
+        f"peak RSS {r1 / r0:.2f}x (+{r1 - r0:.1f} MiB)"
+    )
     ok = min(w1 - w0, c1 - c0) <= 0.1 and r1 - r0 <= 10  # on a busy machine the wall delta is mostly noise
     print(f"target +0.1 s and +10 MB: {'met' if ok else 'NOT met'}")
     return 0 if ok else 1

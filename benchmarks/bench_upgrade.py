@@ -16,6 +16,7 @@ All timings are warm page cache (the input was just written) and ratios are take
 
     python benchmarks/bench_upgrade.py [--size-gb 2] [--quick] [--repeat 1] [--out FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,11 +173,20 @@ def make_checkpoint(size_bytes: int):
             {
                 "state": optim_state,
                 "param_groups": [
-                    {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "params": list(optim_state)}
+                    {
+                        "lr": 1e-3,
+                        "betas": (0.9, 0.999),
+                        "eps": 1e-8,
+                        "weight_decay": 0.0,
+                        "amsgrad": False,
+                        "params": list(optim_state),
+                    }
                 ],
             }
         ],
-        "lr_schedulers": [{"step_size": 10, "gamma": 0.1, "base_lrs": [1e-3], "last_epoch": 4, "_step_count": 5, "_last_lr": [1e-3]}],
+        "lr_schedulers": [
+            {"step_size": 10, "gamma": 0.1, "base_lrs": [1e-3], "last_epoch": 4, "_step_count": 5, "_last_lr": [1e-3]}
+        ],
         "hparams_name": "kwargs",
         "hyper_parameters": {"hidden": 1024, "layers": layers, "lr": 1e-3},
     }
@@ -270,17 +279,23 @@ def main(argv=None) -> int:
 
             return before
 
-        say(f"checkpoint: {file_size / MIB:.0f} MiB zip ({len(meta)} metadata keys, Lightning 1.5.10 -> installed), "
-            f"torch {torch.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs; warm page cache")
+        say(
+            f"checkpoint: {file_size / MIB:.0f} MiB zip ({len(meta)} metadata keys, Lightning 1.5.10 -> installed), "
+            f"torch {torch.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs; warm page cache"
+        )
         say(f"upgrade command: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cli))} ...")
         say()
 
         results: dict[str, Run] = {}
-        results["copy + fsync (floor)"] = run([PY, "-c", COPY_FSYNC, str(src), str(out)], work, repeat=args.repeat, before=drop(out))
+        results["copy + fsync (floor)"] = run(
+            [PY, "-c", COPY_FSYNC, str(src), str(out)], work, repeat=args.repeat, before=drop(out)
+        )
         results["cp (no fsync)"] = run(["cp", str(src), str(out)], work, repeat=args.repeat, before=drop(out))
         startup = run([PY, "-c", "import pytest_ckpt_compat.cli, torch"], work, repeat=max(3, args.repeat))
         results["python + torch startup"] = startup
-        results["ckpt-compat upgrade -o OUT"] = run(cli + [str(src), "-o", str(out)], work, repeat=args.repeat, before=drop(out))
+        results["ckpt-compat upgrade -o OUT"] = run(
+            cli + [str(src), "-o", str(out)], work, repeat=args.repeat, before=drop(out)
+        )
         verified = run([PY, "-c", VERIFY, str(src), str(out)], work).out.strip()
         copy = work / "copy.ckpt"
         results["ckpt-compat upgrade --in-place (+.bak)"] = run(
@@ -295,37 +310,57 @@ def main(argv=None) -> int:
         results["torch.load(mmap) + torch.save + fsync"] = run(
             [PY, "-c", MMAP_LOAD_SAVE, str(src), str(out)], work, repeat=args.repeat, before=drop(out)
         )
-        results["ckpt-compat upgrade -o OUT, legacy file"] = run(cli + [str(legacy), "-o", str(out)], work, repeat=args.repeat, before=drop(out))
+        results["ckpt-compat upgrade -o OUT, legacy file"] = run(
+            cli + [str(legacy), "-o", str(out)], work, repeat=args.repeat, before=drop(out)
+        )
         drop(out, legacy)()
 
         floor = results["copy + fsync (floor)"]
-        say(f"{'contender':<42}{'wall s':>8}{'x copy':>8}{'net x copy':>11}{'peak RSS MiB':>14}{'RSS/file':>10}{'net RSS MiB':>13}")
+        say(
+            f"{'contender':<42}{'wall s':>8}{'x copy':>8}{'net x copy':>11}{'peak RSS MiB':>14}{'RSS/file':>10}{'net RSS MiB':>13}"
+        )
         for name, r in results.items():
-            net_wall = max(r.wall - startup.wall, 0.0) if r is not startup and not name.startswith(("copy", "cp")) else r.wall
+            net_wall = (
+                max(r.wall - startup.wall, 0.0) if r is not startup and not name.startswith(("copy", "cp")) else r.wall
+            )
             net_rss = max(r.rss - startup.rss, 0) if not name.startswith(("copy", "cp")) else r.rss
-            say(f"{name:<42}{r.wall:8.2f}{r.wall / floor.wall:8.2f}{net_wall / floor.wall:11.2f}"
-                f"{r.rss / MIB:14.0f}{r.rss / file_size:10.3f}{net_rss / MIB:13.0f}")
+            say(
+                f"{name:<42}{r.wall:8.2f}{r.wall / floor.wall:8.2f}{net_wall / floor.wall:11.2f}"
+                f"{r.rss / MIB:14.0f}{r.rss / file_size:10.3f}{net_rss / MIB:13.0f}"
+            )
         say("  net = minus the python + torch startup row (import time and the ~220 MiB torch itself maps)")
         say()
 
         up = results["ckpt-compat upgrade -o OUT"]
         say(f"output of ckpt-compat upgrade -o: tensors equal to the input: {verified}")
-        say(f"target wall <= 1.5x copy:   upgrade {up.wall / floor.wall:.2f}x (net of startup {(up.wall - startup.wall) / floor.wall:.2f}x)")
-        say(f"target RSS  <= 0.1x file:   upgrade {up.rss / file_size:.3f}x (net of startup {(up.rss - startup.rss) / file_size:.4f}x)")
+        say(
+            f"target wall <= 1.5x copy:   upgrade {up.wall / floor.wall:.2f}x (net of startup {(up.wall - startup.wall) / floor.wall:.2f}x)"
+        )
+        say(
+            f"target RSS  <= 0.1x file:   upgrade {up.rss / file_size:.3f}x (net of startup {(up.rss - startup.rss) / file_size:.4f}x)"
+        )
         legacy_run = results["ckpt-compat upgrade -o OUT, legacy file"]
-        say(f"legacy (pre-zip) file:      {legacy_run.wall / up.wall:.2f}x the zip upgrade's wall time, "
-            f"RSS {legacy_run.rss / file_size:.2f}x file (no mmap: tensors are read into memory and re-serialised)")
+        say(
+            f"legacy (pre-zip) file:      {legacy_run.wall / up.wall:.2f}x the zip upgrade's wall time, "
+            f"RSS {legacy_run.rss / file_size:.2f}x file (no mmap: tensors are read into memory and re-serialised)"
+        )
         if "lightning upgrade_checkpoint (+.bak)" in results:
             lt, ip = results["lightning upgrade_checkpoint (+.bak)"], results["ckpt-compat upgrade --in-place (+.bak)"]
-            say(f"in place, both with backup: ckpt-compat {ip.wall:.2f} s / {ip.rss / MIB:.0f} MiB vs "
-                f"Lightning {lt.wall:.2f} s / {lt.rss / MIB:.0f} MiB ({lt.wall / ip.wall:.2f}x the time, {lt.rss / ip.rss:.1f}x the memory)")
+            say(
+                f"in place, both with backup: ckpt-compat {ip.wall:.2f} s / {ip.rss / MIB:.0f} MiB vs "
+                f"Lightning {lt.wall:.2f} s / {lt.rss / MIB:.0f} MiB ({lt.wall / ip.wall:.2f}x the time, {lt.rss / ip.rss:.1f}x the memory)"
+            )
         say()
 
         mem = json.loads(run([PY, "-c", IN_MEMORY, str(src)], work).out.strip().splitlines()[-1])
-        say(f"upgrade() on a loaded checkpoint: {mem['upgrade_s'] * 1e3:.1f} ms vs torch.load {mem['load_s']:.2f} s "
-            f"= {100 * mem['upgrade_s'] / mem['load_s']:.2f}% (target <= 1%); stamped {mem['version']}")
-        say(f"  (first call includes finding and importing the catalogue; a second call in the same process: "
-            f"{mem['second_upgrade_s'] * 1e3:.1f} ms = {100 * mem['second_upgrade_s'] / mem['load_s']:.2f}%)")
+        say(
+            f"upgrade() on a loaded checkpoint: {mem['upgrade_s'] * 1e3:.1f} ms vs torch.load {mem['load_s']:.2f} s "
+            f"= {100 * mem['upgrade_s'] / mem['load_s']:.2f}% (target <= 1%); stamped {mem['version']}"
+        )
+        say(
+            f"  (first call includes finding and importing the catalogue; a second call in the same process: "
+            f"{mem['second_upgrade_s'] * 1e3:.1f} ms = {100 * mem['second_upgrade_s'] / mem['load_s']:.2f}%)"
+        )
         say()
 
         shard_runs = []
@@ -336,12 +371,16 @@ def main(argv=None) -> int:
                 drop(folder)()
                 make_sharded(folder, meta, shard)
 
-            shard_runs.append((shard, run(cli + [str(folder), "--in-place"], work, repeat=max(3, args.repeat), before=remake)))
+            shard_runs.append(
+                (shard, run(cli + [str(folder), "--in-place"], work, repeat=max(3, args.repeat), before=remake))
+            )
             drop(folder)()
         (small, r_small), (large, r_large) = shard_runs
-        say(f"sharded folder (meta.pt + shard), in-place upgrade: {small // MIB} MiB shard {r_small.wall:.2f} s, "
+        say(
+            f"sharded folder (meta.pt + shard), in-place upgrade: {small // MIB} MiB shard {r_small.wall:.2f} s, "
             f"{large // MIB} MiB shard {r_large.wall:.2f} s -> ratio {r_large.wall / r_small.wall:.2f} "
-            f"(1.00 = independent of shard size); peak RSS {r_small.rss / MIB:.0f} / {r_large.rss / MIB:.0f} MiB")
+            f"(1.00 = independent of shard size); peak RSS {r_small.rss / MIB:.0f} / {r_large.rss / MIB:.0f} MiB"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.out is not None:

@@ -11,6 +11,7 @@ else (an uncaught exception, a crash, a hang past ``-timeout``) is a finding and
 libFuzzer prints ``stat::number_of_executed_units: N`` at the end (the inputs run); a crashing
 input is written to ``--artifacts`` and the exit status is non-zero.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ import atheris
 
 with atheris.instrument_imports(include=["pytest_ckpt_compat"]):
     from pytest_ckpt_compat import load_checkpoint, save_checkpoint, upgrade
-    from pytest_ckpt_compat.errors import CheckpointCompatError
+    from pytest_ckpt_compat.core.errors import CheckpointCompatError
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = ["0.10.0", "1.0.0", "1.2.10", "1.4.9", "1.5.10", "1.6.5", "1.9.5", "2.0.0", "2.2.3", "lightning-2.6.6"]
@@ -60,7 +61,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=600)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--artifacts", default=None, help="where libFuzzer writes crashing inputs (default: a temp folder)")
+    parser.add_argument(
+        "--artifacts", default=None, help="where libFuzzer writes crashing inputs (default: a temp folder)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     corpus = Path(tempfile.mkdtemp(prefix="ckpt-compat-fuzz-corpus-"))

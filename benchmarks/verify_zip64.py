@@ -8,6 +8,7 @@ result with ``mmap=True`` and with torch's own offset arithmetic.
 
     python benchmarks/verify_zip64.py [--workdir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from pytest_ckpt_compat import writing
+from pytest_ckpt_compat.files import writing
 
 GIB = 1 << 30
 
@@ -39,7 +40,11 @@ def serialization_id_ranges(path: Path) -> list[tuple[int, int]]:
         fh.seek(max(0, size - 4096))
         tail = fh.read()
     central = size - len(tail) + tail.rfind(b"PK\x01\x02", 0, tail.rfind(info.filename.encode()))
-    return [(start, start + info.file_size), (start + info.file_size + 4, start + info.file_size + 8), (central + 16, central + 20)]
+    return [
+        (start, start + info.file_size),
+        (start + info.file_size + 4, start + info.file_size + 8),
+        (central + 16, central + 20),
+    ]
 
 
 def same_bytes(a: Path, b: Path, skip: list[tuple[int, int]]) -> bool:
@@ -76,7 +81,12 @@ def main(argv=None) -> int:
         big[0], big[-1] = 3, 7
         ckpt = {
             "pytorch-lightning_version": "1.5.10",
-            "state_dict": {"before": torch.arange(5.0), "big": big, "after": torch.arange(3.0), "empty": torch.zeros(0)},
+            "state_dict": {
+                "before": torch.arange(5.0),
+                "big": big,
+                "after": torch.arange(3.0),
+                "empty": torch.zeros(0),
+            },
         }
         with open(src, "wb") as fh:  # a file object: archive name "archive", as our writer uses
             torch.save(ckpt, fh)

@@ -17,6 +17,7 @@ so ``checkpoint_callback_best`` wins over ``checkpoint_callback_best_model_score
 ``early_stop_callback_patience`` -> ``EarlyStopping.patience``.
 ``callbacks`` is always present afterwards (``{}`` if nothing moved), like Lightning.
 """
+
 from __future__ import annotations
 
 ID = "pl-0.10.0-callbacks-dict"

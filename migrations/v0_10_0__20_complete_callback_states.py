@@ -18,6 +18,7 @@ as "no improvement" after resume; each filled field is listed in ``ckpt_compat.n
 Only the bare ``"ModelCheckpoint"``/``"EarlyStopping"`` entries that the 0.10.0 key move creates are
 touched; complete states are left as they are.
 """
+
 from __future__ import annotations
 
 import torch
@@ -51,7 +52,11 @@ def _complete(checkpoint: dict, name: str, defaults) -> None:
             state[field] = make()
             filled.append(field)
     if filled:
-        ops.note(checkpoint, ID, f"callbacks[{name!r}]: {', '.join(filled)} not saved by Lightning < 0.8.2; filled with a fresh callback's defaults")
+        ops.note(
+            checkpoint,
+            ID,
+            f"callbacks[{name!r}]: {', '.join(filled)} not saved by Lightning < 0.8.2; filled with a fresh callback's defaults",
+        )
 
 
 def upgrade(checkpoint: dict) -> dict:

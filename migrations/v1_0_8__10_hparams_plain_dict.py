@@ -10,6 +10,7 @@ too; values are not copied (tensors keep their identity). OmegaConf containers a
 are not dicts and need a trusted load by design.
 When: Lightning 1.0.8 (``dump_checkpoint`` writes ``dict(model.hparams)``).
 """
+
 from __future__ import annotations
 
 ID = "pl-1.0.8-hparams-plain-dict"

@@ -9,7 +9,7 @@ Lightning emits two spurious warnings on it: "...callback states ... colliding w
 moves past 1.5 the class keys no longer match any ``state_key``).
 When: Lightning 1.5.0, PR #6886 (``Callback.state_key``).
 
-Rule: ``pytest_ckpt_compat.callback_keys.from_evidence`` gives each class key the Lightning 2.x
+Rule: ``pytest_ckpt_compat.core.callback_keys.from_evidence`` gives each class key the Lightning 2.x
 ``state_key`` the file decides (a ``ModelCheckpoint``'s recorded ``monitor``; an ``EarlyStopping``
 through the ModelCheckpoint state with the same best score; Lightning's defaults for the fields no
 pre-1.5 release saved, e.g.
@@ -26,9 +26,11 @@ or a class key next to an existing string key): the first in dict order keeps th
 state is moved to ``ckpt_compat.dropped["callbacks/<module>.<qualname>"]`` with a note in
 ``ckpt_compat.notes[ID]``, because a state under a key no live callback owns would never be restored.
 """
+
 from __future__ import annotations
 
-from pytest_ckpt_compat import callback_keys, ops
+from pytest_ckpt_compat import ops
+from pytest_ckpt_compat.core import callback_keys
 
 ID = "pl-1.5.0-callback-state-keys"
 VERSION = "1.5.0"

@@ -21,6 +21,7 @@ progress of fit/validate/test gains ``is_last_batch=False``; missing 1.6 keys (e
 ``ckpt_compat.dropped["loops/<loop>/<key>"]``, with functions and other non-plain objects
 replaced by their dotted names. Must run before ``pl-1.6.0-loops-from-counters``.
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

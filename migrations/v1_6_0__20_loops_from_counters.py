@@ -37,6 +37,7 @@ missing step counts are filled in, and the top-level counters are taken from the
 Loops that Lightning itself saved in the 1.6 format (a ``1.6.0rc`` file sorts below 1.6.0) are
 left exactly as they are.
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

@@ -15,6 +15,7 @@ When: Lightning 1.6.0, PR #11638 (precision plugin ``state_dict``/``load_state_d
 
 If the new key already exists, it wins and the old value moves to ``ckpt_compat.dropped``.
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops
@@ -34,7 +35,9 @@ def upgrade(checkpoint: dict) -> dict:
         value = checkpoint.pop(old)
         if new in checkpoint:
             ops.drop(checkpoint, old, value)
-            ops.note(checkpoint, ID, f"{old}: {new} already present; the old value moved to ckpt_compat.dropped[{old!r}]")
+            ops.note(
+                checkpoint, ID, f"{old}: {new} already present; the old value moved to ckpt_compat.dropped[{old!r}]"
+            )
         elif value is not None:
             checkpoint[new] = value
     return checkpoint

@@ -19,6 +19,7 @@ is the epoch's last batch (which always steps). Pre-1.6 files (no batch progress
 ``global_step``, which the 1.6.0 unit has already made the optimizer-step count.
 When: Lightning 1.6.5 (backport #13467 of PR #13645, commit c67b075).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops
@@ -30,7 +31,10 @@ CHANGES_TENSORS = False
 
 # 1.6 – 1.9 names first; the 2.x names serve files re-stamped by hand (as Lightning's own test does)
 _AUTO = ("epoch_loop.batch_loop.optimizer_loop.optim_progress", "epoch_loop.automatic_optimization.optim_progress")
-_MANUAL = ("epoch_loop.batch_loop.manual_loop.optim_step_progress", "epoch_loop.manual_optimization.optim_step_progress")
+_MANUAL = (
+    "epoch_loop.batch_loop.manual_loop.optim_step_progress",
+    "epoch_loop.manual_optimization.optim_step_progress",
+)
 
 
 def _int(value):
@@ -53,7 +57,9 @@ def batches_that_stepped(checkpoint: dict, fit_loop: dict) -> int:
     if global_step is None:
         global_step = auto + manual
     batch = "epoch_loop.batch_progress"
-    ready, processed, completed = (_int(ops.get_in(fit_loop, batch, "total", k)) for k in ("ready", "processed", "completed"))
+    ready, processed, completed = (
+        _int(ops.get_in(fit_loop, batch, "total", k)) for k in ("ready", "processed", "completed")
+    )
     if processed is None or completed is None or processed <= 0:
         return global_step
 

@@ -15,6 +15,7 @@ a UserWarning (and ``ckpt_compat.notes[<this id>]``) names it. Nothing is delete
 warns and leaves all keys stale, so none of them is restored.)
 When: Lightning 1.9.0, PR #15300 / #15606 (commit f4ca56).
 """
+
 from __future__ import annotations
 
 import re

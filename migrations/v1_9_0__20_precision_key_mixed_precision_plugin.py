@@ -11,6 +11,7 @@ If a ``MixedPrecisionPlugin`` state is already present, it is kept and the old o
 When: Lightning 1.9.0, PR #16039 (the accelerator connector instantiates ``MixedPrecisionPlugin``;
 checked in the 1.8.6 and 1.9.0 wheels).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

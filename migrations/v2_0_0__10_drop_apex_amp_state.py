@@ -9,6 +9,7 @@ migration deletes ``amp_scaling_state`` with a warning on every load and leaves
 instead of a warning (the upgrade is deliberate; nothing is lost).
 When: Lightning 2.0.0, PR #16149 (commit e544676).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops
@@ -28,6 +29,8 @@ def upgrade(checkpoint: dict) -> dict:
     for key in found:
         ops.drop(checkpoint, key, checkpoint.pop(key))
     ops.note(
-        checkpoint, ID, f"apex AMP state ({', '.join(found)}) moved to ckpt_compat.dropped: apex support was removed in Lightning 2.0"
+        checkpoint,
+        ID,
+        f"apex AMP state ({', '.join(found)}) moved to ckpt_compat.dropped: apex support was removed in Lightning 2.0",
     )
     return checkpoint

@@ -14,6 +14,7 @@ A key that already exists is never overwritten (the old state goes to ``ckpt_com
 When: Lightning 2.0.0, PR #16490 (rename) and #16400 (FairScale removal); checked against the
 1.9.0 and 2.0.0 wheels (class names and the accelerator connector).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

@@ -10,6 +10,7 @@ Renames ``epoch_loop.batch_loop.manual_loop.{optim_step_progress,state_dict}`` a
 key is never overwritten.
 When: Lightning 2.0.0, PR #16337 / #16172 (commit 7807454).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

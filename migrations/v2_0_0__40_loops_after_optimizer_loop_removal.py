@@ -9,6 +9,7 @@ moved on its own when present, so a file that has a loop's ``state_dict`` but no
 (or the reverse) does not raise ``KeyError``.
 When: Lightning 2.0.0, PR #16539 / #16598 (commit 6a56586).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

@@ -14,6 +14,7 @@ does. The outer loop's own ``state_dict`` is replaced by the inner one (Lightnin
 outer one was not empty it is kept in ``ckpt_compat.dropped["loops/<loop>/<key>"]``.
 When: Lightning 2.0.0, PR #16726 (commit ec4f592; Lightning's migration shipped in 2.0.1, #17125).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops
@@ -29,7 +30,7 @@ def _flatten(checkpoint: dict, loop_name: str, loop: dict, outer: str) -> None:
     loop.pop(outer + "dataloader_progress", None)
     inner = outer + "epoch_loop."
     for key in [k for k in loop if isinstance(k, str) and k.startswith(inner)]:
-        new = outer + key[len(inner):]
+        new = outer + key[len(inner) :]
         value = loop.pop(key)
         if loop.get(new):  # a non-empty outer value would be overwritten: keep it
             ops.drop(checkpoint, f"loops/{loop_name}/{new}", loop[new])

@@ -8,6 +8,7 @@ kept in ``ckpt_compat.dropped``).
 When: Lightning 2.1.0 (no CHANGELOG entry names it; checked in the 2.0.0 and 2.1.0 wheels: the class
 and the FSDP strategy default).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

@@ -14,6 +14,7 @@ key, so use the current class names when resuming upgraded files.
 When: Lightning 2.1.1 (tag; the CHANGELOG lists it under 2.2.0), PR #18840; checked in the 2.1.0
 and 2.1.1 wheels (``class MixedPrecision`` first appears in 2.1.1).
 """
+
 from __future__ import annotations
 
 from pytest_ckpt_compat import ops

@@ -11,6 +11,7 @@ data. States are recognised by shape (``wait_count``, ``stopped_epoch``, ``best_
 never changed.
 When: Lightning 2.6.0, PR #21188.
 """
+
 from __future__ import annotations
 
 ID = "pl-2.6.0-early-stopping-stopping-reason"

@@ -7,38 +7,39 @@ The flow, one module each: ``catalogue`` (find and order the units in ``migratio
 The public names below are resolved on first use (PEP 562): pytest imports this package for its
 plugin in every run, and a run that does not use it must not pay for importing torch.
 """
+
 from __future__ import annotations
 
 import importlib
 
-from .versions import TOOL_VERSION
+from .core.versions import TOOL_VERSION
 
 __version__ = TOOL_VERSION
 
 _EXPORTS = {
-    "Catalogue": "catalogue",
-    "Migration": "catalogue",
-    "all_catalogues": "catalogue",
-    "lightning_catalogue": "catalogue",
-    "register_catalogue": "catalogue",
-    "unregister_catalogue": "catalogue",
-    "applied_ids": "engine",
-    "plan": "engine",
-    "upgrade": "engine",
-    "CatalogueError": "errors",
-    "CheckpointCompatError": "errors",
-    "CheckpointNotFound": "errors",
-    "CheckpointTooNew": "errors",
-    "CorruptCheckpoint": "errors",
-    "GoldenError": "errors",
-    "HashMismatch": "errors",
-    "InvalidVersion": "errors",
-    "MigrationError": "errors",
-    "MissingGlobal": "errors",
-    "NotALightningCheckpoint": "errors",
-    "UnsafeCheckpoint": "errors",
-    "load_checkpoint": "loading",
-    "save_checkpoint": "writing",
+    "Catalogue": "core.catalogue",
+    "Migration": "core.catalogue",
+    "all_catalogues": "core.catalogue",
+    "lightning_catalogue": "core.catalogue",
+    "register_catalogue": "core.catalogue",
+    "unregister_catalogue": "core.catalogue",
+    "applied_ids": "core.engine",
+    "plan": "core.engine",
+    "upgrade": "core.engine",
+    "CatalogueError": "core.errors",
+    "CheckpointCompatError": "core.errors",
+    "CheckpointNotFound": "core.errors",
+    "CheckpointTooNew": "core.errors",
+    "CorruptCheckpoint": "core.errors",
+    "GoldenError": "core.errors",
+    "HashMismatch": "core.errors",
+    "InvalidVersion": "core.errors",
+    "MigrationError": "core.errors",
+    "MissingGlobal": "core.errors",
+    "NotALightningCheckpoint": "core.errors",
+    "UnsafeCheckpoint": "core.errors",
+    "load_checkpoint": "files.loading",
+    "save_checkpoint": "files.writing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,11 @@
 """The tests ``--ckpt-compat-check`` adds (like ``makemigrations --check``): fail CI on gaps and drift."""
+
 from __future__ import annotations
 
-from pytest_ckpt_compat import drift, versions
-from pytest_ckpt_compat.compare import CheckFailed
-from pytest_ckpt_compat.registry import REGISTRY_FILE
+from pytest_ckpt_compat.core import versions
+from pytest_ckpt_compat.goldens.registry import REGISTRY_FILE
+from pytest_ckpt_compat.matrix import drift
+from pytest_ckpt_compat.matrix.compare import CheckFailed
 
 
 def test_installed_release_has_golden(ckpt_compat_workspace):

@@ -3,9 +3,11 @@
 Parametrized by :mod:`pytest_ckpt_compat.plugin`; the work is done in :mod:`.checks` and
 :mod:`.testing`, so these stay readable as a specification.
 """
+
 from __future__ import annotations
 
-from pytest_ckpt_compat import checks, testing
+from pytest_ckpt_compat import testing
+from pytest_ckpt_compat.matrix import checks
 
 
 def test_golden(ckpt_compat_cell, ckpt_compat_workspace, tmp_path):
@@ -17,7 +19,9 @@ def test_golden(ckpt_compat_cell, ckpt_compat_workspace, tmp_path):
 def test_migration(migration, migration_example, ckpt_compat_workspace):
     """A migration unit keeps the contract on its input, and is a no-op on a golden already in its format."""
     __tracebackhide__ = True
-    from pytest_ckpt_compat.session import golden_around
+    from pytest_ckpt_compat.matrix.session import golden_around
 
     after = golden_around(ckpt_compat_workspace.store, migration, before=False)
-    testing.check_migration(migration, migration_example.checkpoint, after=ckpt_compat_workspace.load(after) if after else None)
+    testing.check_migration(
+        migration, migration_example.checkpoint, after=ckpt_compat_workspace.load(after) if after else None
+    )

@@ -3,6 +3,7 @@
 Every sub-command is defined here and calls the functions of its room (engine, building,
 the plugin's matrix file); no room registers commands of its own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,18 +13,18 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from .building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
-from . import callback_keys, premigrated
-from .catalogue import all_catalogues
-from .engine import LEDGER_KEY, plan, upgrade
-from .errors import HardLinked, classify
-from .loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
-from .progress import echo, iterate
-from .signals import signals_as_exceptions
-from .versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
+from .core import callback_keys, premigrated
+from .core.catalogue import all_catalogues
+from .core.engine import LEDGER_KEY, plan, upgrade
+from .core.errors import HardLinked, classify
+from .core.progress import echo, iterate
+from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
+from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
+from .files.signals import signals_as_exceptions
+from .goldens.building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,18 +53,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ckpt-compat", description="Upgrade and inspect PyTorch Lightning checkpoints.")
+    parser = argparse.ArgumentParser(
+        prog="ckpt-compat", description="Upgrade and inspect PyTorch Lightning checkpoints."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {TOOL_VERSION}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     up = sub.add_parser("upgrade", help="upgrade checkpoint files to the installed (or --target) Lightning format")
-    up.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="checkpoint files, sharded checkpoint folders, or folders to search for *.ckpt")
+    up.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="checkpoint files, sharded checkpoint folders, or folders to search for *.ckpt",
+    )
     where = up.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", type=Path, help="write the upgraded checkpoint here (one input file)")
-    where.add_argument("--in-place", action="store_true", help="atomically replace each input (the first original kept as NAME.ckpt.bak)")
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="atomically replace each input (the first original kept as NAME.ckpt.bak)",
+    )
     where.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     up.add_argument("--no-backup", action="store_true", help="with --in-place: do not keep NAME.ckpt.bak")
-    up.add_argument("--break-hardlinks", action="store_true", help="with --in-place: upgrade a file that has other hard links (they keep the old bytes)")
+    up.add_argument(
+        "--break-hardlinks",
+        action="store_true",
+        help="with --in-place: upgrade a file that has other hard links (they keep the old bytes)",
+    )
     _add_common(up)
     up.set_defaults(func=_cmd_upgrade)
 
@@ -84,16 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="VERSION", help="target Lightning version (default: the installed one)")
-    parser.add_argument("--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)")
-    parser.add_argument("--assume-version", metavar="VERSION", help="version of a checkpoint that has no version key (Lightning < 0.8.2)")
     parser.add_argument(
-        "--callback", action="append", metavar="SPEC", dest="callbacks", type=_callback_spec,
-        help="configuration of a callback that wrote a pre-1.5 file, e.g. 'EarlyStopping{\"monitor\": \"val_loss\", \"mode\": \"max\"}' (repeatable)",
+        "--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)"
+    )
+    parser.add_argument(
+        "--assume-version",
+        metavar="VERSION",
+        help="version of a checkpoint that has no version key (Lightning < 0.8.2)",
+    )
+    parser.add_argument(
+        "--callback",
+        action="append",
+        metavar="SPEC",
+        dest="callbacks",
+        type=_callback_spec,
+        help='configuration of a callback that wrote a pre-1.5 file, e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
     )
 
 
 def _callback_spec(text: str) -> str:
-    from .callback_keys import parse_spec
+    from .core.callback_keys import parse_spec
 
     try:
         parse_spec(text)
@@ -104,7 +131,14 @@ def _callback_spec(text: str) -> str:
 
 def _cmd_migrations(args: argparse.Namespace) -> int:
     rows = [
-        {"catalogue": m.catalogue, "version": str(m.version), "order": m.order, "id": m.id, "title": m.title, "file": m.path.name}
+        {
+            "catalogue": m.catalogue,
+            "version": str(m.version),
+            "order": m.order,
+            "id": m.id,
+            "title": m.title,
+            "file": m.path.name,
+        }
         for cat in all_catalogues()
         for m in cat.migrations
     ]
@@ -127,13 +161,18 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if isinstance(checkpoint, dict) else None,
         "top_level_keys": [str(k) for k in checkpoint] if isinstance(checkpoint, dict) else [],
         "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
-        "plan": [{"id": m.id, "version": str(m.version), "title": m.title} for m in plan(checkpoint, args.target, assume_version=args.assume_version)],
+        "plan": [
+            {"id": m.id, "version": str(m.version), "title": m.title}
+            for m in plan(checkpoint, args.target, assume_version=args.assume_version)
+        ],
     }
     # how the callback states are (or, after the plan, would be) keyed: upgraded in memory only
     upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
     info["callback_keys"] = (checkpoint.get(LEDGER_KEY) or {}).get("callback_keys", {})
     info["unkeyed_callbacks"] = callback_keys.unresolved(checkpoint)
-    info["lightning_migrated"] = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY)  # already migrated by Lightning
+    info["lightning_migrated"] = (checkpoint.get(LEDGER_KEY) or {}).get(
+        premigrated.RECORD_KEY
+    )  # already migrated by Lightning
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -155,13 +194,19 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _print_unkeyed(path, unkeyed: dict, stream) -> None:
     """Callback states plain Lightning will not restore until their configuration is stated."""
     for key, why in unkeyed.items():
-        print(f"{path}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
-              f"state its configuration with --callback '{key}{{\"monitor\": ..., \"mode\": ...}}'", file=stream)
+        print(
+            f"{path}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
+            f'state its configuration with --callback \'{key}{{"monitor": ..., "mode": ...}}\'',
+            file=stream,
+        )
 
 
 def _cmd_upgrade(args: argparse.Namespace) -> int:
     if args.output is not None and (len(args.paths) != 1 or args.paths[0].is_dir()):
-        print("error: -o/--output takes exactly one checkpoint file; use --in-place for several files or sharded folders", file=sys.stderr)
+        print(
+            "error: -o/--output takes exactly one checkpoint file; use --in-place for several files or sharded folders",
+            file=sys.stderr,
+        )
         return 2
     if args.output is None and not args.in_place and not args.dry_run:
         print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
@@ -195,7 +240,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
-    from . import writing
+    from .files import writing
 
     file = checkpoint_file(path)
     if args.in_place:  # load → backup → replace must not interleave with another upgrader
@@ -238,8 +283,10 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
         writing.save_checkpoint(checkpoint, args.output, source=file)
     dest = file if args.in_place else args.output
     migrated = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY) if lightning_migrated else None
-    echo(f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}"
-         + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else ""))
+    echo(
+        f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}"
+        + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else "")
+    )
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:
@@ -270,7 +317,9 @@ def _add_golden(subparsers) -> None:
 
     add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
     add.add_argument("release", help="e.g. 1.6.5")
-    add.add_argument("--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)")
+    add.add_argument(
+        "--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)"
+    )
     add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
     add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
     add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
@@ -319,8 +368,11 @@ def _cmd_golden_list(args: argparse.Namespace) -> int:
 
 def _add_matrix(subparsers) -> None:
     """``ckpt-compat matrix [pytest args]``: the matrix alone, without the project's own tests."""
-    matrix = subparsers.add_parser("matrix", help="run the golden matrix (pytest --ckpt-compat) on the installed package",
-                                   description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.")
+    matrix = subparsers.add_parser(
+        "matrix",
+        help="run the golden matrix (pytest --ckpt-compat) on the installed package",
+        description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.",
+    )
     matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     matrix.set_defaults(func=_cmd_matrix, passthrough="pytest_args")
 
@@ -344,7 +396,9 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     if Path(report).is_file():
         print(f"ckpt-compat matrix: report written to {Path(report).resolve()}")
     if failures.names:
-        print(f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  {rerun_command(args.pytest_args, failures.names)}")
+        print(
+            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  {rerun_command(args.pytest_args, failures.names)}"
+        )
     return code
 
 
@@ -375,7 +429,7 @@ def rerun_command(pytest_args: Sequence[str], failed: Sequence[str]) -> str:
             skip = arg == "-k"
         elif not arg.startswith("-k"):
             kept.append(arg)
-    params = [name[name.index("["):] if "[" in name else name for name in failed]
+    params = [name[name.index("[") :] if "[" in name else name for name in failed]
     expression = " or ".join(dict.fromkeys(params))
     return shlex.join(["ckpt-compat", "matrix", *kept, "-k", expression])
 

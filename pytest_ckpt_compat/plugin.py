@@ -9,6 +9,7 @@ Splitting the matrix across CI jobs: every cell id starts with the golden's rele
 ``--ckpt-compat-shard=2/4`` (goldens dealt round-robin; migration and check items in shard 1).
 Check mode (``--ckpt-compat-check``) respects both: deselected goldens are not "unexercised".
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,16 +27,48 @@ _STATE = pytest.StashKey["State"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ckpt-compat", "golden checkpoint compatibility (pytest-ckpt-compat)")
-    group.addoption("--ckpt-compat", action="store_true", dest="ckpt_compat", help="run the golden checkpoint matrix and the migration contract checks")
-    group.addoption("--ckpt-compat-url", dest="ckpt_compat_url", metavar="URL_OR_FOLDER", help=f"where goldens are fetched from (env {_env('URL')})")
-    group.addoption("--ckpt-compat-cache", dest="ckpt_compat_cache", metavar="DIR", help=f"verified golden cache (env {_env('CACHE')})")
-    group.addoption("--ckpt-compat-registry", dest="ckpt_compat_registry", metavar="DIR", help="folder with registry.txt, <release>/meta.json and recipes/")
-    group.addoption("--ckpt-compat-check", action="store_true", dest="ckpt_compat_check", help="fail when the installed Lightning has no golden, a golden went unexercised, or the format drifted")
-    group.addoption("--ckpt-compat-report", dest="ckpt_compat_report", metavar="FILE.md", help="write the matrix as Markdown")
-    group.addoption("--ckpt-compat-shard", dest="ckpt_compat_shard", metavar="I/N", help="run only shard I of N of the goldens")
+    group.addoption(
+        "--ckpt-compat",
+        action="store_true",
+        dest="ckpt_compat",
+        help="run the golden checkpoint matrix and the migration contract checks",
+    )
+    group.addoption(
+        "--ckpt-compat-url",
+        dest="ckpt_compat_url",
+        metavar="URL_OR_FOLDER",
+        help=f"where goldens are fetched from (env {_env('URL')})",
+    )
+    group.addoption(
+        "--ckpt-compat-cache",
+        dest="ckpt_compat_cache",
+        metavar="DIR",
+        help=f"verified golden cache (env {_env('CACHE')})",
+    )
+    group.addoption(
+        "--ckpt-compat-registry",
+        dest="ckpt_compat_registry",
+        metavar="DIR",
+        help="folder with registry.txt, <release>/meta.json and recipes/",
+    )
+    group.addoption(
+        "--ckpt-compat-check",
+        action="store_true",
+        dest="ckpt_compat_check",
+        help="fail when the installed Lightning has no golden, a golden went unexercised, or the format drifted",
+    )
+    group.addoption(
+        "--ckpt-compat-report", dest="ckpt_compat_report", metavar="FILE.md", help="write the matrix as Markdown"
+    )
+    group.addoption(
+        "--ckpt-compat-shard", dest="ckpt_compat_shard", metavar="I/N", help="run only shard I of N of the goldens"
+    )
     parser.addini("ckpt_compat_url", "golden source: http(s) base URL or a folder")
     parser.addini("ckpt_compat_cache", "golden cache folder")
-    parser.addini("ckpt_compat_registry", "folder with registry.txt and meta.json (default: the checkout's or the packaged golden/)")
+    parser.addini(
+        "ckpt_compat_registry",
+        "folder with registry.txt and meta.json (default: the checkout's or the packaged golden/)",
+    )
 
 
 def _env(what: str) -> str:
@@ -43,13 +76,15 @@ def _env(what: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "ckpt_compat_migrations(catalogue=None): parametrize `migration` over a catalogue's units")
+    config.addinivalue_line(
+        "markers", "ckpt_compat_migrations(catalogue=None): parametrize `migration` over a catalogue's units"
+    )
     if config.getoption("ckpt_compat_check"):
         config.option.ckpt_compat = True
     if not config.getoption("ckpt_compat"):
         return
-    from .errors import GoldenError
-    from .session import State
+    from .core.errors import GoldenError
+    from .matrix.session import State
 
     try:
         state = State.from_config(config)
@@ -85,7 +120,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "migration" in names and "migration" not in metafunc._arg2fixturedefs:  # a user fixture wins
         marker = metafunc.definition.get_closest_marker("ckpt_compat_migrations")
         catalogue = marker.kwargs.get("catalogue") if marker else None
-        from .session import migrations
+        from .matrix.session import migrations
 
         units = migrations(catalogue)
         metafunc.parametrize("migration", units, ids=[u.id for u in units])
@@ -131,7 +166,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     path = session.config.getoption("ckpt_compat_report")
     if path:
-        from . import report
+        from .matrix import report
 
         Path(path).write_text(report.markdown(state), encoding="utf-8")
 
@@ -140,7 +175,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     state = _state(config)
     if not state or hasattr(config, "workerinput"):
         return
-    from . import report
+    from .matrix import report
 
     terminalreporter.write_sep("-", "ckpt-compat matrix")
     for line in report.text_lines(state):
@@ -174,8 +209,8 @@ class _XdistHooks:
 @pytest.fixture(scope="session")
 def ckpt_compat_workspace(request, tmp_path_factory):
     """Fetched/upgraded goldens shared by the tests of one process (one per xdist worker)."""
-    from .workspace import Workspace
-    from .session import State
+    from .matrix.session import State
+    from .matrix.workspace import Workspace
 
     state = _state(request.config) or State.from_config(request.config)
     return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"))
@@ -196,7 +231,7 @@ def golden_after(migration, ckpt_compat_workspace):
 @pytest.fixture
 def migration_example(migration, ckpt_compat_workspace):
     """``golden_before`` where one exists, else a hand-made minimal checkpoint just below the version."""
-    from .session import Sample
+    from .matrix.session import Sample
     from .testing import catalogue_of, minimal_checkpoint, prepare_for, version_before
 
     try:
@@ -208,7 +243,7 @@ def migration_example(migration, ckpt_compat_workspace):
 
 
 def _sample(migration, ws, *, before: bool, skip: bool = True):
-    from .session import Sample, golden_around
+    from .matrix.session import Sample, golden_around
     from .testing import catalogue_of, prepare_for
 
     golden = golden_around(ws.store, migration, before=before)

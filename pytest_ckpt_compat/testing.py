@@ -12,18 +12,20 @@ checkpoint dict; the plugin runs it for every unit with ``--ckpt-compat``. Downs
     def test_unit(migration):
         check_migration(migration, minimal_checkpoint(before(migration), version_key="my_version"), catalogue=my_catalogue)
 """
+
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from packaging.version import Version
 
-from .catalogue import Catalogue, Migration, all_catalogues
-from .compare import CheckFailed, Mismatches, copy_checkpoint
-from .engine import applied_ids, plan, upgrade
-from .errors import CheckpointCompatError
+from .core.catalogue import Catalogue, Migration, all_catalogues
+from .core.engine import applied_ids, plan, upgrade
+from .core.errors import CheckpointCompatError
+from .matrix.compare import CheckFailed, Mismatches, copy_checkpoint
 
 FORBIDDEN_MODULES = ("lightning", "pytorch_lightning", "lightning_fabric")
 
@@ -67,7 +69,9 @@ def minimal_checkpoint(version: str, *, version_key: str = "pytorch-lightning_ve
         "epoch": 1,
         "global_step": 8,
         "state_dict": {"layer.weight": torch.arange(4.0).reshape(2, 2), "layer.bias": torch.zeros(2)},
-        "optimizer_states": [{"state": {0: {"step": 8, "exp_avg": torch.ones(2, 2)}}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]}],
+        "optimizer_states": [
+            {"state": {0: {"step": 8, "exp_avg": torch.ones(2, 2)}}, "param_groups": [{"lr": 0.01, "params": [0, 1]}]}
+        ],
         "lr_schedulers": [{"last_epoch": 1, "_step_count": 2, "_last_lr": [0.005]}],
         "callbacks": {},
         "hyper_parameters": {"lr": 0.01},
@@ -77,9 +81,15 @@ def minimal_checkpoint(version: str, *, version_key: str = "pytorch-lightning_ve
 def prepare_for(migration: Migration, checkpoint: dict, catalogue: Catalogue | None = None) -> dict:
     """Apply (in place) every pending unit that comes before ``migration``: the input it will really get."""
     catalogue = catalogue or catalogue_of(migration)
-    earlier = [m for m in plan(checkpoint, str(migration.version), catalogues=[catalogue]) if m.sort_key < migration.sort_key]
+    earlier = [
+        m for m in plan(checkpoint, str(migration.version), catalogues=[catalogue]) if m.sort_key < migration.sort_key
+    ]
     if earlier:
-        upgrade(checkpoint, str(earlier[-1].version), catalogues=[catalogue.subset(earlier, target_version=earlier[-1].version)])
+        upgrade(
+            checkpoint,
+            str(earlier[-1].version),
+            catalogues=[catalogue.subset(earlier, target_version=earlier[-1].version)],
+        )
     return checkpoint
 
 
@@ -110,7 +120,10 @@ def forbidden_imports(path: str | Path, modules: Iterable[str] = FORBIDDEN_MODUL
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names = [node.module]
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__"):
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in (
+            "import_module",
+            "__import__",
+        ):
             names = [a.value for a in node.args[:1] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
         for name in names:
             if name.split(".")[0] in roots:
@@ -169,20 +182,32 @@ def check_migration(
 
     origin = source.get(catalogue.legacy_version_key, source.get(catalogue.version_key))
     if origin is not None and Version(str(origin)) >= migration.version:
-        if any(p.id == migration.id for p in plan(copy_checkpoint(source), str(migration.version), catalogues=[catalogue.subset([migration])])):
+        if any(
+            p.id == migration.id
+            for p in plan(copy_checkpoint(source), str(migration.version), catalogues=[catalogue.subset([migration])])
+        ):
             m.add(f"planned for a checkpoint already at {origin} (>= {migration.version})")
     else:
         try:
-            ledgered = upgrade(copy_checkpoint(source), str(migration.version), catalogues=[catalogue.subset([migration], target_version=migration.version)])
+            ledgered = upgrade(
+                copy_checkpoint(source),
+                str(migration.version),
+                catalogues=[catalogue.subset([migration], target_version=migration.version)],
+            )
         except CheckpointCompatError as exc:
             m.add(f"the engine could not apply it: {exc}")
             m.raise_if_any()
         if migration.id not in applied_ids(ledgered, catalogue.name):
             m.add(f"the engine did not record {migration.id} in the ledger")
         if str(ledgered.get(catalogue.version_key)) != str(migration.version):
-            m.add(f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected {str(migration.version)!r}")
+            m.add(
+                f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected {str(migration.version)!r}"
+            )
         stamped = copy_checkpoint(ledgered)
-        if any(p.id == migration.id for p in plan(stamped, str(migration.version), catalogues=[catalogue.subset([migration])])):
+        if any(
+            p.id == migration.id
+            for p in plan(stamped, str(migration.version), catalogues=[catalogue.subset([migration])])
+        ):
             m.add("planned again on its own output (the ledger or the stamp is ignored)")
 
     if after is not None:
@@ -200,7 +225,13 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     import torch
 
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        same = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
+        same = (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and torch.equal(a, b)
+        )
         return [] if same else [path or "."]
     if isinstance(a, dict) and isinstance(b, dict):
         out = [f"{path}/{k!s} removed" for k in a if k not in b] + [f"{path}/{k!s} added" for k in b if k not in a]

@@ -1,4 +1,5 @@
 """`ckpt-compat` end to end on real files (in-process `main`, plus one real console-script run)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,7 @@ import torch
 
 from pytest_ckpt_compat import lightning_catalogue, plan
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.versions import installed_lightning_version
+from pytest_ckpt_compat.core.versions import installed_lightning_version
 
 CURRENT = installed_lightning_version()
 
@@ -24,7 +25,14 @@ def old_checkpoint(version="1.9.5", **extra):
         "global_step": 8,
         "pytorch-lightning_version": version,
         "state_dict": {"net.weight": torch.arange(6.0).reshape(2, 3), "net.bias": torch.zeros(2)},
-        "callbacks": {"EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {"wait_count": 0, "stopped_epoch": 0, "best_score": torch.tensor(0.5), "patience": 3}},
+        "callbacks": {
+            "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {
+                "wait_count": 0,
+                "stopped_epoch": 0,
+                "best_score": torch.tensor(0.5),
+                "patience": 3,
+            }
+        },
         "optimizer_states": [],
         "lr_schedulers": [],
     }
@@ -148,9 +156,13 @@ def test_migrations_lists_the_catalogue_in_order(capsys):
 
 def test_console_script_runs(old_file, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "ckpt-compat")
-    done = subprocess.run([exe, "upgrade", str(old_file), "-o", str(tmp_path / "n.ckpt")], capture_output=True, text=True)
+    done = subprocess.run(
+        [exe, "upgrade", str(old_file), "-o", str(tmp_path / "n.ckpt")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
-    bad = subprocess.run([exe, "upgrade", str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "m.ckpt")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [exe, "upgrade", str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "m.ckpt")], capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "missing.ckpt" in bad.stderr
 
 
@@ -158,7 +170,10 @@ def test_matrix_forwards_pytest_options(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "ckpt-compat")
     done = subprocess.run(
         [exe, "matrix", "-k", "2.6.6 and end_of_fit and (upgrade or weights_only)", "-q", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "passed" in done.stdout and " failed" not in done.stdout.replace("0 failed", "")
@@ -173,22 +188,29 @@ def test_matrix_forwards_pytest_options(tmp_path):
 def test_rerun_command_keeps_the_options_and_selects_exactly_the_failures():
     from pytest_ckpt_compat.cli import rerun_command
 
-    command = rerun_command(["-n", "2", "-k", "1.6", "--ckpt-compat-check", "--"],
-                            ["test_golden[1.9.5-end_of_fit-load]", "test_migration[pl-2.0.0-x]", "test_schema_drift"])
-    assert command == "ckpt-compat matrix -n 2 --ckpt-compat-check -k '[1.9.5-end_of_fit-load] or [pl-2.0.0-x] or test_schema_drift'"
+    command = rerun_command(
+        ["-n", "2", "-k", "1.6", "--ckpt-compat-check", "--"],
+        ["test_golden[1.9.5-end_of_fit-load]", "test_migration[pl-2.0.0-x]", "test_schema_drift"],
+    )
+    assert (
+        command
+        == "ckpt-compat matrix -n 2 --ckpt-compat-check -k '[1.9.5-end_of_fit-load] or [pl-2.0.0-x] or test_schema_drift'"
+    )
 
 
 def test_rerun_expression_selects_exactly_the_failed_tests(pytester):
     """The hint's -k expression, run by pytest itself, selects the failures and nothing else."""
     from pytest_ckpt_compat.cli import _Failures, rerun_command
 
-    pytester.makepyfile(test_cells="""
+    pytester.makepyfile(
+        test_cells="""
 import pytest
 
 @pytest.mark.parametrize("cell", ["1.9.5-end_of_fit-load", "lightning-1.9.5-end_of_fit-load", "1.9.5-end_of_fit-resume"])
 def test_golden(cell):
     assert cell != "1.9.5-end_of_fit-load"
-""")
+"""
+    )
     failures = _Failures()
     pytester.runpytest("-p", "no:ckpt_compat", plugins=[failures]).assert_outcomes(passed=2, failed=1)
     assert failures.names == ["test_golden[1.9.5-end_of_fit-load]"]

@@ -3,6 +3,7 @@
 (The matrix then proves the same upgrade resumes with exact state; this checks the CLI's own path:
 safe load, trust only where the golden pickles objects, carry-over writer, in-place backup.)
 """
+
 from __future__ import annotations
 
 import shutil
@@ -12,10 +13,14 @@ import pytest
 import torch
 
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.versions import installed_lightning_version, parse
+from pytest_ckpt_compat.core.versions import installed_lightning_version, parse
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-ENTRIES = sorted(line.split()[0] for line in (GOLDEN / "registry.txt").read_text().splitlines() if line.strip() and not line.startswith("#"))
+ENTRIES = sorted(
+    line.split()[0]
+    for line in (GOLDEN / "registry.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
 CURRENT = installed_lightning_version()
 
 

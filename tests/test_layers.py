@@ -4,6 +4,7 @@ Every import inside the package counts, also those inside functions (a lazy impo
 arrow); only ``if TYPE_CHECKING:`` blocks are left out. The layers, lowest first, are the order a
 reader meets them in the README's architecture paragraph.
 """
+
 from __future__ import annotations
 
 import ast
@@ -14,19 +15,62 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_ckpt_compat"
 MAX_LINES = 400
 
-LAYERS = [
-    {"errors", "ops", "compare", "progress", "signals", "writing.atomic"},
-    {"versions", "registry", "pickles", "formats", "writing.sources", "writing.plaindata", "writing.inplace", "writing.zipformat", "writing.carryover", "writing", "callback_keys"},
-    {"catalogue", "loading", "goldens", "environments", "known_defects", "premigrated"},
-    {"engine"},
-    {"lightning", "testing", "workspace", "building"},
-    {"restored"},
-    {"checks", "drift"},
-    {"session"},
-    {"report"},
-    {"plugin", "_matrix", "_check"},
-    {"cli", "__init__"},
+# Subpackages, lowest first: a module may import its own subpackage's lower layers and any lower
+# subpackage, never a higher one. Inside a subpackage the groups are its own layers, lowest first.
+SUBPACKAGES = [
+    (
+        "core",
+        [
+            {"core.errors", "core.ops", "core.progress"},
+            {"core.versions", "core.callback_keys"},
+            {"core.catalogue", "core.premigrated"},
+            {"core.engine"},
+            {"core"},
+        ],
+    ),
+    (
+        "files",
+        [
+            {"files.signals", "files.formats", "files.pickles", "files.writing.atomic", "files.writing.plaindata"},
+            {"files.writing.sources", "files.writing.carryover", "files.writing.zipformat"},
+            {"files.writing.inplace"},
+            {"files.writing", "files.loading"},
+            {"files"},
+        ],
+    ),
+    ("lightning", [{"lightning"}]),
+    (
+        "goldens",
+        [
+            {"goldens.registry", "goldens.environments", "goldens.store"},
+            {"goldens.building"},
+            {"goldens"},
+        ],
+    ),
+    (
+        "matrix",
+        [
+            {"matrix.compare", "matrix.known_defects"},
+            {"matrix.workspace"},
+            {"matrix.restored"},
+            {"matrix.checks", "matrix.drift"},
+            {"matrix.session"},
+            {"matrix.report"},
+            {"matrix"},
+        ],
+    ),
+    (
+        "",
+        [
+            {"errors", "ops"},
+            {"testing"},
+            {"plugin", "_matrix", "_check"},
+            {"cli", "__init__"},
+        ],
+    ),
 ]
+LAYERS = [group for _, groups in SUBPACKAGES for group in groups]
+SUBPACKAGE_RANK = {name: rank for rank, (_, groups) in enumerate(SUBPACKAGES) for group in groups for name in group}
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 
@@ -45,7 +89,9 @@ def _modules() -> dict[str, Path]:
 
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(module: str, path: Path, known: set[str]) -> set[str]:
@@ -101,6 +147,25 @@ def test_no_import_climbs_up(module):
     assert climbing == [], f"{module} (layer {RANK[module]}) imports higher layers: {climbing}"
 
 
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_reaches_a_higher_subpackage(module):
+    higher = sorted(dep for dep in GRAPH[module] if SUBPACKAGE_RANK[dep] > SUBPACKAGE_RANK[module])
+    assert higher == [], (
+        f"{module} ({SUBPACKAGES[SUBPACKAGE_RANK[module]][0] or 'top level'}) imports higher subpackages: {higher}"
+    )
+
+
+def test_every_subpackage_is_a_layer():
+    packages = sorted(
+        {
+            path.parent.relative_to(PACKAGE).as_posix().split("/")[0]
+            for path in MODULES.values()
+            if path.parent != PACKAGE
+        }
+    )
+    assert packages == sorted(name for name, _ in SUBPACKAGES if name)
+
+
 def test_no_import_cycle():
     state: dict[str, int] = {}
     cycles = []
@@ -109,7 +174,7 @@ def test_no_import_cycle():
         state[node] = 1
         for dep in sorted(GRAPH[node]):
             if state.get(dep) == 1:
-                cycles.append(stack[stack.index(dep):] + [dep] if dep in stack else [node, dep])
+                cycles.append(stack[stack.index(dep) :] + [dep] if dep in stack else [node, dep])
             elif dep not in state:
                 walk(dep, stack + [dep])
         state[node] = 2
@@ -120,7 +185,7 @@ def test_no_import_cycle():
     assert cycles == []
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("writing")))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_is_at_most_400_lines(module):
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{module}: {lines} lines"
@@ -130,6 +195,6 @@ def test_the_checker_sees_lazy_imports_and_skips_type_checking(tmp_path):
     source = tmp_path / "probe.py"
     source.write_text(
         "from typing import TYPE_CHECKING\nfrom . import versions\nif TYPE_CHECKING:\n    from .checks import Workspace\n"
-        "def f():\n    from .engine import upgrade\n    import pytest_ckpt_compat.report\n"
+        "def f():\n    from .engine import upgrade\n    import pytest_ckpt_compat.matrix.report\n"
     )
-    assert _imports("probe", source, set(MODULES)) == {"versions", "engine", "report"}
+    assert _imports("core.probe", source, set(MODULES)) == {"core.versions", "core.engine", "matrix.report"}

@@ -1,4 +1,5 @@
 """The package's public names: all resolvable, resolved lazily, and one version string."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_public_name_resolves_to_its_module():
-    import pytest_ckpt_compat.engine as engine
-    import pytest_ckpt_compat.errors as errors
-    import pytest_ckpt_compat.writing as writing
+    import pytest_ckpt_compat.core.engine as engine
+    import pytest_ckpt_compat.core.errors as errors
+    import pytest_ckpt_compat.files.writing as writing
 
     for name in pytest_ckpt_compat.__all__:
         assert getattr(pytest_ckpt_compat, name) is not None, name

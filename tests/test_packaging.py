@@ -1,4 +1,5 @@
 """The wheel ships the catalogue as package data, never as a top-level `migrations` package."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,7 +17,9 @@ def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if done.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{done.stderr[-2000:]}")

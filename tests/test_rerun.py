@@ -1,4 +1,5 @@
 """``upgrade --in-place`` re-runs: after a partial (``--target``) upgrade, over a folder, over a new original."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,7 +8,7 @@ from pathlib import Path
 import torch
 
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.versions import installed_lightning_version
+from pytest_ckpt_compat.core.versions import installed_lightning_version
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
@@ -20,7 +21,14 @@ def _copy(tmp_path, release, scenario="end_of_fit", name=None):
 
 def _state(path):
     ckpt = torch.load(path, weights_only=True)
-    return {k: ckpt[k] for k in ("epoch", "global_step", "loops", "pytorch-lightning_version", "legacy_pytorch-lightning_version")}, sorted(ckpt["callbacks"]), ckpt["ckpt_compat"]["applied"]
+    return (
+        {
+            k: ckpt[k]
+            for k in ("epoch", "global_step", "loops", "pytorch-lightning_version", "legacy_pytorch-lightning_version")
+        },
+        sorted(ckpt["callbacks"]),
+        ckpt["ckpt_compat"]["applied"],
+    )
 
 
 def test_partial_then_full_upgrade_reaches_the_target_and_keeps_the_first_original(tmp_path, capsys):

@@ -1,12 +1,19 @@
 """``pytest_ckpt_compat.testing.check_migration`` catches each broken rule, and passes a good unit."""
+
 from __future__ import annotations
 
 import textwrap
 
 import pytest
 
-from pytest_ckpt_compat.catalogue import Catalogue
-from pytest_ckpt_compat.testing import CheckFailed, check_migration, forbidden_imports, minimal_checkpoint, version_before
+from pytest_ckpt_compat.core.catalogue import Catalogue
+from pytest_ckpt_compat.testing import (
+    CheckFailed,
+    check_migration,
+    forbidden_imports,
+    minimal_checkpoint,
+    version_before,
+)
 
 GOOD = '''
 """Rename top-level "old" to "new".
@@ -45,11 +52,28 @@ def test_good_unit_passes(tmp_path):
 @pytest.mark.parametrize(
     "body, message",
     [
-        (GOOD.replace('checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["n"] = checkpoint.get("n", 0) + 1'), "not idempotent: a second run changed /n: 1 -> 2"),
-        (GOOD.replace('checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["state_dict"]["layer.bias"].add_(1)'), "tensor /state_dict/layer.bias was changed in place"),
-        (GOOD.replace('checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["state_dict"].pop("layer.bias", None)'), "tensor /state_dict/layer.bias was lost or replaced"),
-        (GOOD.replace("ID =", "import lightning.pytorch\nID ="), "imports current Lightning (line 6: imports lightning.pytorch)"),
-        (GOOD.replace("return checkpoint", "return dict(checkpoint)"), "upgrade() must mutate the checkpoint in place and return the same dict"),
+        (
+            GOOD.replace('checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["n"] = checkpoint.get("n", 0) + 1'),
+            "not idempotent: a second run changed /n: 1 -> 2",
+        ),
+        (
+            GOOD.replace('checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["state_dict"]["layer.bias"].add_(1)'),
+            "tensor /state_dict/layer.bias was changed in place",
+        ),
+        (
+            GOOD.replace(
+                'checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["state_dict"].pop("layer.bias", None)'
+            ),
+            "tensor /state_dict/layer.bias was lost or replaced",
+        ),
+        (
+            GOOD.replace("ID =", "import lightning.pytorch\nID ="),
+            "imports current Lightning (line 6: imports lightning.pytorch)",
+        ),
+        (
+            GOOD.replace("return checkpoint", "return dict(checkpoint)"),
+            "upgrade() must mutate the checkpoint in place and return the same dict",
+        ),
     ],
     ids=["idempotent", "tensor-changed", "tensor-lost", "imports", "returns-copy"],
 )
@@ -60,15 +84,25 @@ def test_each_rule_is_enforced(tmp_path, body, message):
 
 
 def test_not_a_noop_on_newer_format(tmp_path):
-    unit, catalogue = _unit(tmp_path, GOOD.replace('if "old" in checkpoint:\n        checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["new"] = 2'))
+    unit, catalogue = _unit(
+        tmp_path,
+        GOOD.replace(
+            'if "old" in checkpoint:\n        checkpoint["new"] = checkpoint.pop("old")', 'checkpoint["new"] = 2'
+        ),
+    )
     with pytest.raises(CheckFailed, match=r"not a no-op on a checkpoint already in its format: changed /new: 1 -> 2"):
         check_migration(unit, _ckpt(), catalogue=catalogue, after={"my_version": "1.0.0", "new": 1})
 
 
 def test_forbidden_imports_ast(tmp_path):
     path = tmp_path / "u.py"
-    path.write_text("import os\nfrom pytorch_lightning.callbacks import X\nimport importlib\nimportlib.import_module('lightning_fabric')\n")
-    assert forbidden_imports(path) == ["line 2: imports pytorch_lightning.callbacks", "line 4: imports lightning_fabric"]
+    path.write_text(
+        "import os\nfrom pytorch_lightning.callbacks import X\nimport importlib\nimportlib.import_module('lightning_fabric')\n"
+    )
+    assert forbidden_imports(path) == [
+        "line 2: imports pytorch_lightning.callbacks",
+        "line 4: imports lightning_fabric",
+    ]
 
 
 def test_version_before():

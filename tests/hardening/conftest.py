@@ -1,4 +1,5 @@
 """The hardening suite needs Linux: it forks, reads /proc and sets resource limits."""
+
 from __future__ import annotations
 
 import sys

@@ -4,6 +4,7 @@ The CLI runs in-process (``cli.main``) where only its exit code and effects matt
 child where it must be killable mid-write without paying torch's import again, and in a fresh
 subprocess only where the process itself must be set up (resource limits).
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,7 +16,8 @@ from pathlib import Path
 import torch
 
 from pytest_ckpt_compat import cli
-from pytest_ckpt_compat.writing import TEMP_MARKER
+from pytest_ckpt_compat.files.writing import TEMP_MARKER
+
 
 def lightning_checkpoint(mib: float = 1.0, version: str = "1.5.10") -> dict:
     """A Lightning-1.5-style checkpoint with about ``mib`` MiB of float32 weights."""

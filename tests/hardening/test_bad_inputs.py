@@ -1,5 +1,6 @@
 """Bad inputs, generated here (never downloaded): each fails with its own error class and CLI exit
 code, runs no pickled code, and leaves the input byte-identical with nothing written beside it."""
+
 from __future__ import annotations
 
 import builtins
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hardening_support import lightning_checkpoint, listing, run_cli, run_cli_subprocess, temp_files
 
 from pytest_ckpt_compat import (
     CheckpointNotFound,
@@ -23,8 +23,9 @@ from pytest_ckpt_compat import (
     UnsafeCheckpoint,
     load_checkpoint,
     upgrade,
-    writing,
 )
+from pytest_ckpt_compat.files import writing
+from tests.hardening.hardening_support import lightning_checkpoint, listing, run_cli, run_cli_subprocess, temp_files
 
 
 class RunsCodeOnLoad:
@@ -93,7 +94,11 @@ def make_bad(kind: str, folder: Path) -> Path:
         rebuilt = io.BytesIO()
         with zipfile.ZipFile(io.BytesIO(zip_bytes())) as src, zipfile.ZipFile(rebuilt, "w") as dst:
             for info in src.infolist():
-                dst.writestr(info.filename, src.read(info), zipfile.ZIP_DEFLATED if info.filename.endswith("/data.pkl") else zipfile.ZIP_STORED)
+                dst.writestr(
+                    info.filename,
+                    src.read(info),
+                    zipfile.ZIP_DEFLATED if info.filename.endswith("/data.pkl") else zipfile.ZIP_STORED,
+                )
         data = rebuilt.getvalue()
         start = data.index(b"data.pkl") + len("data.pkl")  # the local header's name, then the deflate stream
         path.write_bytes(flip(data, start, 2))
@@ -106,7 +111,9 @@ def make_bad(kind: str, folder: Path) -> Path:
         import hashlib
 
         data = zip_bytes()
-        path.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n")
+        path.write_text(
+            f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
+        )
     elif kind == "runs_code_on_load":
         torch.save({"pytorch-lightning_version": "1.5.10", "x": RunsCodeOnLoad(folder / "MARKER")}, path)
     elif kind == "runs_code_on_load_legacy":
@@ -164,7 +171,9 @@ def test_bad_input_fails_with_its_error_and_changes_nothing(kind, tmp_path):
     assert listing(tmp_path) == files  # no output, no backup, no temp file, no MARKER
 
 
-@pytest.mark.parametrize(("kind", "named"), [("numpy_array", "a NumPy .npy array"), ("git_lfs_pointer", "a Git LFS pointer")])
+@pytest.mark.parametrize(
+    ("kind", "named"), [("numpy_array", "a NumPy .npy array"), ("git_lfs_pointer", "a Git LFS pointer")]
+)
 def test_a_file_of_another_format_is_named_not_called_corrupt(kind, named, tmp_path):
     path = make_bad(kind, tmp_path)
     with pytest.raises(NotALightningCheckpoint, match=f"is not a torch file but {named}"):

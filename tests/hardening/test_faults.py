@@ -4,6 +4,7 @@ Invariant after any kill: the checkpoint is either the original bytes or a compl
 backup is either absent or the original bytes, and leftover temp files are ignored by the next run
 and gone after the first run that completes.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,8 @@ import time
 from pathlib import Path
 
 import torch
-from hardening_support import fork_cli, lightning_checkpoint, temp_files, wait_exit_code
+
+from tests.hardening.hardening_support import fork_cli, lightning_checkpoint, temp_files, wait_exit_code
 
 ITERATIONS = 30
 
@@ -97,4 +99,11 @@ def test_several_processes_upgrade_the_same_files_at_once(tmp_path):
         assert assert_intact(path, originals[path], weights[path]) == "upgraded"
         assert path.with_name(path.name + ".bak").read_bytes() == originals[path]
     assert temp_files(tmp_path) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ckpt", "a.ckpt.bak", "b.ckpt", "b.ckpt.bak", "c.ckpt", "c.ckpt.bak"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.ckpt",
+        "a.ckpt.bak",
+        "b.ckpt",
+        "b.ckpt.bak",
+        "c.ckpt",
+        "c.ckpt.bak",
+    ]

@@ -1,6 +1,7 @@
 """The short CI run of the atheris fuzz target (benchmarks/fuzz_roundtrip.py): fixed seed, ~60 s,
 mutated real goldens through load_checkpoint -> upgrade -> save_checkpoint; only our named
 errors may come out. The long run is the same script with a larger --seconds."""
+
 from __future__ import annotations
 
 import os

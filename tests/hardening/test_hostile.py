@@ -1,5 +1,6 @@
 """Hostile input, special files, signals and races (issue 9): each class of failure ends in a named
 error with its documented exit code, never a hang, a traceback, or a replaced or lost file."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hardening_support import (
+
+from pytest_ckpt_compat import cli, load_checkpoint, save_checkpoint
+from pytest_ckpt_compat.core import errors
+from pytest_ckpt_compat.files.loading import legacy_class_ref
+from tests.hardening.hardening_support import (
     fork_cli,
     lightning_checkpoint,
     listing,
@@ -24,9 +29,6 @@ from hardening_support import (
     wait_exit_code,
     zip_with_pickle,
 )
-
-from pytest_ckpt_compat import cli, errors, load_checkpoint, save_checkpoint
-from pytest_ckpt_compat.loading import legacy_class_ref
 
 VERSION = "pytorch-lightning_version"
 
@@ -120,8 +122,14 @@ BAD_PICKLES = {  # data.pkl bytes -> the error they must end in
     "struct_error": (b"\x80\x02J\x01", errors.CorruptCheckpoint),  # BININT cut short
     "key_error": (b"\x80\x02h\x05.", errors.CorruptCheckpoint),  # BINGET of an empty memo
     "unknown_codec": (b"\x80\x02c_codecs\nencode\n" + _str("a") + _str("bogus") + b"\x86R.", errors.CorruptCheckpoint),
-    "huge_bytearray": (b"\x80\x02cbuiltins\nbytearray\n\x8a\x08" + (1 << 60).to_bytes(8, "little") + b"\x85R.", errors.CorruptCheckpoint),
-    "memo_bomb": (b"\x80\x02K\x01r" + (1 << 30).to_bytes(4, "little") + b".", errors.CorruptCheckpoint),  # found by the fuzzer
+    "huge_bytearray": (
+        b"\x80\x02cbuiltins\nbytearray\n\x8a\x08" + (1 << 60).to_bytes(8, "little") + b"\x85R.",
+        errors.CorruptCheckpoint,
+    ),
+    "memo_bomb": (
+        b"\x80\x02K\x01r" + (1 << 30).to_bytes(4, "little") + b".",
+        errors.CorruptCheckpoint,
+    ),  # found by the fuzzer
     "bytearray_2_gib": (b"\x80\x02cbuiltins\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R.", errors.CorruptCheckpoint),
     "os_global": (b"\x80\x02cos\nsystem\n" + _str("true") + b"\x85R.", errors.UnsafeCheckpoint),
     "posix_global": (b"\x80\x02cposix\nsystem\n" + _str("true") + b"\x85R.", errors.UnsafeCheckpoint),
@@ -233,7 +241,9 @@ def test_deeply_nested_value_fails_at_write_named(tmp_path, capsys):
 
 def test_unpicklable_value_fails_at_write_named(tmp_path, capsys):
     """A trusted file may load objects that cannot be pickled again (here a lock)."""
-    path = zip_with_pickle(tmp_path / "lock.ckpt", _lightning_dict_pickle(_str("lock") + b"c_thread\nallocate_lock\n)Rs"))
+    path = zip_with_pickle(
+        tmp_path / "lock.ckpt", _lightning_dict_pickle(_str("lock") + b"c_thread\nallocate_lock\n)Rs")
+    )
     assert run_cli("upgrade", path, "-o", tmp_path / "out.ckpt", "--trust") == 1
     err = capsys.readouterr().err
     assert "CheckpointWriteError" in err and "cannot pickle '_thread.lock' object" in err
@@ -323,14 +333,20 @@ sys.exit(code)
 
 def _peak_rss(*argv) -> tuple[int, int, str]:
     result = subprocess.run(
-        [sys.executable, "-c", _PEAK, *map(str, argv)], capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        [sys.executable, "-c", _PEAK, *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     peak = int(result.stdout.rsplit("PEAK", 1)[1])
     return result.returncode, peak, result.stderr
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-@pytest.mark.parametrize("record", ["byteorder", "data.pkl", "extra"], ids=["dup-byteorder", "dup-data.pkl", "new-record"])
+@pytest.mark.parametrize(
+    "record", ["byteorder", "data.pkl", "extra"], ids=["dup-byteorder", "dup-data.pkl", "new-record"]
+)
 def test_compressed_record_bomb_costs_no_memory(tmp_path, good, record):
     """1 GiB of zeros compressed into ~1 MiB, as a duplicate or an extra record: refused before it is inflated."""
     bomb = tmp_path / "bomb.ckpt"

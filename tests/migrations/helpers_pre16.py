@@ -1,4 +1,5 @@
 """Shared helpers for the tests of the pre-1.6 migration units (imported as a plain module)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ and the precision state with a checkpoint the installed Lightning saves *now* fr
 recipe (``golden/recipes/recipe.py``, same callbacks). The only differences allowed are listed in
 ``ALLOWED``. The loop counters must equal the ``truth`` recorded live when the golden was saved.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,7 +19,7 @@ import pytest
 from packaging.version import Version
 
 from pytest_ckpt_compat import load_checkpoint, upgrade
-from pytest_ckpt_compat.registry import read_registry
+from pytest_ckpt_compat.goldens.registry import read_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "golden"
@@ -85,7 +86,9 @@ def fresh(tmp_path_factory) -> dict:
         spec.loader.exec_module(module)
     recipe = sys.modules["ckpt_compat_recipe"]
     # amp_16_mixed needs a GPU; fault_tolerant exists only for 1.4/1.5
-    scenarios = sorted({s for _, s in ENTRIES if s in recipe.ALL_SCENARIOS and s not in ("amp_16_mixed", "fault_tolerant")})
+    scenarios = sorted(
+        {s for _, s in ENTRIES if s in recipe.ALL_SCENARIOS and s not in ("amp_16_mixed", "fault_tolerant")}
+    )
     build, out = tmp_path_factory.mktemp("build"), tmp_path_factory.mktemp("fresh")
     cwd = os.getcwd()
     try:

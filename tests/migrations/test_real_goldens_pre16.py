@@ -3,6 +3,7 @@
 Each golden's ``meta.json`` holds ``truth`` read from the live trainer when it saved; the upgraded
 file must agree with it exactly, load with ``weights_only=True``, and leave the weights untouched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,8 @@ import torch
 from packaging.version import Version
 
 from pytest_ckpt_compat import load_checkpoint, save_checkpoint, upgrade
-from pytest_ckpt_compat.callback_keys import unresolved
-from pytest_ckpt_compat.loading import legacy_class_ref
+from pytest_ckpt_compat.core.callback_keys import unresolved
+from pytest_ckpt_compat.files.loading import legacy_class_ref
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 RELEASES = ("1.0.8", "1.1.0", "1.2.10", "1.4.9", "1.5.0", "1.5.7", "1.5.10")
@@ -106,7 +107,10 @@ def test_upgraded_golden_matches_truth(release, scenario, tmp_path):
         # recorded progress is kept: epoch 1 running, its 2 batches done
         assert fit["epoch_progress"]["current"]["completed"] == truth["completed_epochs"]
         assert ckpt["epoch"] == truth["completed_epochs"]
-        assert fit["epoch_loop.batch_progress"]["current"]["completed"] in (truth["batches_in_current_epoch"], truth["batches_in_current_epoch"] - 1)
+        assert fit["epoch_loop.batch_progress"]["current"]["completed"] in (
+            truth["batches_in_current_epoch"],
+            truth["batches_in_current_epoch"] - 1,
+        )
     else:
         every = {f: saved["epoch"] for f in ("ready", "started", "processed", "completed")}
         assert fit["epoch_progress"] == {"current": every, "total": every}
@@ -122,14 +126,22 @@ def test_upgraded_golden_matches_truth(release, scenario, tmp_path):
         # (loaded as a marker here) is not known to be a ModelCheckpoint: both stay bare, unresolved.
         keyed = Version(release) >= Version("1.1.0") and scenario != "ckpt_subclass"
         mc_key = MC_KEY if keyed else ("TopKCheckpoint" if scenario == "ckpt_subclass" else "ModelCheckpoint")
-        es_key = "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}" if keyed and t_es["best_score"] == t_mc["best_model_score"] else "EarlyStopping"
+        es_key = (
+            "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}"
+            if keyed and t_es["best_score"] == t_mc["best_model_score"]
+            else "EarlyStopping"
+        )
         assert sorted(callbacks) == sorted([es_key, mc_key])
         assert ("EarlyStopping" in unresolved(ckpt)) == (es_key == "EarlyStopping")
     else:  # Lightning's own string keys; the 1.9.0 unit drops save_on_train_epoch_end
         es_key = t_es["state_key"]
         mc_key = re.sub(", 'save_on_train_epoch_end': (None|True|False)", "", t_mc["state_key"])
     es, mc = callbacks[es_key], callbacks[mc_key]
-    assert (es["wait_count"], es["stopped_epoch"], es["patience"]) == (t_es["wait_count"], t_es["stopped_epoch"], t_es["patience"])
+    assert (es["wait_count"], es["stopped_epoch"], es["patience"]) == (
+        t_es["wait_count"],
+        t_es["stopped_epoch"],
+        t_es["patience"],
+    )
     assert _close(es["best_score"], t_es["best_score"])
     assert _close(mc["best_model_score"], t_mc["best_model_score"])
     assert mc["best_model_path"].endswith(t_mc["best_model_path"])
@@ -151,6 +163,12 @@ def test_saved_global_step_convention(release):
     """Fact check of the "+1" convention: +1 only for saves made after fit; hooks saved == steps."""
     path, entry = _golden(release, "end_of_fit")
     assert entry["saved"]["global_step"] == sum(entry["truth"]["optimizer_steps"]) + 1
-    assert entry["saved"]["epoch"] == entry["truth"]["completed_epochs"] == entry["truth"]["trainer"]["current_epoch"] + 1
+    assert (
+        entry["saved"]["epoch"] == entry["truth"]["completed_epochs"] == entry["truth"]["trainer"]["current_epoch"] + 1
+    )
     _, mid = _golden(release, "mid_epoch")
-    assert mid["saved"]["global_step"] == sum(mid["truth"]["optimizer_steps"]) == mid["truth"]["trainer"]["global_step"] + 1
+    assert (
+        mid["saved"]["global_step"]
+        == sum(mid["truth"]["optimizer_steps"])
+        == mid["truth"]["trainer"]["global_step"] + 1
+    )

@@ -1,11 +1,12 @@
 """pl-0.10.0-callbacks-dict: 0.x top-level callback keys -> ``callbacks`` with string keys."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from helpers_pre16 import same, snapshot, unit
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-0.10.0-callbacks-dict")
 
@@ -47,7 +48,10 @@ def test_lightning_case_through_engine_with_completion():
     assert ckpt["callbacks"] == {"ModelCheckpoint": {"best_model_score": 0.34, "best_model_path": ""}}
     assert ckpt["pytorch-lightning_version"] == "1.0.0"
     assert ckpt["legacy_pytorch-lightning_version"] == "0.9.0"
-    assert ckpt["ckpt_compat"]["applied"]["lightning"] == ["pl-0.10.0-callbacks-dict", "pl-0.10.0-complete-callback-states"]
+    assert ckpt["ckpt_compat"]["applied"]["lightning"] == [
+        "pl-0.10.0-callbacks-dict",
+        "pl-0.10.0-complete-callback-states",
+    ]
 
 
 def test_best_wins_over_best_model_score_like_lightning():

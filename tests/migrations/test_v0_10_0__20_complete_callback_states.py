@@ -1,14 +1,15 @@
 """pl-0.10.0-complete-callback-states: partial 0.x callback states get a fresh callback's defaults."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-from helpers_pre16 import same, snapshot, unit
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-0.10.0-complete-callback-states")
 
@@ -43,7 +44,11 @@ def test_defaults_are_those_of_fresh_callbacks():
     fresh_mc, fresh_es = ModelCheckpoint(), EarlyStopping(monitor="val_loss")  # mode "min"
     mc, es = ckpt["callbacks"]["ModelCheckpoint"], ckpt["callbacks"]["EarlyStopping"]
     assert mc == {"best_model_path": fresh_mc.best_model_path, "best_model_score": fresh_mc.best_model_score}
-    assert (es["wait_count"], es["stopped_epoch"], es["patience"]) == (fresh_es.wait_count, fresh_es.stopped_epoch, fresh_es.patience)
+    assert (es["wait_count"], es["stopped_epoch"], es["patience"]) == (
+        fresh_es.wait_count,
+        fresh_es.stopped_epoch,
+        fresh_es.patience,
+    )
     assert torch.equal(es["best_score"], fresh_es.best_score)
 
 
@@ -69,7 +74,9 @@ def test_lightning_load_state_dict_raises_without_and_works_with():
 def test_complete_states_and_tensors_untouched():
     best = torch.tensor(0.25)
     state = {"wait_count": 1, "stopped_epoch": 0, "best_score": best, "patience": 3}
-    ckpt = {"callbacks": {"EarlyStopping": state, "ModelCheckpoint": {"best_model_score": None, "best_model_path": "p"}}}
+    ckpt = {
+        "callbacks": {"EarlyStopping": state, "ModelCheckpoint": {"best_model_score": None, "best_model_path": "p"}}
+    }
     before = snapshot(ckpt)
     UNIT.upgrade(ckpt)
     assert same(ckpt, before)
@@ -96,8 +103,13 @@ def test_no_key_error_without_optional_state(ckpt):
 
 def test_engine_0_7_6_file_to_1_0_8():
     # hand-made 0.7.6 file (no version key in reality: the caller names it with assume_version)
-    ckpt = {"epoch": 3, "global_step": 40, "checkpoint_callback_best": 0.5, "early_stop_callback_wait": 1,
-            "early_stop_callback_patience": 3}
+    ckpt = {
+        "epoch": 3,
+        "global_step": 40,
+        "checkpoint_callback_best": 0.5,
+        "early_stop_callback_wait": 1,
+        "early_stop_callback_patience": 3,
+    }
     upgrade(ckpt, "1.0.8", assume_version="0.7.6")
     assert ckpt["callbacks"]["ModelCheckpoint"] == {"best_model_score": 0.5, "best_model_path": ""}
     assert ckpt["callbacks"]["EarlyStopping"]["stopped_epoch"] == 0

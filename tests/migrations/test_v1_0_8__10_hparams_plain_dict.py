@@ -1,12 +1,14 @@
 """pl-1.0.8-hparams-plain-dict: AttributeDict hyperparameters become plain dicts."""
+
 from __future__ import annotations
 
 import collections
 
 import pytest
 import torch
-from helpers_pre16 import same, snapshot, unit
 from lightning.pytorch.utilities.parsing import AttributeDict
+
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-1.0.8-hparams-plain-dict")
 
@@ -35,7 +37,11 @@ def test_attribute_dict_becomes_dict_and_loads_weights_only(tmp_path):
 
 
 def test_datamodule_and_0_7_keys():
-    ckpt = {"datamodule_hyper_parameters": AttributeDict(bs=8), "hparams": AttributeDict(x=1), "module_arguments": {"y": 2}}
+    ckpt = {
+        "datamodule_hyper_parameters": AttributeDict(bs=8),
+        "hparams": AttributeDict(x=1),
+        "module_arguments": {"y": 2},
+    }
     UNIT.upgrade(ckpt)
     assert type(ckpt["datamodule_hyper_parameters"]) is dict and ckpt["datamodule_hyper_parameters"] == {"bs": 8}
     assert type(ckpt["hparams"]) is dict and ckpt["module_arguments"] == {"y": 2}

@@ -1,15 +1,16 @@
 """pl-1.5.0-callback-state-keys: class-object callback keys -> state-key strings."""
+
 from __future__ import annotations
 
 import warnings
 
 import pytest
 import torch
-from helpers_pre16 import same, snapshot, unit
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.migration.migration import _migrate_model_checkpoint_save_on_train_epoch_end_default
 
-from pytest_ckpt_compat.loading import legacy_class_ref
+from pytest_ckpt_compat.files.loading import legacy_class_ref
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-1.5.0-callback-state-keys")
 MC_REF = legacy_class_ref("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
@@ -25,7 +26,13 @@ def _legacy(mc_key=MC_REF, es_key=ES_REF):
         "pytorch-lightning_version": "1.4.9",
         "callbacks": {
             es_key: {"wait_count": 0, "stopped_epoch": 0, "best_score": torch.tensor(0.5), "patience": 3},
-            mc_key: {"monitor": "val_loss", "best_model_score": torch.tensor(0.5), "best_model_path": "p", "current_score": None, "dirpath": "d"},
+            mc_key: {
+                "monitor": "val_loss",
+                "best_model_score": torch.tensor(0.5),
+                "best_model_path": "p",
+                "current_score": None,
+                "dirpath": "d",
+            },
             USER_REF: {"count": 3},
         },
     }
@@ -119,7 +126,7 @@ def test_how_each_key_was_resolved_is_in_the_ledger():
 
 
 def test_early_stopping_without_a_matching_best_score_stays_bare_and_unresolved():
-    from pytest_ckpt_compat.callback_keys import unresolved
+    from pytest_ckpt_compat.core.callback_keys import unresolved
 
     ckpt = _legacy()
     ckpt["callbacks"][ES_REF]["best_score"] = torch.tensor(0.25)  # not the ModelCheckpoint's 0.5
@@ -130,6 +137,14 @@ def test_early_stopping_without_a_matching_best_score_stays_bare_and_unresolved(
 
 
 def test_bare_names_from_0x_keys_are_resolved_too():
-    ckpt = {"callbacks": {"ModelCheckpoint": {"monitor": "loss", "best_model_score": 1.0}, "EarlyStopping": {"best_score": torch.tensor(1.0)}}}
+    ckpt = {
+        "callbacks": {
+            "ModelCheckpoint": {"monitor": "loss", "best_model_score": 1.0},
+            "EarlyStopping": {"best_score": torch.tensor(1.0)},
+        }
+    }
     UNIT.upgrade(ckpt)
-    assert list(ckpt["callbacks"]) == [ModelCheckpoint(monitor="loss").state_key, EarlyStopping(monitor="loss").state_key]
+    assert list(ckpt["callbacks"]) == [
+        ModelCheckpoint(monitor="loss").state_key,
+        EarlyStopping(monitor="loss").state_key,
+    ]

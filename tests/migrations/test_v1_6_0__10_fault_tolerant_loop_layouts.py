@@ -1,13 +1,14 @@
 """pl-1.6.0-fault-tolerant-loop-layouts: 1.4/1.5 fault-tolerant loops -> the 1.6.0 layout."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from helpers_pre16 import same, snapshot, unit
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.migration.migration import _migrate_loop_global_step_to_progress_tracking
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-1.6.0-fault-tolerant-loop-layouts")
 
@@ -28,19 +29,36 @@ P4 = ("ready", "started", "processed", "completed")
 
 def fit_loop_1_5():
     """Hand-made 1.5.x fault-tolerant fit loop (mid-epoch save: epoch 1, 2 batches done, 6 steps)."""
-    results = {"training": True, "_batch_size": torch.tensor(8), "device": torch.device("cpu"),
-               "items": {"train_loss": {"meta": {"reduce_fx": torch.mean, "_sync": {"op": "mean"}}, "value": torch.tensor(1.0)}}}
+    results = {
+        "training": True,
+        "_batch_size": torch.tensor(8),
+        "device": torch.device("cpu"),
+        "items": {
+            "train_loss": {"meta": {"reduce_fx": torch.mean, "_sync": {"op": "mean"}}, "value": torch.tensor(1.0)}
+        },
+    }
     return {
         "state_dict": {},
-        "epoch_progress": _p(*P4, tot=dict(ready=2, started=2, processed=1, completed=1), cur=dict(ready=2, started=2, processed=1, completed=1)),
+        "epoch_progress": _p(
+            *P4,
+            tot=dict(ready=2, started=2, processed=1, completed=1),
+            cur=dict(ready=2, started=2, processed=1, completed=1),
+        ),
         "epoch_loop.state_dict": {"dataloader_state_dict": {"x": 1}},
-        "epoch_loop.batch_progress": _p(*P4, last=False, tot=dict(ready=6, started=6, processed=6, completed=5), cur=dict(ready=2, started=2, processed=2, completed=1)),
+        "epoch_loop.batch_progress": _p(
+            *P4,
+            last=False,
+            tot=dict(ready=6, started=6, processed=6, completed=5),
+            cur=dict(ready=2, started=2, processed=2, completed=1),
+        ),
         "epoch_loop.scheduler_progress": _p("ready", "completed", tot=dict(ready=1, completed=1)),
         "epoch_loop.batch_loop.state_dict": {},
         "epoch_loop.batch_loop.optimizer_loop.state_dict": {},
         "epoch_loop.batch_loop.optimizer_loop.optim_progress": {
-            "optimizer": {"step": _p("ready", "completed", tot=dict(ready=6, completed=6), cur=dict(ready=2, completed=2)),
-                          "zero_grad": _p("ready", "started", "completed", tot=dict(ready=6, started=6, completed=6))},
+            "optimizer": {
+                "step": _p("ready", "completed", tot=dict(ready=6, completed=6), cur=dict(ready=2, completed=2)),
+                "zero_grad": _p("ready", "started", "completed", tot=dict(ready=6, started=6, completed=6)),
+            },
             "optimizer_position": 1,
         },
         "epoch_loop.batch_loop.manual_loop.state_dict": {},
@@ -49,50 +67,95 @@ def fit_loop_1_5():
         "epoch_loop.val_loop.dataloader_progress": _p("ready", "completed", tot=dict(ready=1, completed=1)),
         "epoch_loop.val_loop.epoch_loop.state_dict": {},
         "epoch_loop.val_loop.epoch_loop.batch_progress": _p(*P4, last=False),
-        "epoch_loop.val_loop._results": {"training": False, "_batch_size": torch.tensor(1), "device": None, "items": {}},
+        "epoch_loop.val_loop._results": {
+            "training": False,
+            "_batch_size": torch.tensor(1),
+            "device": None,
+            "items": {},
+        },
     }
 
 
 def fit_loop_1_4():
     """Hand-made 1.4.x fault-tolerant fit loop: one Tracker type with None for unused fields."""
     none2 = dict(started=None, processed=None)
-    tracker = lambda **kw: {"ready": kw.get("ready", 0), "started": kw.get("started", 0), "processed": kw.get("processed", 0), "completed": kw.get("completed", 0)}  # noqa: E731
+    tracker = lambda **kw: {
+        "ready": kw.get("ready", 0),
+        "started": kw.get("started", 0),
+        "processed": kw.get("processed", 0),
+        "completed": kw.get("completed", 0),
+    }  # noqa: E731
     return {
         "state_dict": {},
-        "epoch_progress": {"total": tracker(ready=2, started=2, processed=1, completed=1), "current": tracker(ready=2, started=2, processed=1, completed=1)},
+        "epoch_progress": {
+            "total": tracker(ready=2, started=2, processed=1, completed=1),
+            "current": tracker(ready=2, started=2, processed=1, completed=1),
+        },
         "epoch_loop.state_dict": {},
-        "epoch_loop.batch_progress": {"total": tracker(ready=6, started=6, processed=6, completed=5), "current": tracker(ready=2, started=2, processed=2, completed=1)},
+        "epoch_loop.batch_progress": {
+            "total": tracker(ready=6, started=6, processed=6, completed=5),
+            "current": tracker(ready=2, started=2, processed=2, completed=1),
+        },
         "epoch_loop.scheduler_progress": {"total": tracker(ready=1, completed=1, **none2), "current": tracker(**none2)},
         "epoch_loop.batch_loop.optim_progress": {
             "optimizer": {
-                "step": {"total": tracker(ready=6, completed=6, **none2), "current": tracker(ready=2, completed=2, **none2)},
-                "zero_grad": {"total": tracker(ready=6, started=6, completed=6, processed=None), "current": tracker(ready=2, started=2, completed=2, processed=None)},
+                "step": {
+                    "total": tracker(ready=6, completed=6, **none2),
+                    "current": tracker(ready=2, completed=2, **none2),
+                },
+                "zero_grad": {
+                    "total": tracker(ready=6, started=6, completed=6, processed=None),
+                    "current": tracker(ready=2, started=2, completed=2, processed=None),
+                },
             },
             "optimizer_idx": 0,
         },
         "epoch_loop.batch_loop.state_dict": {},
         "epoch_loop.val_loop.state_dict": {},
-        "epoch_loop.val_loop.dataloader_progress": {"total": tracker(ready=1, completed=1, **none2), "current": tracker(**none2)},
+        "epoch_loop.val_loop.dataloader_progress": {
+            "total": tracker(ready=1, completed=1, **none2),
+            "current": tracker(**none2),
+        },
         "epoch_loop.val_loop.epoch_loop.state_dict": {},
-        "epoch_loop.val_loop.epoch_loop.batch_progress": {"total": tracker(ready=2, started=2, processed=2, completed=2), "current": tracker()},
+        "epoch_loop.val_loop.epoch_loop.batch_progress": {
+            "total": tracker(ready=2, started=2, processed=2, completed=2),
+            "current": tracker(),
+        },
     }
 
 
 def eval_loop(last=True):
     bp = {"total": _t(*P4, ready=2, started=2, processed=2, completed=2), "current": _t(*P4)}
-    loop = {"state_dict": {}, "dataloader_progress": _p("ready", "completed"), "epoch_loop.state_dict": {}, "epoch_loop.batch_progress": bp}
+    loop = {
+        "state_dict": {},
+        "dataloader_progress": _p("ready", "completed"),
+        "epoch_loop.state_dict": {},
+        "epoch_loop.batch_progress": bp,
+    }
     return loop
 
 
 def _ckpt(fit_loop, version):
-    return {"pytorch-lightning_version": version, "epoch": 2, "global_step": 7,
-            "loops": {"fit_loop": fit_loop, "validate_loop": eval_loop(), "test_loop": eval_loop(), "predict_loop": eval_loop()}}
+    return {
+        "pytorch-lightning_version": version,
+        "epoch": 2,
+        "global_step": 7,
+        "loops": {
+            "fit_loop": fit_loop,
+            "validate_loop": eval_loop(),
+            "test_loop": eval_loop(),
+            "predict_loop": eval_loop(),
+        },
+    }
 
 
-@pytest.mark.parametrize(("make", "missing"), [
-    (fit_loop_1_5, "epoch_loop.batch_loop.manual_loop.optim_step_progress"),
-    (fit_loop_1_4, "epoch_loop.batch_loop.optimizer_loop.optim_progress"),
-])
+@pytest.mark.parametrize(
+    ("make", "missing"),
+    [
+        (fit_loop_1_5, "epoch_loop.batch_loop.manual_loop.optim_step_progress"),
+        (fit_loop_1_4, "epoch_loop.batch_loop.optimizer_loop.optim_progress"),
+    ],
+)
 def test_lightning_1_6_migration_raises_before_and_not_after(make, missing):
     with pytest.raises(KeyError, match=missing):
         _migrate_loop_global_step_to_progress_tracking(_ckpt(make(), "1.5.10"))
@@ -131,13 +194,19 @@ def test_1_4_layout():
     assert optim == {
         "optimizer": {
             "step": {"total": {"ready": 6, "completed": 6}, "current": {"ready": 2, "completed": 2}},
-            "zero_grad": {"total": {"ready": 6, "started": 6, "completed": 6}, "current": {"ready": 2, "started": 2, "completed": 2}},
+            "zero_grad": {
+                "total": {"ready": 6, "started": 6, "completed": 6},
+                "current": {"ready": 2, "started": 2, "completed": 2},
+            },
         },
         "optimizer_position": 0,
     }
     assert fit["epoch_loop.batch_progress"]["is_last_batch"] is False
     assert fit["epoch_loop.batch_progress"]["total"] == {"ready": 6, "started": 6, "processed": 6, "completed": 5}
-    assert fit["epoch_loop.scheduler_progress"] == {"total": {"ready": 1, "completed": 1}, "current": {"ready": 0, "completed": 0}}
+    assert fit["epoch_loop.scheduler_progress"] == {
+        "total": {"ready": 1, "completed": 1},
+        "current": {"ready": 0, "completed": 0},
+    }
     assert fit["epoch_loop.val_loop.epoch_loop.batch_progress"]["is_last_batch"] is False
     for name in ("validate_loop", "test_loop"):
         assert ckpt["loops"][name]["epoch_loop.batch_progress"]["is_last_batch"] is False

@@ -1,13 +1,14 @@
 """pl-1.6.0-loops-from-counters: loop progress from the pre-1.6 ``epoch``/``global_step``."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
-from helpers_pre16 import lightning_migrations_off, same, snapshot, tiny_fit, unit
 
 from pytest_ckpt_compat import load_checkpoint, save_checkpoint, upgrade
+from tests.migrations.helpers_pre16 import lightning_migrations_off, same, snapshot, tiny_fit, unit
 
 UNIT = unit("pl-1.6.0-loops-from-counters")
 OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
@@ -15,31 +16,54 @@ MANUAL = "epoch_loop.batch_loop.manual_loop.optim_step_progress"
 
 # Lightning's _get_fit_loop_initial_state_1_6_0, verbatim (research §1.3 e)
 SKELETON_1_6_0 = {
-    "epoch_loop.batch_loop.manual_loop.optim_step_progress": {"current": {"completed": 0, "ready": 0}, "total": {"completed": 0, "ready": 0}},
+    "epoch_loop.batch_loop.manual_loop.optim_step_progress": {
+        "current": {"completed": 0, "ready": 0},
+        "total": {"completed": 0, "ready": 0},
+    },
     "epoch_loop.batch_loop.manual_loop.state_dict": {},
     "epoch_loop.batch_loop.optimizer_loop.optim_progress": {
         "optimizer": {
             "step": {"current": {"completed": 0, "ready": 0}, "total": {"completed": 0, "ready": 0}},
-            "zero_grad": {"current": {"completed": 0, "ready": 0, "started": 0}, "total": {"completed": 0, "ready": 0, "started": 0}},
+            "zero_grad": {
+                "current": {"completed": 0, "ready": 0, "started": 0},
+                "total": {"completed": 0, "ready": 0, "started": 0},
+            },
         },
         "optimizer_position": 0,
     },
     "epoch_loop.batch_loop.optimizer_loop.state_dict": {},
     "epoch_loop.batch_loop.state_dict": {},
-    "epoch_loop.batch_progress": {"current": {"completed": 0, "processed": 0, "ready": 0, "started": 0}, "is_last_batch": False, "total": {"completed": 0, "processed": 0, "ready": 0, "started": 0}},
+    "epoch_loop.batch_progress": {
+        "current": {"completed": 0, "processed": 0, "ready": 0, "started": 0},
+        "is_last_batch": False,
+        "total": {"completed": 0, "processed": 0, "ready": 0, "started": 0},
+    },
     "epoch_loop.scheduler_progress": {"current": {"completed": 0, "ready": 0}, "total": {"completed": 0, "ready": 0}},
     "epoch_loop.state_dict": {"_batches_that_stepped": 0},
-    "epoch_loop.val_loop.dataloader_progress": {"current": {"completed": 0, "ready": 0}, "total": {"completed": 0, "ready": 0}},
-    "epoch_loop.val_loop.epoch_loop.batch_progress": {"current": {"completed": 0, "processed": 0, "ready": 0, "started": 0}, "is_last_batch": False, "total": {"completed": 0, "processed": 0, "ready": 0, "started": 0}},
+    "epoch_loop.val_loop.dataloader_progress": {
+        "current": {"completed": 0, "ready": 0},
+        "total": {"completed": 0, "ready": 0},
+    },
+    "epoch_loop.val_loop.epoch_loop.batch_progress": {
+        "current": {"completed": 0, "processed": 0, "ready": 0, "started": 0},
+        "is_last_batch": False,
+        "total": {"completed": 0, "processed": 0, "ready": 0, "started": 0},
+    },
     "epoch_loop.val_loop.epoch_loop.state_dict": {},
     "epoch_loop.val_loop.state_dict": {},
-    "epoch_progress": {"current": {"completed": 0, "processed": 0, "ready": 0, "started": 0}, "total": {"completed": 0, "processed": 0, "ready": 0, "started": 0}},
+    "epoch_progress": {
+        "current": {"completed": 0, "processed": 0, "ready": 0, "started": 0},
+        "total": {"completed": 0, "processed": 0, "ready": 0, "started": 0},
+    },
     "state_dict": {},
 }
 
 
 def _epoch(n):
-    return {"current": dict.fromkeys(("ready", "started", "processed", "completed"), n), "total": dict.fromkeys(("ready", "started", "processed", "completed"), n)}
+    return {
+        "current": dict.fromkeys(("ready", "started", "processed", "completed"), n),
+        "total": dict.fromkeys(("ready", "started", "processed", "completed"), n),
+    }
 
 
 def test_skeleton_is_lightnings_1_6_0_layout_with_counters():
@@ -59,16 +83,26 @@ def test_skeleton_is_lightnings_1_6_0_layout_with_counters():
 
 
 def _zero_eval(last_batch: bool) -> dict:
-    batch = {"total": {"ready": 0, "completed": 0, "started": 0, "processed": 0},
-             "current": {"ready": 0, "completed": 0, "started": 0, "processed": 0}}
+    batch = {
+        "total": {"ready": 0, "completed": 0, "started": 0, "processed": 0},
+        "current": {"ready": 0, "completed": 0, "started": 0, "processed": 0},
+    }
     if last_batch:
         batch["is_last_batch"] = False
-    return {"state_dict": {}, "dataloader_progress": {"total": {"ready": 0, "completed": 0}, "current": {"ready": 0, "completed": 0}},
-            "epoch_loop.state_dict": {}, "epoch_loop.batch_progress": batch}
+    return {
+        "state_dict": {},
+        "dataloader_progress": {"total": {"ready": 0, "completed": 0}, "current": {"ready": 0, "completed": 0}},
+        "epoch_loop.state_dict": {},
+        "epoch_loop.batch_progress": batch,
+    }
 
 
 # written out from the real golden/1.6.5/end_of_fit.ckpt (a save made during fit)
-EVALUATION_LOOPS_1_6_5 = {"validate_loop": _zero_eval(True), "test_loop": _zero_eval(True), "predict_loop": _zero_eval(False)}
+EVALUATION_LOOPS_1_6_5 = {
+    "validate_loop": _zero_eval(True),
+    "test_loop": _zero_eval(True),
+    "predict_loop": _zero_eval(False),
+}
 
 
 GOLDEN = Path(__file__).parents[2] / "golden"
@@ -99,7 +133,8 @@ def test_lightning_cases_2_and_3_with_the_off_by_one_fixed():
 def test_global_step_from_optimizer_state_evidence():
     steps_a = [torch.tensor(12.0), torch.tensor(12.0), torch.tensor(11.0)]
     ckpt = {  # hand-made: Adam-like (step tensors) + SGD with momentum (no step) + Adam (int steps)
-        "epoch": 3, "global_step": 99,
+        "epoch": 3,
+        "global_step": 99,
         "optimizer_states": [
             {"state": {i: {"step": s, "exp_avg": torch.zeros(1)} for i, s in enumerate(steps_a)}, "param_groups": []},
             {"state": {0: {"momentum_buffer": torch.zeros(1)}}, "param_groups": []},
@@ -110,7 +145,9 @@ def test_global_step_from_optimizer_state_evidence():
     UNIT.upgrade(ckpt)
     assert ckpt["global_step"] == 17
     assert ckpt["loops"]["fit_loop"][OPTIM]["optimizer"]["step"]["total"]["completed"] == 17
-    assert all(a is b for a, b in zip([ckpt["optimizer_states"][0]["state"][i]["step"] for i in range(3)], step_tensors))
+    assert all(
+        a is b for a, b in zip([ckpt["optimizer_states"][0]["state"][i]["step"] for i in range(3)], step_tensors)
+    )
 
 
 def test_fresh_skeleton_every_call():
@@ -182,7 +219,9 @@ def test_resume_under_installed_lightning(tmp_path, monkeypatch, optimizer):
 
     probe = {}
     with lightning_migrations_off(monkeypatch):
-        resumed, _ = tiny_fit(tmp_path / "b", max_epochs=4, ckpt_path=old, weights_only=True, optimizer=optimizer, probe=probe)
+        resumed, _ = tiny_fit(
+            tmp_path / "b", max_epochs=4, ckpt_path=old, weights_only=True, optimizer=optimizer, probe=probe
+        )
     assert probe["start"] == (2, 8)
     assert probe["epochs"] == [2, 3]
     assert resumed.global_step == 16
@@ -191,7 +230,7 @@ def test_resume_under_installed_lightning(tmp_path, monkeypatch, optimizer):
 
 def test_loops_saved_by_lightning_1_6_itself_are_left_alone():
     """Hand-made: a 1.6.0rc-style file already has real loops; the unit must not rewrite them."""
-    from pytest_ckpt_compat.ops import fit_loop_skeleton_1_6_0
+    from pytest_ckpt_compat.core.ops import fit_loop_skeleton_1_6_0
 
     fit = fit_loop_skeleton_1_6_0()
     fit["epoch_loop.batch_loop.optimizer_loop.optim_progress"]["optimizer"]["step"]["total"]["completed"] = 8

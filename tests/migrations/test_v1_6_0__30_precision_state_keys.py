@@ -1,16 +1,23 @@
 """pl-1.6.0-precision-state-keys: AMP scaler state under the precision plugin's class name."""
+
 from __future__ import annotations
 
 import torch
-from helpers_pre16 import same, snapshot, unit
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-1.6.0-precision-state-keys")
 
 
 def _scaler_state():
-    return {"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000, "_growth_tracker": 37}
+    return {
+        "scale": 1024.0,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 2000,
+        "_growth_tracker": 37,
+    }
 
 
 def test_native_and_apex_keys_move_unchanged():
@@ -33,7 +40,12 @@ def test_scale_reaches_the_current_plugin_through_the_chain():
     """After the whole chain the 2.x MixedPrecision plugin restores the loss scale and growth tracker."""
     from lightning.pytorch.plugins.precision import MixedPrecision
 
-    ckpt = {"pytorch-lightning_version": "1.5.10", "epoch": 1, "global_step": 5, "native_amp_scaling_state": _scaler_state()}
+    ckpt = {
+        "pytorch-lightning_version": "1.5.10",
+        "epoch": 1,
+        "global_step": 5,
+        "native_amp_scaling_state": _scaler_state(),
+    }
     upgrade(ckpt, "2.6.6")
     assert "native_amp_scaling_state" not in ckpt and "NativeMixedPrecisionPlugin" not in ckpt
     plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))

@@ -1,10 +1,11 @@
 """pl-1.6.5-batches-that-stepped: the logging step of 1.6.0 – 1.6.4 files, as 1.6.5 would have saved it."""
+
 from __future__ import annotations
 
 import torch
-from helpers_pre16 import lightning_migrations_off, same, snapshot, tensors, unit
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import lightning_migrations_off, same, snapshot, tensors, unit
 
 UNIT = unit("pl-1.6.5-batches-that-stepped")
 
@@ -23,12 +24,20 @@ def ckpt_164(global_step, batch_total, batch_current, epoch_total, auto=None, ma
         "loops": {
             "fit_loop": {
                 "epoch_loop.state_dict": {},
-                "epoch_loop.batch_progress": {"total": batch_total, "current": batch_current, "is_last_batch": is_last_batch},
+                "epoch_loop.batch_progress": {
+                    "total": batch_total,
+                    "current": batch_current,
+                    "is_last_batch": is_last_batch,
+                },
                 "epoch_loop.batch_loop.optimizer_loop.optim_progress": {
-                    "optimizer": {"step": {"total": {"ready": auto, "completed": auto}, "current": {"ready": 0, "completed": 0}}},
+                    "optimizer": {
+                        "step": {"total": {"ready": auto, "completed": auto}, "current": {"ready": 0, "completed": 0}}
+                    },
                     "optimizer_position": 1,
                 },
-                "epoch_loop.batch_loop.manual_loop.optim_step_progress": {"total": {"ready": manual, "completed": manual}},
+                "epoch_loop.batch_loop.manual_loop.optim_step_progress": {
+                    "total": {"ready": manual, "completed": manual}
+                },
                 "epoch_progress": {"total": epoch_total, "current": epoch_total},
             }
         },
@@ -124,8 +133,15 @@ def test_lightning_case_4_batches_that_stepped(tmp_path, monkeypatch):
     """Lightning's test_migrate_loop_batches_that_stepped (BoringModel and ManualOptimBoringModel), with our engine."""
     for manual in (False, True):
         pl, Model = _boring(manual)
-        trainer = pl.Trainer(max_steps=1, limit_val_batches=0, default_root_dir=tmp_path, logger=False,
-                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+        trainer = pl.Trainer(
+            max_steps=1,
+            limit_val_batches=0,
+            default_root_dir=tmp_path,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
         trainer.fit(Model())
         path = tmp_path / f"m{manual}.ckpt"
         trainer.save_checkpoint(path)
@@ -141,8 +157,15 @@ def test_lightning_case_4_batches_that_stepped(tmp_path, monkeypatch):
             def on_train_start(self):
                 seen["start"] = (self.trainer.global_step, self.trainer.fit_loop.epoch_loop._batches_that_stepped)
 
-        trainer = pl.Trainer(max_steps=2, limit_val_batches=0, default_root_dir=tmp_path, logger=False,
-                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+        trainer = pl.Trainer(
+            max_steps=2,
+            limit_val_batches=0,
+            default_root_dir=tmp_path,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
         with lightning_migrations_off(monkeypatch):
             trainer.fit(Check(), ckpt_path=path)
         assert seen["start"] == (1, 1)
@@ -159,8 +182,15 @@ def test_batch_end_save_resumes_with_logging_step_equal_to_global_step(tmp_path,
             if trainer.global_step == 3:
                 trainer.save_checkpoint(path)
 
-    kwargs = dict(limit_train_batches=4, limit_val_batches=0, default_root_dir=tmp_path, logger=False,
-                  enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    kwargs = dict(
+        limit_train_batches=4,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     pl.Trainer(max_epochs=1, callbacks=[SaveAt()], **kwargs).fit(Model())
     ckpt = torch.load(path, weights_only=True)
     saved_by_26 = ckpt["loops"]["fit_loop"]["epoch_loop.state_dict"].pop("_batches_that_stepped")

@@ -1,14 +1,15 @@
 """pl-1.9.0-model-checkpoint-state-key: ModelCheckpoint keys lose 'save_on_train_epoch_end'."""
+
 from __future__ import annotations
 
 import warnings
 
 import pytest
 import torch
-from helpers_pre16 import lightning_migrations_off, same, snapshot, tensors, unit
 
 from pytest_ckpt_compat import upgrade
-from pytest_ckpt_compat.loading import legacy_class_ref
+from pytest_ckpt_compat.files.loading import legacy_class_ref
+from tests.migrations.helpers_pre16 import lightning_migrations_off, same, snapshot, tensors, unit
 
 UNIT = unit("pl-1.9.0-model-checkpoint-state-key")
 ID = "pl-1.9.0-model-checkpoint-state-key"
@@ -26,7 +27,12 @@ def old_key(flag, name="ModelCheckpoint", monitor="None"):
 @pytest.mark.parametrize("flag", [None, True, False])
 def test_lightning_case_5_save_on_train_epoch_end_default(flag):
     """Lightning's test_migrate_model_checkpoint_save_on_train_epoch_end_default, through our engine."""
-    old = {"global_step": 0, "epoch": 1, "pytorch-lightning_version": "1.8.9", "callbacks": {old_key(flag): {"dummy": 0}}}
+    old = {
+        "global_step": 0,
+        "epoch": 1,
+        "pytorch-lightning_version": "1.8.9",
+        "callbacks": {old_key(flag): {"dummy": 0}},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         upgrade(old, target_version="1.9.0")
@@ -39,8 +45,12 @@ def test_lightning_case_5_save_on_train_epoch_end_default(flag):
 def test_lightning_case_6_collision_keeps_both_states():
     """Lightning warns and changes nothing (neither state is restored); we keep the first and move the other."""
     first, second = old_key(True), old_key(False)
-    old = {"global_step": 0, "epoch": 1, "pytorch-lightning_version": "1.8.9",
-           "callbacks": {first: {"dummy": 0}, second: {"dummy": 1}}}
+    old = {
+        "global_step": 0,
+        "epoch": 1,
+        "pytorch-lightning_version": "1.8.9",
+        "callbacks": {first: {"dummy": 0}, second: {"dummy": 1}},
+    }
     with pytest.warns(UserWarning, match="collides with another one") as record:
         upgrade(old, target_version="1.9.0")
     assert len(record) == 1
@@ -51,7 +61,12 @@ def test_lightning_case_6_collision_keeps_both_states():
 
 def test_subclass_key_is_recognised_by_shape():
     key = old_key(True, name="TopKCheckpoint", monitor="'val_loss'")
-    ckpt = {"callbacks": {key: {"best_model_score": 1.5}, "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {"wait_count": 0}}}
+    ckpt = {
+        "callbacks": {
+            key: {"best_model_score": 1.5},
+            "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": {"wait_count": 0},
+        }
+    }
     UNIT.upgrade(ckpt)
     assert list(ckpt["callbacks"]) == [
         "TopKCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}",
@@ -74,8 +89,14 @@ def test_monitor_text_is_not_touched():
 
 def test_legacy_and_other_keys_untouched_without_warning():
     cls_key = legacy_class_ref("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
-    ckpt = {"callbacks": {cls_key: {"best_model_path": "a"}, "ModelCheckpoint": {"best_model_path": "b"},
-                          old_key(True): {"best_model_path": "c"}, NEW + "x": {}}}
+    ckpt = {
+        "callbacks": {
+            cls_key: {"best_model_path": "a"},
+            "ModelCheckpoint": {"best_model_path": "b"},
+            old_key(True): {"best_model_path": "c"},
+            NEW + "x": {},
+        }
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         UNIT.upgrade(ckpt)
@@ -106,12 +127,18 @@ def test_resume_restores_model_checkpoint_state(tmp_path, monkeypatch):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.demos.boring_classes import BoringModel
 
-    kwargs = dict(limit_train_batches=2, limit_val_batches=0, default_root_dir=tmp_path, logger=False,
-                  enable_progress_bar=False, enable_model_summary=False)
+    kwargs = dict(
+        limit_train_batches=2,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     pl.Trainer(max_epochs=1, callbacks=[ModelCheckpoint(dirpath=tmp_path)], **kwargs).fit(BoringModel())
     path = next(tmp_path.glob("*.ckpt"))
     ckpt = torch.load(path, weights_only=True)
-    (key, state), = ckpt["callbacks"].items()
+    ((key, state),) = ckpt["callbacks"].items()
     ckpt["callbacks"] = {key[:-1] + ", 'save_on_train_epoch_end': True}": state}
     ckpt["pytorch-lightning_version"] = "1.8.6"
     upgrade(ckpt)

@@ -1,8 +1,10 @@
 """pl-1.9.0-precision-key-mixed-precision-plugin: NativeMixedPrecisionPlugin → MixedPrecisionPlugin."""
+
 from __future__ import annotations
 
 import torch
-from helpers_pre16 import same, snapshot, unit
+
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-1.9.0-precision-key-mixed-precision-plugin")
 
@@ -19,8 +21,15 @@ def test_rename():
 
 
 def test_sharded_and_fsdp_keep_their_1_9_names():
-    ckpt = {k: scaler_state() for k in ("ShardedNativeMixedPrecisionPlugin", "FullyShardedNativeMixedPrecisionPlugin",
-                                       "FullyShardedNativeNativeMixedPrecisionPlugin", "ApexMixedPrecisionPlugin")}
+    ckpt = {
+        k: scaler_state()
+        for k in (
+            "ShardedNativeMixedPrecisionPlugin",
+            "FullyShardedNativeMixedPrecisionPlugin",
+            "FullyShardedNativeNativeMixedPrecisionPlugin",
+            "ApexMixedPrecisionPlugin",
+        )
+    }
     expected = snapshot(ckpt)
     assert UNIT.upgrade(ckpt) == expected
 
@@ -28,7 +37,10 @@ def test_sharded_and_fsdp_keep_their_1_9_names():
 def test_existing_target_is_not_overwritten():
     ckpt = {"NativeMixedPrecisionPlugin": scaler_state(1.0), "MixedPrecisionPlugin": scaler_state(2.0)}
     UNIT.upgrade(ckpt)
-    assert ckpt == {"MixedPrecisionPlugin": scaler_state(2.0), "ckpt_compat": {"dropped": {"NativeMixedPrecisionPlugin": scaler_state(1.0)}}}
+    assert ckpt == {
+        "MixedPrecisionPlugin": scaler_state(2.0),
+        "ckpt_compat": {"dropped": {"NativeMixedPrecisionPlugin": scaler_state(1.0)}},
+    }
 
 
 def test_idempotent_optional_and_tensors_kept():

@@ -1,12 +1,13 @@
 """pl-2.0.0-drop-apex-amp-state: apex state moved to ckpt_compat.dropped, with a note and no warning."""
+
 from __future__ import annotations
 
 import warnings
 
 import torch
-from helpers_pre16 import same, snapshot, unit
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-2.0.0-drop-apex-amp-state")
 

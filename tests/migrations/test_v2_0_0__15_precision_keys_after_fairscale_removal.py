@@ -1,8 +1,10 @@
 """pl-2.0.0-precision-keys-after-fairscale-removal: sharded/FSDP AMP keys follow the 2.0 classes."""
+
 from __future__ import annotations
 
 import pytest
-from helpers_pre16 import same, snapshot, unit
+
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-2.0.0-precision-keys-after-fairscale-removal")
 
@@ -27,8 +29,10 @@ def test_rename(old, new):
 def test_existing_target_wins_and_old_is_kept():
     ckpt = {"MixedPrecisionPlugin": {"scale": 1.0}, "ShardedNativeMixedPrecisionPlugin": {"scale": 2.0}}
     UNIT.upgrade(ckpt)
-    assert ckpt == {"MixedPrecisionPlugin": {"scale": 1.0},
-                    "ckpt_compat": {"dropped": {"ShardedNativeMixedPrecisionPlugin": {"scale": 2.0}}}}
+    assert ckpt == {
+        "MixedPrecisionPlugin": {"scale": 1.0},
+        "ckpt_compat": {"dropped": {"ShardedNativeMixedPrecisionPlugin": {"scale": 2.0}}},
+    }
 
 
 def test_idempotent_and_optional():

@@ -1,8 +1,10 @@
 """pl-2.0.0-drop-fault-tolerant-state: _results and dataloader_state_dict leave the loop state."""
+
 from __future__ import annotations
 
 import torch
-from helpers_pre16 import same, snapshot, tensors, unit
+
+from tests.migrations.helpers_pre16 import same, snapshot, tensors, unit
 
 UNIT = unit("pl-2.0.0-drop-fault-tolerant-state")
 
@@ -15,7 +17,10 @@ def ft_loops():
     return {
         "fit_loop": {
             "state_dict": {},
-            "epoch_loop.state_dict": {"_batches_that_stepped": 3, "dataloader_state_dict": [{"num_batches_fetched": 3}]},
+            "epoch_loop.state_dict": {
+                "_batches_that_stepped": 3,
+                "dataloader_state_dict": [{"num_batches_fetched": 3}],
+            },
             "epoch_loop._results": results(),
             "epoch_loop.val_loop._results": results(),
             "epoch_loop.val_loop.epoch_loop.state_dict": {"dataloader_state_dict": [{"x": 1}]},
@@ -29,8 +34,11 @@ def test_moved_under_original_paths():
     originals = tensors(ckpt)
     UNIT.upgrade(ckpt)
     assert ckpt["loops"] == {
-        "fit_loop": {"state_dict": {}, "epoch_loop.state_dict": {"_batches_that_stepped": 3},
-                     "epoch_loop.val_loop.epoch_loop.state_dict": {}},
+        "fit_loop": {
+            "state_dict": {},
+            "epoch_loop.state_dict": {"_batches_that_stepped": 3},
+            "epoch_loop.val_loop.epoch_loop.state_dict": {},
+        },
         "validate_loop": {"state_dict": {}, "epoch_loop.state_dict": {}},
     }
     dropped = ckpt["ckpt_compat"]["dropped"]

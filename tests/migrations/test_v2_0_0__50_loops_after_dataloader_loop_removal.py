@@ -1,12 +1,13 @@
 """pl-2.0.0-loops-after-dataloader-loop-removal: flattened evaluation loops, the fit loop's nested one included."""
+
 from __future__ import annotations
 
 import copy
 
 import torch
-from helpers_pre16 import lightning_migrations_off, same, snapshot, unit
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import lightning_migrations_off, same, snapshot, unit
 
 UNIT = unit("pl-2.0.0-loops-after-dataloader-loop-removal")
 
@@ -32,8 +33,10 @@ EXPECTED_EVAL = {
 
 def test_lightning_case_10_dataloader_loop_removal():
     """Lightning's test_migrate_loop_structure_after_dataloader_loop_removal (1.9.0 → 2.0.0)."""
-    old = {"pytorch-lightning_version": "1.9.0",
-           "loops": {name: copy.deepcopy(LEGACY_EVAL) for name in ("predict_loop", "validate_loop", "test_loop")}}
+    old = {
+        "pytorch-lightning_version": "1.9.0",
+        "loops": {name: copy.deepcopy(LEGACY_EVAL) for name in ("predict_loop", "validate_loop", "test_loop")},
+    }
     upgrade(old, target_version="2.0.0")
     assert old["loops"] == {"predict_loop": EXPECTED_EVAL, "validate_loop": EXPECTED_EVAL, "test_loop": EXPECTED_EVAL}
     assert "dropped" not in old["ckpt_compat"]
@@ -43,7 +46,10 @@ def nested_fit_loop(val_progress):
     return {
         "epoch_loop.state_dict": {"_batches_that_stepped": 3},
         "epoch_loop.val_loop.state_dict": {},
-        "epoch_loop.val_loop.dataloader_progress": {"total": {"ready": 1, "completed": 1}, "current": {"ready": 1, "completed": 1}},
+        "epoch_loop.val_loop.dataloader_progress": {
+            "total": {"ready": 1, "completed": 1},
+            "current": {"ready": 1, "completed": 1},
+        },
         "epoch_loop.val_loop.epoch_loop.state_dict": {},
         "epoch_loop.val_loop.epoch_loop.batch_progress": val_progress,
         "epoch_progress": {"total": {"ready": 1}},
@@ -52,8 +58,11 @@ def nested_fit_loop(val_progress):
 
 def test_fit_loop_nested_validation_loop():
     """Lightning leaves these three keys stale; 2.x reads epoch_loop.val_loop.batch_progress."""
-    val_progress = {"total": {"ready": 2, "started": 2, "processed": 2, "completed": 2},
-                    "current": {"ready": 2, "started": 2, "processed": 2, "completed": 2}, "is_last_batch": True}
+    val_progress = {
+        "total": {"ready": 2, "started": 2, "processed": 2, "completed": 2},
+        "current": {"ready": 2, "started": 2, "processed": 2, "completed": 2},
+        "is_last_batch": True,
+    }
     ckpt = {"loops": {"fit_loop": nested_fit_loop(val_progress)}}
     UNIT.upgrade(ckpt)
     assert ckpt["loops"]["fit_loop"] == {
@@ -97,9 +106,17 @@ def test_resume_restores_fit_validation_progress(tmp_path, monkeypatch):
             if batch_idx == 2:
                 trainer.save_checkpoint(path)
 
-    kwargs = dict(limit_train_batches=4, limit_val_batches=2, val_check_interval=2, num_sanity_val_steps=0,
-                  default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                  enable_checkpointing=False)
+    kwargs = dict(
+        limit_train_batches=4,
+        limit_val_batches=2,
+        val_check_interval=2,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     pl.Trainer(max_epochs=1, callbacks=[SaveAt()], **kwargs).fit(BoringModel())
     ckpt = torch.load(path, weights_only=True)
     fit = ckpt["loops"]["fit_loop"]
@@ -108,7 +125,10 @@ def test_resume_restores_fit_validation_progress(tmp_path, monkeypatch):
     fit["epoch_loop.val_loop.epoch_loop.batch_progress"] = fit.pop("epoch_loop.val_loop.batch_progress")
     fit["epoch_loop.val_loop.epoch_loop.state_dict"] = fit.pop("epoch_loop.val_loop.state_dict")
     fit["epoch_loop.val_loop.state_dict"] = {}
-    fit["epoch_loop.val_loop.dataloader_progress"] = {"total": {"ready": 1, "completed": 1}, "current": {"ready": 1, "completed": 1}}
+    fit["epoch_loop.val_loop.dataloader_progress"] = {
+        "total": {"ready": 1, "completed": 1},
+        "current": {"ready": 1, "completed": 1},
+    }
     ckpt["pytorch-lightning_version"] = "1.9.5"
     upgrade(ckpt)
     torch.save(ckpt, path)

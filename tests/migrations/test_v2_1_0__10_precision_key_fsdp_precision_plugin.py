@@ -1,9 +1,9 @@
 """pl-2.1.0-precision-key-fsdp-precision-plugin: FSDPMixedPrecisionPlugin → FSDPPrecisionPlugin."""
+
 from __future__ import annotations
 
-from helpers_pre16 import same, snapshot, unit
-
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import same, snapshot, unit
 
 UNIT = unit("pl-2.1.0-precision-key-fsdp-precision-plugin")
 
@@ -22,7 +22,10 @@ def test_rename_and_chain_from_1_8():
 def test_existing_target_idempotent_optional():
     ckpt = {"FSDPMixedPrecisionPlugin": {"scale": 1.0}, "FSDPPrecisionPlugin": {"scale": 2.0}}
     UNIT.upgrade(ckpt)
-    assert ckpt == {"FSDPPrecisionPlugin": {"scale": 2.0}, "ckpt_compat": {"dropped": {"FSDPMixedPrecisionPlugin": {"scale": 1.0}}}}
+    assert ckpt == {
+        "FSDPPrecisionPlugin": {"scale": 2.0},
+        "ckpt_compat": {"dropped": {"FSDPMixedPrecisionPlugin": {"scale": 1.0}}},
+    }
     once = snapshot(ckpt)
     assert same(UNIT.upgrade(ckpt), once)
     assert UNIT.upgrade({}) == {}

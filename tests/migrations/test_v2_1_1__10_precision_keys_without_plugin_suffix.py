@@ -1,18 +1,23 @@
 """pl-2.1.1-precision-keys-without-plugin-suffix: MixedPrecisionPlugin → MixedPrecision, FSDP* → FSDPPrecision."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from helpers_pre16 import lightning_migrations_off, same, snapshot, unit
 
 from pytest_ckpt_compat import upgrade
+from tests.migrations.helpers_pre16 import lightning_migrations_off, same, snapshot, unit
 
 UNIT = unit("pl-2.1.1-precision-keys-without-plugin-suffix")
 
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [("MixedPrecisionPlugin", "MixedPrecision"), ("FSDPPrecisionPlugin", "FSDPPrecision"), ("FSDPMixedPrecisionPlugin", "FSDPPrecision")],
+    [
+        ("MixedPrecisionPlugin", "MixedPrecision"),
+        ("FSDPPrecisionPlugin", "FSDPPrecision"),
+        ("FSDPMixedPrecisionPlugin", "FSDPPrecision"),
+    ],
 )
 def test_rename(old, new):
     state = {"scale": 8.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 3, "_growth_tracker": 1}
@@ -24,7 +29,10 @@ def test_rename(old, new):
 def test_existing_target_idempotent_optional():
     ckpt = {"MixedPrecisionPlugin": {"scale": 1.0}, "MixedPrecision": {"scale": 2.0}}
     UNIT.upgrade(ckpt)
-    assert ckpt == {"MixedPrecision": {"scale": 2.0}, "ckpt_compat": {"dropped": {"MixedPrecisionPlugin": {"scale": 1.0}}}}
+    assert ckpt == {
+        "MixedPrecision": {"scale": 2.0},
+        "ckpt_compat": {"dropped": {"MixedPrecisionPlugin": {"scale": 1.0}}},
+    }
     once = snapshot(ckpt)
     assert same(UNIT.upgrade(ckpt), once)
     assert UNIT.upgrade({"DoublePrecision": {}}) == {"DoublePrecision": {}}
@@ -49,9 +57,18 @@ def test_resumed_16_mixed_restores_grad_scaler(tmp_path, monkeypatch, stamp):
 
     def trainer(max_epochs):
         scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=3)
-        return pl.Trainer(max_epochs=max_epochs, limit_train_batches=4, limit_val_batches=0, accelerator="cpu",
-                          plugins=[MixedPrecision("16-mixed", device="cpu", scaler=scaler)], default_root_dir=tmp_path,
-                          logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+        return pl.Trainer(
+            max_epochs=max_epochs,
+            limit_train_batches=4,
+            limit_val_batches=0,
+            accelerator="cpu",
+            plugins=[MixedPrecision("16-mixed", device="cpu", scaler=scaler)],
+            default_root_dir=tmp_path,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
 
     first = trainer(1)
     first.fit(BoringModel())
@@ -59,7 +76,13 @@ def test_resumed_16_mixed_restores_grad_scaler(tmp_path, monkeypatch, stamp):
     first.save_checkpoint(path)
     ckpt = torch.load(path, weights_only=True)
     saved = ckpt.pop("MixedPrecision")
-    assert saved == {"scale": 2048.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 3, "_growth_tracker": 1}
+    assert saved == {
+        "scale": 2048.0,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 3,
+        "_growth_tracker": 1,
+    }
     ckpt["MixedPrecisionPlugin" if stamp == "1.9.5" else "NativeMixedPrecisionPlugin"] = dict(saved)
     ckpt["pytorch-lightning_version"] = stamp
     upgrade(ckpt)

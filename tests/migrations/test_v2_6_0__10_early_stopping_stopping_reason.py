@@ -1,8 +1,10 @@
 """pl-2.6.0-early-stopping-stopping-reason: the loader's defaults written into old EarlyStopping states."""
+
 from __future__ import annotations
 
 import torch
-from helpers_pre16 import same, snapshot, tensors, unit
+
+from tests.migrations.helpers_pre16 import same, snapshot, tensors, unit
 
 UNIT = unit("pl-2.6.0-early-stopping-stopping-reason")
 
@@ -12,14 +14,20 @@ def es_state(**extra):  # hand-made 2.5 EarlyStopping.state_dict()
 
 
 def test_defaults_added_by_shape():
-    ckpt = {"callbacks": {
-        "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": es_state(),
-        "EarlyStopping": es_state(),  # a bare key (0.x / 1.x class keys after the 1.5.0 unit)
-        "MyStopper{'monitor': 'acc', 'mode': 'max'}": es_state(),
-        "ModelCheckpoint{'monitor': None}": {"best_model_path": ""},
-    }}
+    ckpt = {
+        "callbacks": {
+            "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}": es_state(),
+            "EarlyStopping": es_state(),  # a bare key (0.x / 1.x class keys after the 1.5.0 unit)
+            "MyStopper{'monitor': 'acc', 'mode': 'max'}": es_state(),
+            "ModelCheckpoint{'monitor': None}": {"best_model_path": ""},
+        }
+    }
     UNIT.upgrade(ckpt)
-    for key in ("EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}", "EarlyStopping", "MyStopper{'monitor': 'acc', 'mode': 'max'}"):
+    for key in (
+        "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}",
+        "EarlyStopping",
+        "MyStopper{'monitor': 'acc', 'mode': 'max'}",
+    ):
         state = ckpt["callbacks"][key]
         assert list(state)[-2:] == ["stopping_reason", "stopping_reason_message"]
         assert state["stopping_reason"] == 0 and state["stopping_reason_message"] is None

@@ -5,6 +5,7 @@ the matrix must run here (``pytester.inline_run``) to see it; a subprocess would
 Lightning. Why a fixed subset: the goldens of the newest recorded release not newer than the
 installed Lightning, one per scenario that can show a restore regression, so each run is seconds.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from mutants import CELLS
-
-from pytest_ckpt_compat import versions, workspace
+from pytest_ckpt_compat.core import versions
+from pytest_ckpt_compat.matrix import workspace
+from tests.mutation.mutants import CELLS
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-SCENARIOS = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "grad_accum", "save_weights_only", "manual_opt", "amp_16_mixed", "amp_16_mixed_cpu")
+SCENARIOS = (
+    "end_of_fit",
+    "mid_epoch",
+    "early_stop_waited",
+    "custom_args",
+    "grad_accum",
+    "save_weights_only",
+    "manual_opt",
+    "amp_16_mixed",
+    "amp_16_mixed_cpu",
+)
 REQUIRED = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "save_weights_only")
 NAMESPACES = ("pytorch_lightning", "lightning.pytorch")
 
@@ -46,7 +57,9 @@ def subset_release() -> str | None:
 def mutation_goldens(tmp_path_factory) -> Path:
     release = subset_release()
     if release is None:
-        pytest.skip(f"no golden release <= the installed Lightning has all of {REQUIRED}: nothing to mutation-test against")
+        pytest.skip(
+            f"no golden release <= the installed Lightning has all of {REQUIRED}: nothing to mutation-test against"
+        )
     registry = _registry()
     dest = tmp_path_factory.mktemp("mutation") / "golden"
     (dest / release).mkdir(parents=True)
@@ -88,12 +101,24 @@ def run_matrix(pytester, mutation_goldens, tmp_path):
 
     def run():
         rec = pytester.inline_run(
-            "--ckpt-compat", f"--ckpt-compat-url={mutation_goldens}", f"--ckpt-compat-cache={tmp_path / 'cache'}",
-            "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "test_golden and (" + " or ".join(CELLS) + ")", "-q",
+            "--ckpt-compat",
+            f"--ckpt-compat-url={mutation_goldens}",
+            f"--ckpt-compat-cache={tmp_path / 'cache'}",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-k",
+            "test_golden and (" + " or ".join(CELLS) + ")",
+            "-q",
         )
         passed, skipped, failed = rec.listoutcomes()
-        return {"passed": [r.nodeid for r in passed], "skipped": [r.nodeid for r in skipped], "failed": [r.nodeid for r in failed],
-                "checks_failed": [r.nodeid for r in failed if "CheckFailed" in r.longreprtext]}
+        return {
+            "passed": [r.nodeid for r in passed],
+            "skipped": [r.nodeid for r in skipped],
+            "failed": [r.nodeid for r in failed],
+            "checks_failed": [r.nodeid for r in failed if "CheckFailed" in r.longreprtext],
+        }
 
     return run
 

@@ -6,6 +6,7 @@ the installed namespace (``pytorch_lightning`` or ``lightning.pytorch``); ``need
 golden scenario without which no CPU golden can show the regression (the test then skips it with
 that reason instead of counting a survivor).
 """
+
 from __future__ import annotations
 
 import functools
@@ -88,7 +89,12 @@ def early_stopping_wait_count_ignored(pl, mp):
 def early_stopping_best_score_ignored(pl, mp):
     import torch
 
-    _after(mp, pl.callbacks.EarlyStopping, "load_state_dict", lambda self, *a, **k: setattr(self, "best_score", torch.tensor(float("inf"))))
+    _after(
+        mp,
+        pl.callbacks.EarlyStopping,
+        "load_state_dict",
+        lambda self, *a, **k: setattr(self, "best_score", torch.tensor(float("inf"))),
+    )
 
 
 def model_checkpoint_state_ignored(pl, mp):
@@ -96,7 +102,12 @@ def model_checkpoint_state_ignored(pl, mp):
 
 
 def best_model_score_not_restored(pl, mp):
-    _after(mp, pl.callbacks.ModelCheckpoint, "load_state_dict", lambda self, *a, **k: setattr(self, "best_model_score", None))
+    _after(
+        mp,
+        pl.callbacks.ModelCheckpoint,
+        "load_state_dict",
+        lambda self, *a, **k: setattr(self, "best_model_score", None),
+    )
 
 
 def callback_states_not_restored(pl, mp):
@@ -216,7 +227,9 @@ def mid_epoch_batch_progress_reset(pl, mp):
 
 
 MUTANTS = [
-    Mutant("batches_that_stepped", "_batches_that_stepped (logger step) not restored", batches_that_stepped_not_restored),
+    Mutant(
+        "batches_that_stepped", "_batches_that_stepped (logger step) not restored", batches_that_stepped_not_restored
+    ),
     Mutant("val_loop_progress", "validation-loop progress not restored", val_loop_progress_not_restored),
     Mutant("strict_off", "fit(ckpt_path) loads weights with strict silently off", strict_off_in_fit),
     Mutant("weights", "model weights not restored by fit(ckpt_path)", model_weights_not_restored),
@@ -227,8 +240,15 @@ MUTANTS = [
     Mutant("callback_states", "callbacks' load_state_dict never called", callback_states_not_restored),
     Mutant("dm_hparams", "datamodule hyperparameters dropped by load_from_checkpoint", datamodule_hparams_dropped),
     Mutant("module_hparams", "module hyperparameters dropped by load_from_checkpoint", module_hparams_dropped),
-    Mutant("precision_state", "precision plugin (GradScaler) state not restored", precision_plugin_state_not_restored, needs="amp_16_mixed_cpu"),
-    Mutant("missing_optimizer_key", "missing optimizer_states skipped instead of raising", missing_optimizer_key_skipped),
+    Mutant(
+        "precision_state",
+        "precision plugin (GradScaler) state not restored",
+        precision_plugin_state_not_restored,
+        needs="amp_16_mixed_cpu",
+    ),
+    Mutant(
+        "missing_optimizer_key", "missing optimizer_states skipped instead of raising", missing_optimizer_key_skipped
+    ),
     Mutant("missing_scheduler_key", "missing lr_schedulers skipped instead of raising", missing_scheduler_key_skipped),
     Mutant("optimizer_state", "optimizer state not loaded", optimizer_state_not_loaded),
     Mutant("optimizer_lr", "optimizer param-group lr reset to the configured one", optimizer_lr_not_restored),
@@ -237,5 +257,9 @@ MUTANTS = [
     Mutant("loops_state", "loops' state dict ignored", loops_state_ignored),
     Mutant("epoch_off_by_one", "epoch progress restored one too low", epoch_progress_off_by_one),
     Mutant("global_step_off", "global step restored one too high", global_step_off_by_one),
-    Mutant("mid_epoch_progress", "mid-epoch batch progress reset (the unfinished epoch restarts)", mid_epoch_batch_progress_reset),
+    Mutant(
+        "mid_epoch_progress",
+        "mid-epoch batch progress reset (the unfinished epoch restarts)",
+        mid_epoch_batch_progress_reset,
+    ),
 ]

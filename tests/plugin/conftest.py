@@ -1,4 +1,5 @@
 """A small golden folder for the plugin tests: a copy of real goldens (registry, meta, recipe)."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ckpt_compat.registry import read_registry, write_registry
+from pytest_ckpt_compat.goldens.registry import read_registry, write_registry
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SUBSET = ("1.6.5/end_of_fit.ckpt", "2.6.6/end_of_fit.ckpt", "2.6.6/mid_epoch.ckpt")
@@ -23,12 +24,20 @@ def make_golden_subset(dest: Path, names=SUBSET) -> Path:
         (dest / release).mkdir(exist_ok=True)
         shutil.copyfile(REPO_GOLDEN / name, dest / name)
         meta_path = dest / release / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else dict(json.loads((REPO_GOLDEN / release / "meta.json").read_text()), scenarios={})
-        meta["scenarios"][Path(file).stem] = json.loads((REPO_GOLDEN / release / "meta.json").read_text())["scenarios"][Path(file).stem]
+        meta = (
+            json.loads(meta_path.read_text())
+            if meta_path.exists()
+            else dict(json.loads((REPO_GOLDEN / release / "meta.json").read_text()), scenarios={})
+        )
+        meta["scenarios"][Path(file).stem] = json.loads((REPO_GOLDEN / release / "meta.json").read_text())["scenarios"][
+            Path(file).stem
+        ]
         meta_path.write_text(json.dumps(meta))
         entries[name] = registry[name]
     write_registry(dest, entries)
-    shutil.copytree(REPO_GOLDEN / "recipes", dest / "recipes", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_GOLDEN / "recipes", dest / "recipes", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     return dest
 
 

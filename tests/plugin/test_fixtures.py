@@ -3,6 +3,7 @@
 Goldens come from the real subset in ``conftest.py`` (1.6.5 end_of_fit, 2.6.6 end_of_fit and
 mid_epoch); ``--ckpt-compat`` is not needed for the fixtures.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -10,12 +11,19 @@ import pytest
 
 @pytest.fixture
 def golden_args(golden_subset, tmp_path) -> list:
-    return [f"--ckpt-compat-registry={golden_subset}", f"--ckpt-compat-url={golden_subset}",
-            f"--ckpt-compat-cache={tmp_path / 'cache'}", "-p", "no:cacheprovider", "-q"]
+    return [
+        f"--ckpt-compat-registry={golden_subset}",
+        f"--ckpt-compat-url={golden_subset}",
+        f"--ckpt-compat-cache={tmp_path / 'cache'}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+    ]
 
 
 def test_golden_before_is_the_newest_earlier_golden_brought_just_before_the_unit(pytester, golden_args):
-    pytester.makepyfile(test_before='''
+    pytester.makepyfile(
+        test_before="""
 from pytest_ckpt_compat import applied_ids
 
 def test_before(migration, golden_before):
@@ -24,31 +32,37 @@ def test_before(migration, golden_before):
     assert migration.id not in done
     assert "pl-1.9.0-precision-key-mixed-precision-plugin" in done  # earlier pending units were applied
     assert golden_before.checkpoint["pytorch-lightning_version"] == "1.9.0"
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("-k", "pl-2.0.0-drop-apex-amp-state", *golden_args)
     result.assert_outcomes(passed=1)
 
 
 def test_golden_before_skips_when_no_golden_is_older(pytester, golden_args):
-    pytester.makepyfile(test_before="def test_before(migration, golden_before):\n    raise AssertionError('not reached')\n")
+    pytester.makepyfile(
+        test_before="def test_before(migration, golden_before):\n    raise AssertionError('not reached')\n"
+    )
     result = pytester.runpytest_subprocess("-k", "pl-1.5.0-callback-state-keys", "-rs", *golden_args)
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no golden saved before 1.5.0 (pl-1.5.0-callback-state-keys)*"])
 
 
 def test_golden_after_is_the_oldest_golden_at_or_after_the_unit_as_loaded(pytester, golden_args):
-    pytester.makepyfile(test_after='''
+    pytester.makepyfile(
+        test_after="""
 def test_after(migration, golden_after):
     assert golden_after.golden.name == "2.6.6/end_of_fit.ckpt"  # end_of_fit preferred over mid_epoch
     assert golden_after.checkpoint["pytorch-lightning_version"] == "2.6.6"
     assert "ckpt_compat" not in golden_after.checkpoint  # as saved: nothing applied
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("-k", "pl-2.6.0-early-stopping-stopping-reason", *golden_args)
     result.assert_outcomes(passed=1)
 
 
 def test_migration_example_falls_back_to_a_hand_made_checkpoint(pytester, golden_args):
-    pytester.makepyfile(test_example='''
+    pytester.makepyfile(
+        test_example="""
 def test_example(migration, migration_example):
     if migration.id == "pl-1.0.8-hparams-plain-dict":
         assert migration_example.golden is None  # no golden before 1.0.8 in this registry
@@ -57,8 +71,11 @@ def test_example(migration, migration_example):
         assert migration_example.checkpoint["hyper_parameters"] == {"lr": 0.01}
     else:
         assert migration_example.golden.name == "1.6.5/end_of_fit.ckpt"
-''')
-    result = pytester.runpytest_subprocess("-k", "pl-1.0.8-hparams-plain-dict or pl-1.9.0-model-checkpoint-state-key", *golden_args)
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-k", "pl-1.0.8-hparams-plain-dict or pl-1.9.0-model-checkpoint-state-key", *golden_args
+    )
     result.assert_outcomes(passed=2)
 
 
@@ -66,8 +83,10 @@ def test_marker_parametrizes_migration_over_a_downstream_catalogue(pytester, gol
     units = pytester.mkdir("mymodel_migrations")
     for version, uid in (("1.0.0", "mm-1.0.0-rename"), ("2.0.0", "mm-2.0.0-drop")):
         (units / f"v{version.replace('.', '_')}__10_unit.py").write_text(
-            f'"""Unit {uid}."""\nID = {uid!r}\nVERSION = {version!r}\n\ndef upgrade(checkpoint):\n    return checkpoint\n')
-    pytester.makepyfile(test_marker='''
+            f'"""Unit {uid}."""\nID = {uid!r}\nVERSION = {version!r}\n\ndef upgrade(checkpoint):\n    return checkpoint\n'
+        )
+    pytester.makepyfile(
+        test_marker="""
 import pathlib
 import pytest
 from pytest_ckpt_compat import Catalogue
@@ -81,7 +100,8 @@ def test_mine(migration):
 
 def test_default_is_every_registered_catalogue(migration):
     assert migration.catalogue == "lightning"
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("-vv", *golden_args)  # -q in golden_args: -vv is -v
     result.assert_outcomes(passed=2 + 19)
     result.stdout.fnmatch_lines(["*test_mine[[]mm-1.0.0-rename[]] PASSED*", "*test_mine[[]mm-2.0.0-drop[]] PASSED*"])

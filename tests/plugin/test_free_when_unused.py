@@ -4,6 +4,7 @@ pytest loads the ``pytest11`` entry point in every run of an environment where t
 installed, so a run without ``--ckpt-compat`` must not import torch or Lightning. Time bounds are
 too noisy for a test on a shared machine; they live in ``benchmarks/bench_plugin_startup.py``.
 """
+
 from __future__ import annotations
 
 import json

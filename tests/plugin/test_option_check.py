@@ -1,6 +1,6 @@
 """``--ckpt-compat-check``: a removed golden, an unregistered golden, -k respected, format drift."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 
 def _drop(golden_dir, name):
@@ -9,7 +9,13 @@ def _drop(golden_dir, name):
 
 
 def test_clean_check_passes(pytester, golden_subset, cache_args):
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "test_golden or installed or drift", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}",
+        "--ckpt-compat-check",
+        "-k",
+        "test_golden or installed or drift",
+        *cache_args,
+    )
     result.assert_outcomes(passed=21)  # 18 cells, the installed-release check, drift of 2 scenarios
     assert result.ret == 0
     assert "ckpt-compat check:" not in result.stdout.str()
@@ -19,22 +25,34 @@ def test_removed_golden_of_installed_release_fails(pytester, golden_copy, cache_
     for name in ("2.6.6/end_of_fit.ckpt", "2.6.6/mid_epoch.ckpt"):
         _drop(golden_copy, name)
     (golden_copy / "2.6.6" / "meta.json").unlink()
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_copy}", "--ckpt-compat-check", "-k", "installed", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_copy}", "--ckpt-compat-check", "-k", "installed", *cache_args
+    )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*the installed Lightning 2.6.6 has no golden in *registry.txt (releases with goldens: 1.6.5)*"])
+    result.stdout.fnmatch_lines(
+        ["*the installed Lightning 2.6.6 has no golden in *registry.txt (releases with goldens: 1.6.5)*"]
+    )
 
 
 def test_golden_missing_from_registry_fails_the_session(pytester, golden_copy, cache_args):
     """All tests pass, but meta.json describes a golden the registry forgot: the session fails."""
     _drop(golden_copy, "2.6.6/mid_epoch.ckpt")
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_copy}", "--ckpt-compat-check", "-k", "end_of_fit-fetch", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_copy}", "--ckpt-compat-check", "-k", "end_of_fit-fetch", *cache_args
+    )
     result.assert_outcomes(passed=2)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["ckpt-compat check: golden 2.6.6/mid_epoch.ckpt is described in meta.json but missing from registry.txt, so it is never tested"])
+    result.stdout.fnmatch_lines(
+        [
+            "ckpt-compat check: golden 2.6.6/mid_epoch.ckpt is described in meta.json but missing from registry.txt, so it is never tested"
+        ]
+    )
 
 
 def test_deselected_goldens_are_not_unexercised(pytester, golden_subset, cache_args):
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "1.6.5-end_of_fit-fetch", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "1.6.5-end_of_fit-fetch", *cache_args
+    )
     result.assert_outcomes(passed=1)
     assert result.ret == 0
 
@@ -48,7 +66,9 @@ def test_unexercised_selected_golden_fails(pytester, golden_subset, cache_args):
         "    if '2.6.6-mid_epoch' in item.nodeid:\n"
         "        pytest.exit('stopped early', returncode=0)\n"
     )
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "fetch", "-p", "stopper", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "fetch", "-p", "stopper", *cache_args
+    )
     assert result.ret == 1
     result.stdout.fnmatch_lines(["ckpt-compat check: golden 2.6.6/mid_epoch.ckpt was selected but never exercised*"])
 
@@ -66,7 +86,9 @@ def test_synthetic_format_change_is_reported(pytester, golden_subset, cache_args
         "    return checkpoint\n"
         "connector.dump_checkpoint = dump\n"
     )
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "drift[end_of_fit]", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "drift[end_of_fit]", *cache_args
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [

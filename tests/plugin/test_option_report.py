@@ -1,4 +1,5 @@
 """``--ckpt-compat-report``: the matrix as Markdown, identical with pytest-xdist."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,7 +16,9 @@ EXPECTED_TABLE = [
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_markdown_report(pytester, golden_subset, cache_args, tmp_path, xdist):
     out = tmp_path / "matrix.md"
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", f"--ckpt-compat-report={out}", "-k", "test_golden", *xdist, *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}", f"--ckpt-compat-report={out}", "-k", "test_golden", *xdist, *cache_args
+    )
     result.assert_outcomes(passed=18)
     text = out.read_text()
     assert text.splitlines()[0] == "# Checkpoint compatibility matrix"
@@ -27,7 +30,9 @@ def test_markdown_report(pytester, golden_subset, cache_args, tmp_path, xdist):
 def test_failures_are_listed(pytester, golden_copy, cache_args, tmp_path):
     (golden_copy / "2.6.6" / "mid_epoch.ckpt").write_bytes(b"tampered")
     out = tmp_path / "matrix.md"
-    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_copy}", f"--ckpt-compat-report={out}", "-k", "2.6.6-mid_epoch-fetch", *cache_args)
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_copy}", f"--ckpt-compat-report={out}", "-k", "2.6.6-mid_epoch-fetch", *cache_args
+    )
     result.assert_outcomes(failed=1)
     text = out.read_text()
     assert "| 2.6.6 mid_epoch | FAIL | - | - | - | - | - |" in text

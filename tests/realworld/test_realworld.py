@@ -7,6 +7,7 @@ rebuilt from the state_dict's names and shapes: plain Lightning on OUT, and the 
 restored as saved). Files that are not Lightning checkpoints must be refused, unchanged.
 Failures of our code on a file are ``xfail(strict=True)`` entries in manifest.json, named by class.
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,8 +18,8 @@ import importlib.util
 import inspect
 import io
 import itertools
-import shutil
 import json
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -78,7 +79,7 @@ def options(entry: dict) -> list:
 
 def raw_load(entry: dict) -> dict:
     """The original file, read by our loader (trusted where the manifest says it must be)."""
-    from pytest_ckpt_compat.loading import load_checkpoint
+    from pytest_ckpt_compat.files.loading import load_checkpoint
 
     return load_checkpoint(DATA / entry["file"], trust=entry["trust"] is not None)
 
@@ -143,7 +144,9 @@ def test_upgrade_keeps_every_tensor(entry, upgraded_files):
         got = upgraded["state_dict"][name]
         assert got.dtype == tensor.dtype and got.shape == tensor.shape, name
         assert torch.equal(got, tensor), name
-    assert aliases(upgraded["state_dict"]) == aliases(original["state_dict"]), "tensors shared in the file are no longer shared"
+    assert aliases(upgraded["state_dict"]) == aliases(original["state_dict"]), (
+        "tensors shared in the file are no longer shared"
+    )
     for index, state in enumerate(original.get("optimizer_states") or []):
         assert _tensors(upgraded["optimizer_states"][index]) == _tensors(state), f"optimizer {index}"
     # states no configuration could be found for keep a bare class name as their key; in a file
@@ -154,7 +157,9 @@ def test_upgrade_keeps_every_tensor(entry, upgraded_files):
         assert f"callback state kept under {name!r}, not keyed" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="hparams") if p.values[0].get("hparams_class")])
+@pytest.mark.parametrize(
+    "entry", [p for p in entries("lightning", check="hparams") if p.values[0].get("hparams_class")]
+)
 def test_upgrade_keeps_the_hyper_parameters_class(entry, upgraded_files):
     """Hydra-style hparams stay what they were (an OmegaConf ``DictConfig``, not a plain dict):
     Lightning's ``load_from_checkpoint`` hands them to ``__init__``, which reads ``cfg.key``."""
@@ -202,7 +207,13 @@ def _tensors(obj, prefix=""):
     """Every tensor below ``obj`` as (path, dtype, bytes) so equality is bit-exact."""
     found = []
     if isinstance(obj, torch.Tensor):
-        found.append((prefix, str(obj.dtype), obj.detach().reshape(-1).contiguous().view(torch.uint8).tolist() if obj.numel() else []))
+        found.append(
+            (
+                prefix,
+                str(obj.dtype),
+                obj.detach().reshape(-1).contiguous().view(torch.uint8).tolist() if obj.numel() else [],
+            )
+        )
     elif isinstance(obj, dict):
         for key, value in obj.items():
             found += _tensors(value, f"{prefix}/{key}")
@@ -213,7 +224,9 @@ def _tensors(obj, prefix=""):
 
 
 # ------------------------------------------------------------------------------ resume
-@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="plain_resume") if p.values[0]["resume"] is True])
+@pytest.mark.parametrize(
+    "entry", [p for p in entries("lightning", check="plain_resume") if p.values[0]["resume"] is True]
+)
 def test_plain_lightning_resumes_the_upgraded_file(entry, upgraded_files, tmp_path):
     result, out = upgraded_files(entry)
     assert result.returncode == 0, result.stderr
@@ -221,7 +234,9 @@ def test_plain_lightning_resumes_the_upgraded_file(entry, upgraded_files, tmp_pa
     _resume_and_compare(out, upgraded, tmp_path, callbacks=[], trusted=entry["trust"] is not None)
 
 
-@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="callback_resume") if p.values[0]["resume"] is True])
+@pytest.mark.parametrize(
+    "entry", [p for p in entries("lightning", check="callback_resume") if p.values[0]["resume"] is True]
+)
 def test_checkpoint_upgrade_resumes_the_original_file(entry, upgraded_files, tmp_path):
     source = DATA / entry["file"]
     result, out = upgraded_files(entry)
@@ -232,7 +247,9 @@ def test_checkpoint_upgrade_resumes_the_original_file(entry, upgraded_files, tmp
     assert sha256(source) == entry["sha256"]
 
 
-@pytest.mark.parametrize("entry", [p for p in entries("lightning", check="project_callbacks") if p.values[0].get("project_callbacks")])
+@pytest.mark.parametrize(
+    "entry", [p for p in entries("lightning", check="project_callbacks") if p.values[0].get("project_callbacks")]
+)
 def test_the_projects_own_callbacks_get_their_saved_states(entry, tmp_path):
     """Where the file cannot show a callback's configuration (a pre-1.5 ``mode``), the one its
     project really used (SOURCES.md) is stated: with ``--callback`` the upgraded key must be the
@@ -243,7 +260,9 @@ def test_the_projects_own_callbacks_get_their_saved_states(entry, tmp_path):
     result = cli("upgrade", source, "-o", out, *options(entry), *stated)
     assert result.returncode == 0, result.stderr
     upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
-    assert sorted(upgraded["callbacks"]) == sorted(project_callback(spec).state_key for spec in entry["project_callbacks"])
+    assert sorted(upgraded["callbacks"]) == sorted(
+        project_callback(spec).state_key for spec in entry["project_callbacks"]
+    )
     callback = CheckpointUpgrade(trust=entry["trust"] is not None, assume_version=entry.get("assume_version"))
     (tmp_path / "run").mkdir()
     _resume_and_compare(source, upgraded, tmp_path / "run", callbacks=[callback], trusted=entry["trust"] is not None)
@@ -264,15 +283,27 @@ def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbac
     expected_epoch, expected_step = expected_counters(upgraded)
     amp = amp_plugin(upgraded)
     trainer = pl.Trainer(
-        max_epochs=expected_epoch + 1, limit_train_batches=1, limit_val_batches=0, num_sanity_val_steps=0,
-        callbacks=[*callbacks, *live, probe], default_root_dir=tmp_path, logger=False, enable_checkpointing=bool(live),
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1, plugins=[amp] if amp else None,
+        max_epochs=expected_epoch + 1,
+        limit_train_batches=1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[*callbacks, *live, probe],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=bool(live),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        plugins=[amp] if amp else None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # a file whose content needs trust needs it from Lightning's own loader as well
         # (older Lightning has no such argument: it unpickles checkpoints fully)
-        extra = {"weights_only": False} if trusted and "weights_only" in inspect.signature(trainer.fit).parameters else {}
+        extra = (
+            {"weights_only": False} if trusted and "weights_only" in inspect.signature(trainer.fit).parameters else {}
+        )
         trainer.fit(model, ckpt_path=str(ckpt_path), **extra)
     assert probe.seen is not None, "training did not start: nothing was resumed"
     weights, epoch, step, optimizers, callback_states = probe.seen
@@ -300,7 +331,9 @@ def _resume_and_compare(ckpt_path: Path, upgraded: dict, tmp_path: Path, callbac
                 value = {name: tensor for name, tensor in value.items() if name in want[field]}
             assert _same(value, want.get(field)), f"{key}.{field}: {value!r} != {want.get(field)!r}"
     if amp is not None:  # the GradScaler continues from the saved scale and growth tracker
-        assert probe.precision_state == upgraded[type(amp).__qualname__], f"GradScaler restored as {probe.precision_state}"
+        assert probe.precision_state == upgraded[type(amp).__qualname__], (
+            f"GradScaler restored as {probe.precision_state}"
+        )
     assert trainer.global_step >= expected_step
 
 
@@ -402,7 +435,7 @@ class LazyLayersSWA(pl.callbacks.StochasticWeightAveraging):
 def live_callbacks(upgraded: dict) -> list:
     """The callbacks a user of the file has: built from the configuration in each state key."""
     live = []
-    for key in (upgraded.get("callbacks") or {}):
+    for key in upgraded.get("callbacks") or {}:
         name, _, config = str(key).partition("{")
         if name == "StochasticWeightAveraging":  # its state_key is its class name; swa_lrs acts once averaging starts
             live.append(LazyLayersSWA(swa_lrs=1e-3))
@@ -429,7 +462,11 @@ def rebuild_module(checkpoint: dict):
     groups = optimizers[0]["param_groups"] if optimizers else []
     n_params = sum(len(g["params"]) for g in groups)
     shared = aliases(state_dict)
-    floats = [k for k, v in state_dict.items() if k not in shared and v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
+    floats = [
+        k
+        for k, v in state_dict.items()
+        if k not in shared and v.is_floating_point() and not k.endswith(("running_mean", "running_var"))
+    ]
     param_groups = optimized_names(floats, state_dict, optimizers[0]) if n_params else []
     params = [name for group in param_groups for name in group]
     assert len(params) == n_params, f"{len(floats)} floating tensors, {n_params} optimized parameters"
@@ -476,7 +513,12 @@ def aliases(state_dict: dict) -> dict:
     """name -> the first name holding the same tensor (a module shared under two names)."""
     first, found = {}, {}
     for name, tensor in state_dict.items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tuple(tensor.stride()))
+        key = (
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tuple(tensor.stride()),
+        )
         found[name] = first.setdefault(key, name)
     return {name: owner for name, owner in found.items() if name != owner}
 

@@ -1,0 +1,209 @@
+"""Find, load (by path) and order migration units.
+
+A catalogue is a plain folder of documented files, one per backwards-incompatible change, in the
+spirit of Alembic's script directory. Files are loaded by path, never imported by a package name,
+so the folder stays readable on its own and installing never creates a top-level ``migrations``.
+Lightning's own catalogue ships in this package; downstream projects register theirs (their own
+folder and their own version key) and are applied after Lightning's.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from packaging.version import Version
+
+from . import versions
+from .errors import CatalogueError
+
+_ENTRY_POINT_GROUP = "pytest_ckpt_compat.catalogues"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One upgrade step: what changed in which version, and the function that upgrades a dict."""
+
+    id: str
+    version: Version
+    order: int
+    upgrade: Callable[[dict], dict] = field(repr=False, compare=False)
+    doc: str = field(repr=False, compare=False)
+    path: Path = field(repr=False, compare=False)
+    catalogue: str = "lightning"
+    changes_tensors: bool = False
+    requires: tuple[str, ...] = ()  # ids of units whose output this one reads (they must sort before it)
+
+    @property
+    def title(self) -> str:
+        """First line of the docstring: what changed."""
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else self.id
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.version, self.order, self.id)
+
+
+@dataclass
+class Catalogue:
+    """A folder of migration units plus the checkpoint key that holds the version they compare to.
+
+    ``target_version`` is a string or a zero-argument callable (the installed version of the
+    project the catalogue belongs to); ``None`` means the installed Lightning.
+    """
+
+    name: str
+    path: Path
+    version_key: str = versions.VERSION_KEY
+    target_version: str | Callable[[], str] | None = None
+    _units: list[Migration] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+
+    @property
+    def legacy_version_key(self) -> str:
+        return "legacy_" + self.version_key
+
+    def default_target(self) -> str:
+        target = self.target_version
+        if callable(target):
+            target = target()
+        return str(target) if target is not None else versions.installed_lightning_version()
+
+    @property
+    def migrations(self) -> list[Migration]:
+        """Every unit in the folder (loaded once), in application order (version, then ORDER, then id)."""
+        if self._units is None:
+            self._units = self._load_units()
+        return self._units
+
+    def subset(self, units: Iterable[Migration], *, target_version: object = None) -> Catalogue:
+        """This catalogue restricted to ``units`` (same name and version key, so the ledger matches).
+
+        For testing one unit through the engine; ``target_version`` pins the target (downstream
+        catalogues ignore ``upgrade()``'s ``target_version``: they target their own version).
+        """
+        wanted = {u.id for u in units}
+        unknown = wanted - {m.id for m in self.migrations}
+        if unknown:
+            raise CatalogueError(f"catalogue {self.name!r} has no unit {', '.join(sorted(unknown))}")
+        target = self.target_version if target_version is None else str(target_version)
+        restricted = Catalogue(name=self.name, path=self.path, version_key=self.version_key, target_version=target)
+        restricted._units = [m for m in self.migrations if m.id in wanted]
+        return restricted
+
+    def _load_units(self) -> list[Migration]:
+        if not self.path.is_dir():
+            raise CatalogueError(f"catalogue {self.name!r}: folder {self.path} does not exist")
+        units = [self._load_unit(p) for p in sorted(self.path.glob("*.py")) if not p.name.startswith("_")]
+        seen: dict[str, Path] = {}
+        for unit in units:
+            if unit.id in seen:
+                raise CatalogueError(
+                    f"catalogue {self.name!r}: id {unit.id!r} is used by {seen[unit.id].name} and {unit.path.name}"
+                )
+            seen[unit.id] = unit.path
+        units.sort(key=lambda m: m.sort_key)
+        position = {unit.id: i for i, unit in enumerate(units)}
+        for i, unit in enumerate(units):
+            for required in unit.requires:
+                if position.get(required, len(units)) >= i:
+                    raise CatalogueError(
+                        f"catalogue {self.name!r}: {unit.path.name} requires {required!r}, "
+                        + (
+                            "which sorts after it (check VERSION and ORDER)"
+                            if required in position
+                            else "which is not in the catalogue"
+                        )
+                    )
+        return units
+
+    def _load_unit(self, path: Path) -> Migration:
+        module_name = f"pytest_ckpt_compat._units.{_safe_identifier(self.name)}.{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise CatalogueError(f"cannot load migration file {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # lets dataclasses/pickle resolve the module while it runs
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # a broken unit must name itself
+            sys.modules.pop(module_name, None)
+            raise CatalogueError(f"migration file {path.name} failed to import: {type(exc).__name__}: {exc}") from exc
+        missing = [a for a in ("ID", "VERSION", "upgrade") if not hasattr(module, a)]
+        if missing:
+            raise CatalogueError(f"migration file {path.name} lacks {', '.join(missing)}")
+        if not inspect.getdoc(module):
+            raise CatalogueError(f"migration file {path.name} has no docstring saying what changed and why")
+        return Migration(
+            id=str(module.ID),
+            version=versions.parse(module.VERSION, what=f"VERSION of {path.name}"),
+            order=int(getattr(module, "ORDER", 0)),
+            upgrade=module.upgrade,
+            doc=inspect.getdoc(module) or "",
+            path=path,
+            catalogue=self.name,
+            changes_tensors=bool(getattr(module, "CHANGES_TENSORS", False)),
+            requires=tuple(str(r) for r in getattr(module, "REQUIRES", ())),
+        )
+
+
+def lightning_catalogue_path() -> Path:
+    """The Lightning catalogue: packaged data in a wheel, the repository's ``migrations/`` in a checkout."""
+    packaged = Path(__file__).resolve().parents[1] / "_data" / "migrations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+@functools.cache
+def lightning_catalogue() -> Catalogue:
+    return Catalogue(name="lightning", path=lightning_catalogue_path())
+
+
+_registered: dict[str, Catalogue] = {}
+
+
+def register_catalogue(catalogue: Catalogue) -> Catalogue:
+    """Add a downstream catalogue; it runs after Lightning's, in registration order."""
+    if catalogue.name == "lightning":
+        raise CatalogueError("the name 'lightning' is reserved for Lightning's own catalogue")
+    _registered[catalogue.name] = catalogue
+    return catalogue
+
+
+def unregister_catalogue(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def all_catalogues() -> list[Catalogue]:
+    """Lightning's catalogue, then entry-point catalogues, then ones registered in this process."""
+    found = [lightning_catalogue()]
+    for ep in _entry_points():
+        cat = ep.load()
+        cat = cat() if callable(cat) and not isinstance(cat, Catalogue) else cat
+        if cat.name not in _registered:
+            found.append(cat)
+    found.extend(_registered.values())
+    return found
+
+
+@functools.cache
+def _entry_points() -> tuple:
+    eps = metadata.entry_points()
+    if hasattr(eps, "select"):  # Python >= 3.10
+        return tuple(eps.select(group=_ENTRY_POINT_GROUP))
+    return tuple(eps.get(_ENTRY_POINT_GROUP, ()))  # pragma: no cover - Python 3.9
+
+
+def _safe_identifier(name: str) -> str:
+    return re.sub(r"\W", "_", name)

@@ -1,0 +1,177 @@
+"""One exception hierarchy, so callers (and the CLI's exit codes) can tell failures apart.
+
+Every message says what was found and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class CheckpointCompatError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    exit_code = 1
+
+
+class NotALightningCheckpoint(CheckpointCompatError):
+    """The payload has no ``pytorch-lightning_version`` key (a bare state_dict, a non-dict, ...)."""
+
+    exit_code = 3
+
+    def __init__(self, found_keys: list[str] | None = None, *, detail: str | None = None):
+        self.found_keys = list(found_keys or [])
+        if detail is None:
+            shown = ", ".join(repr(k) for k in self.found_keys[:20]) or "none"
+            detail = (
+                f"not a Lightning checkpoint: no 'pytorch-lightning_version' key (top-level keys found: {shown}). "
+                "If this is a Lightning checkpoint saved before 0.8.2, pass --assume-version / assume_version=..."
+            )
+        super().__init__(detail)
+
+
+class CheckpointNotFound(CheckpointCompatError, FileNotFoundError):
+    """The path does not exist (also a ``FileNotFoundError``, for callers that expect one)."""
+
+    exit_code = 2
+
+
+class InvalidVersion(CheckpointCompatError):
+    """A version string (saved in the file, or asked for as a target) does not parse."""
+
+    exit_code = 3
+
+
+class CheckpointTooNew(CheckpointCompatError):
+    """The checkpoint was saved by a newer Lightning than the target; we only upgrade forwards."""
+
+    exit_code = 4
+
+    def __init__(self, saved: str, target: str):
+        self.saved, self.target = saved, target
+        super().__init__(
+            f"checkpoint was saved by Lightning {saved}, newer than the target {target}; "
+            "upgrade Lightning (or pass a newer --target) instead of downgrading the file"
+        )
+
+
+class CorruptCheckpoint(CheckpointCompatError):
+    """The file is empty, truncated, not a torch file, or otherwise unreadable."""
+
+    exit_code = 5
+
+
+class UnsafeCheckpoint(CheckpointCompatError):
+    """Loading needs globals outside the allowlist: only a trusted load (``trust=True``) may run them."""
+
+    exit_code = 6
+
+    def __init__(self, path: str, globals_: list[str], detail: str = ""):
+        self.path, self.globals = path, list(globals_)
+        names = ", ".join(self.globals) or "unknown"
+        super().__init__(
+            f"{path}: refusing to unpickle globals outside the allowlist: {names}. "
+            "If you trust the file's origin, load it with trust=True (CLI: --trust)."
+            + (f" ({detail})" if detail else "")
+        )
+
+
+class MissingGlobal(CheckpointCompatError):
+    """A trusted load needs a class or function that cannot be imported (module missing, class renamed)."""
+
+    exit_code = 10
+
+    def __init__(self, path: str, name: str, reason: str = ""):
+        self.path, self.name = path, name
+        super().__init__(
+            f"{path}: the file pickles {name}, which cannot be imported here ({reason}). Install the package "
+            "that defines it (or restore the renamed class under its old name) and load again with trust"
+        )
+
+
+class MigrationError(CheckpointCompatError):
+    """A migration raised: the id says which one, the cause is chained."""
+
+    exit_code = 7
+
+    def __init__(self, migration_id: str, cause: BaseException):
+        self.migration_id = migration_id
+        super().__init__(f"migration {migration_id} failed: {type(cause).__name__}: {cause}")
+
+
+class CatalogueError(CheckpointCompatError):
+    """A migration unit is malformed (missing ID/VERSION/upgrade, duplicate ID, ...)."""
+
+    exit_code = 8
+
+
+class GoldenError(CheckpointCompatError):
+    """Fetching or verifying a golden checkpoint failed."""
+
+    exit_code = 9
+
+
+class HashMismatch(GoldenError):
+    """A downloaded golden does not have the sha256 the registry promises."""
+
+
+class NotARegularFile(CheckpointCompatError, OSError):
+    """A path names a FIFO, a device, a socket or a folder where a checkpoint file is expected.
+
+    Only regular files are read or replaced: opening a FIFO would block forever, and replacing
+    ``/dev/null`` (or any device) with a regular file would break the system for everyone.
+    """
+
+    exit_code = 2
+
+
+class HardLinked(CheckpointCompatError):
+    """An in-place upgrade of a file with other hard links would split them: refused without
+    ``--break-hardlinks`` (the other names would keep the old checkpoint)."""
+
+    exit_code = 2
+
+
+class InvalidLedger(CheckpointCompatError):
+    """The ``ckpt_compat`` ledger in the checkpoint is not the dict this tool writes."""
+
+    exit_code = 3
+
+
+class CheckpointIOError(CheckpointCompatError):
+    """Reading or writing a file failed at the OS level (permissions, disk full, name too long)."""
+
+    exit_code = 1
+
+
+class CheckpointWriteError(CheckpointIOError):
+    """Writing the upgraded checkpoint failed (disk full, an unpicklable or too deeply nested value...).
+
+    The destination is untouched and no temp file is left; the cause is chained.
+    """
+
+
+class NotPlainData(CheckpointWriteError):
+    """The upgraded checkpoint still holds a stand-in for a pickled class: pickling it would import
+    the module it names. Upgraded files hold plain data only."""
+
+
+class SourceChanged(CheckpointWriteError):
+    """The source file changed (size, time or inode) between loading and writing: another process
+    (a training job rewriting ``last.ckpt``) is using it. Nothing was written."""
+
+
+class UnexpectedError(CheckpointCompatError):
+    """A failure this tool did not foresee for one file; the type and message are kept (please report)."""
+
+    exit_code = 1
+
+
+def classify(exc: Exception) -> CheckpointCompatError:
+    """The named error for any per-file failure: ours as they are, the rest wrapped (cause chained)."""
+    if isinstance(exc, CheckpointCompatError):
+        return exc
+    if isinstance(exc, OSError):
+        wrapped: CheckpointCompatError = CheckpointIOError(f"{type(exc).__name__}: {exc}")
+    else:
+        wrapped = UnexpectedError(f"unexpected {type(exc).__name__}: {exc} (please report this)")
+    wrapped.__cause__ = exc
+    return wrapped

@@ -1,0 +1,183 @@
+"""Operations migration units use: plain dict helpers, never Lightning.
+
+In the spirit of Alembic's ``op`` module: the few moves that several units in ``migrations/`` make
+(keep removed state in the ledger, note what was done, rename top-level keys, find the fit loop,
+build 1.6.0 progress trackers) live here once, so each unit reads as what changed and nothing else.
+Import-light on purpose: the engine imports ``LEDGER_KEY`` from here, so this module must not
+import the engine or the catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+LEDGER_KEY = "ckpt_compat"  # our own top-level key in a checkpoint; Lightning ignores it
+
+# ---------------------------------------------------------------------------------------------
+# Plain data: what ``torch.load(weights_only=True)`` accepts
+# ---------------------------------------------------------------------------------------------
+# Migrations move state of removed features under ``ckpt_compat["dropped"]`` instead of
+# destroying it. What they move may hold objects (numpy RNG states, torch functions, sets, enums);
+# ``to_plain`` keeps the data (numbers and arrays become tensors) and names the other objects.
+
+_ALLOWED = (str, int, float, bool, type(None), torch.Tensor, torch.device, torch.dtype)
+
+
+def to_plain(value: Any) -> Any:
+    """A weights_only-loadable copy of ``value``: tensors kept, arrays as tensors, objects named."""
+    if isinstance(value, _ALLOWED):
+        return value
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int)) else repr(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_plain(v) for v in items]
+    if type(value).__module__ == "numpy":
+        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            return value.item()  # numpy scalar
+        try:
+            return torch.as_tensor(value)  # numeric arrays keep their data
+        except (TypeError, RuntimeError):
+            return [to_plain(v) for v in value.tolist()]
+    module = getattr(value, "__module__", None)
+    name = getattr(value, "__name__", None) or getattr(value, "__qualname__", None)
+    if module and name:
+        return f"{module}.{name}"
+    return repr(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The ledger: ``checkpoint["ckpt_compat"]``
+# ---------------------------------------------------------------------------------------------
+
+
+def ledger(checkpoint: dict) -> dict:
+    """Our ledger dict in ``checkpoint``, created on first use (units add ``dropped``/``notes`` to it)."""
+    return checkpoint.setdefault(LEDGER_KEY, {})
+
+
+def drop(checkpoint: dict, path: str, value: Any, *, unique: bool = False) -> str:
+    """Keep removed state under ``ckpt_compat.dropped[path]``: moved, never destroyed; returns the path.
+
+    With ``unique`` a taken path gets ``#2``, ``#3``, ... so that an earlier dropped value is not lost.
+    """
+    dropped = ledger(checkpoint).setdefault("dropped", {})
+    base, n = path, 2
+    while unique and path in dropped:
+        path, n = f"{base}#{n}", n + 1
+    dropped[path] = value
+    return path
+
+
+def note(checkpoint: dict, unit_id: str, text: str) -> None:
+    """Append ``text`` to ``ckpt_compat.notes[unit_id]`` ("; "-joined) unless it is already there."""
+    notes = ledger(checkpoint).setdefault("notes", {})
+    previous = notes.get(unit_id)
+    if not previous:
+        notes[unit_id] = text
+    elif text not in previous:
+        notes[unit_id] = f"{previous}; {text}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys and paths
+# ---------------------------------------------------------------------------------------------
+
+
+def rename_keys(mapping: dict, renames: dict, checkpoint: dict, *, dropped_prefix: str = "") -> list:
+    """Rename ``old -> new`` keys of ``mapping``; a present ``new`` wins and the old value is dropped.
+
+    Returns the old keys whose value went to ``ckpt_compat.dropped[dropped_prefix + old]``, so a
+    unit can note them. Renames apply in ``renames`` order (several old names may share a new one).
+    """
+    collided = []
+    for old, new in renames.items():
+        if old not in mapping:
+            continue
+        value = mapping.pop(old)
+        if new in mapping:
+            drop(checkpoint, dropped_prefix + old, value)
+            collided.append(old)
+        else:
+            mapping[new] = value
+    return collided
+
+
+def get_in(mapping: Any, *path: Any, default: Any = None) -> Any:
+    """``mapping[p0][p1]...``, or ``default`` as soon as a level is missing or not a dict (no KeyError)."""
+    for key in path:
+        if not isinstance(mapping, dict) or key not in mapping:
+            return default
+        mapping = mapping[key]
+    return mapping
+
+
+def fit_loop(checkpoint: dict) -> dict | None:
+    """``checkpoint["loops"]["fit_loop"]`` when it is a dict, else ``None`` (units then leave the file alone)."""
+    loop = get_in(checkpoint, "loops", "fit_loop")
+    return loop if isinstance(loop, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Lightning 1.6.0 progress trackers (the layout the 1.6.0 units build and repair)
+# ---------------------------------------------------------------------------------------------
+
+# tracker fields of the 1.6.0 progress types, in the order of _get_fit_loop_initial_state_1_6_0
+RC = ("completed", "ready")  # _ReadyCompletedTracker
+STARTED = ("completed", "ready", "started")  # _StartedTracker
+PROCESSED = ("ready", "started", "processed", "completed")  # _ProcessedTracker
+
+
+def tracker(fields) -> dict:
+    """A tracker with every field at zero (a fresh dict: callers mutate it)."""
+    return {f: 0 for f in fields}
+
+
+def progress(fields, last_batch: bool = False) -> dict:
+    """A zero ``current``/``total`` progress; batch progress also has ``is_last_batch=False``."""
+    out = {"current": tracker(fields), "total": tracker(fields)}
+    if last_batch:
+        out["is_last_batch"] = False
+    return out
+
+
+def evaluation_loop_skeleton_1_6_0(last_batch: bool) -> dict:
+    """Lightning 1.6.0's validate/test/predict loop state with zero progress (fresh dicts).
+
+    ``last_batch``: validate and test batch progress carry ``is_last_batch``, predict's does not.
+    """
+    return {
+        "state_dict": {},
+        "dataloader_progress": progress(RC),
+        "epoch_loop.state_dict": {},
+        "epoch_loop.batch_progress": progress(PROCESSED, last_batch),
+    }
+
+
+def fit_loop_skeleton_1_6_0() -> dict:
+    """Lightning 1.6.0's fit-loop state with zero progress, without the 1.6.5 ``_batches_that_stepped``.
+
+    Fresh dicts on every call. ``epoch_loop.state_dict`` is left empty because the logger step is
+    the counter units' to decide (1.6.0 from the counters, 1.6.5 from the loop progress).
+    """
+    return {
+        "epoch_loop.batch_loop.manual_loop.optim_step_progress": progress(RC),
+        "epoch_loop.batch_loop.manual_loop.state_dict": {},
+        "epoch_loop.batch_loop.optimizer_loop.optim_progress": {
+            "optimizer": {"step": progress(RC), "zero_grad": progress(STARTED)},
+            "optimizer_position": 0,
+        },
+        "epoch_loop.batch_loop.optimizer_loop.state_dict": {},
+        "epoch_loop.batch_loop.state_dict": {},
+        "epoch_loop.batch_progress": progress(PROCESSED, True),
+        "epoch_loop.scheduler_progress": progress(RC),
+        "epoch_loop.state_dict": {},
+        "epoch_loop.val_loop.dataloader_progress": progress(RC),
+        "epoch_loop.val_loop.epoch_loop.batch_progress": progress(PROCESSED, True),
+        "epoch_loop.val_loop.epoch_loop.state_dict": {},
+        "epoch_loop.val_loop.state_dict": {},
+        "epoch_progress": progress(PROCESSED),
+        "state_dict": {},
+    }

@@ -1,0 +1,440 @@
+"""The golden matrix: what "this old checkpoint still works" means, check by check.
+
+Lightning's own legacy tests only assert "loads and runs" (Lightning-AI/pytorch-lightning#5491);
+here every check compares against the ``truth`` the recipe read from the live objects at saving
+time, exactly (no tolerances): counters, optimizer moments and steps, schedulers, callback states.
+
+Checks, in the order a user meets them: ``fetch`` → ``upgrade`` → ``load`` → ``resume`` →
+``weights_only`` → ``plain_resume`` (the upgraded file resumed by plain Lightning: no
+``CheckpointUpgrade``, Lightning's own migration left on and proven a no-op, the same exact state
+compared as ``resume``). Each is runnable alone; shared work (fetch, load, upgrade, write) is
+cached per process in a :class:`~.workspace.Workspace`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import warnings
+from pathlib import Path
+
+from packaging.version import Version
+
+from ..core import versions
+from ..goldens.store import Golden
+from .compare import CheckFailed, Mismatches
+from .restored import check_restored
+from .workspace import Workspace
+
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
+_FORMAT_1_6 = Version("1.6.0")
+
+
+# ------------------------------------------------------------------------------------ skipping
+def skip_reason(golden: Golden, check: str = "fetch") -> str | None:
+    """Why a cell cannot run here (never for ``fetch``: a golden is always fetchable)."""
+    if check == "fetch":
+        return None
+    installed = versions.parse(versions.installed_lightning_version())
+    saved = versions.parse(golden.saved_version)
+    if saved > installed:
+        return f"golden {golden.id} was saved by Lightning {saved}, newer than the installed {installed}"
+    if golden.requires == "gpu" and check in ("load", "resume", "plain_resume"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return f"golden {golden.id} requires a GPU (requires: gpu) and none is available"
+    return None
+
+
+def run(ws: Workspace, golden: Golden, check: str, tmp_path: Path) -> None:
+    """Entry point used by the plugin's test: one matrix cell."""
+    __tracebackhide__ = True
+    {
+        "fetch": check_fetch,
+        "upgrade": check_upgrade,
+        "load": check_load,
+        "weights_only": check_weights_only,
+        "plain_resume": lambda ws, g: check_plain_resume(ws, g, tmp_path),
+    }.get(check, lambda ws, g: check_resume(ws, g, tmp_path))(ws, golden)
+
+
+# ------------------------------------------------------------------------------------ checks
+def check_fetch(ws: Workspace, golden: Golden) -> None:
+    """Fetched from the configured source and identical (sha256) to what the registry pins."""
+    path = ws.fetch(golden)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise CheckFailed(f"{golden.name}: fetched file {path} is missing or empty")
+
+
+def check_upgrade(ws: Workspace, golden: Golden) -> None:
+    """Upgraded by our catalogue alone: ledger written, version stamped, origin kept."""
+    from ..core.engine import LEDGER_KEY
+
+    checkpoint, _ = ws.upgraded(golden)
+    installed = versions.installed_lightning_version()
+    m = Mismatches(f"{golden.id} upgrade")
+    ledger = checkpoint.get(LEDGER_KEY)
+    current = versions.parse(golden.saved_version) == versions.parse(installed)
+    if ledger is None and current:
+        pass  # nothing to apply to a golden of the installed release: the engine leaves it untouched
+    elif (
+        not isinstance(ledger, dict)
+        or not isinstance(ledger.get("applied"), dict)
+        or "lightning" not in ledger["applied"]
+    ):
+        m.add(f"no ledger: checkpoint[{LEDGER_KEY!r}] = {ledger!r}")
+    m.eq(f"checkpoint[{versions.VERSION_KEY!r}]", checkpoint.get(versions.VERSION_KEY), installed)
+    if versions.parse(golden.saved_version) != versions.parse(installed):
+        m.eq(
+            f"checkpoint[{versions.LEGACY_VERSION_KEY!r}]",
+            checkpoint.get(versions.LEGACY_VERSION_KEY),
+            golden.saved_version,
+        )
+    elif versions.LEGACY_VERSION_KEY in checkpoint:
+        m.add(f"{versions.LEGACY_VERSION_KEY!r} written although the golden is already at {installed}")
+    m.raise_if_any()
+
+
+def check_load(ws: Workspace, golden: Golden) -> None:
+    """``load_from_checkpoint`` through our integration: hparams and weights exactly as saved."""
+    import torch
+
+    from ..lightning import lightning_migration_disabled, load_from_checkpoint
+
+    recipe, truth = ws.recipe, golden.truth
+    datamodule_cls, _, _, _ = recipe.CLASSES
+    m = Mismatches(f"{golden.id} load_from_checkpoint")
+    path = ws.fetch(golden)
+    trust = golden.name in ws.trusted or _needs_trust(ws, golden)
+    with lightning_migration_disabled():
+        model = load_from_checkpoint(_module_class(recipe, golden), path, trust=trust)
+    m.eq("hparams", recipe.jsonable(dict(model.hparams)), truth["hparams"])
+    sha, total = recipe._weights(model)
+    m.eq("weights_sha256", sha, truth["weights_sha256"])
+    m.eq("weights_sum", total, truth["weights_sum"])
+    saved = ws.load(golden).get("state_dict", {})
+    live = model.state_dict()
+    if list(live) != list(saved):
+        m.add(f"state_dict keys differ: loaded {sorted(set(live) ^ set(saved))} are not in both the model and the file")
+    for key, tensor in saved.items():
+        if key in live and not torch.equal(live[key], tensor):
+            m.add(f"state_dict[{key!r}] differs from the golden file")
+    if truth.get("datamodule_hparams") is not None:
+        with lightning_migration_disabled():
+            dm = load_from_checkpoint(datamodule_cls, path, trust=trust)
+        m.eq("datamodule hparams", recipe.jsonable(dict(dm.hparams)), truth["datamodule_hparams"])
+    m.raise_if_any()
+
+
+def check_weights_only(ws: Workspace, golden: Golden) -> None:
+    """The upgraded file needs no allowlist: plain ``torch.load(weights_only=True)`` reads it."""
+    import torch
+
+    _, path = ws.upgraded(golden)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckFailed(
+            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from None
+    installed = versions.installed_lightning_version()
+    if loaded.get(versions.VERSION_KEY) != installed:
+        raise CheckFailed(
+            f"{golden.id}: weights_only load gave version {loaded.get(versions.VERSION_KEY)!r}, expected {installed!r}"
+        )
+
+
+def check_resume(
+    ws: Workspace, golden: Golden, tmp_path: Path, *, plain: Path | None = None, integration: Path | None = None
+) -> None:
+    """``fit(ckpt_path=upgraded)`` restores exactly what was saved, then trains one more epoch.
+
+    ``plain``: a file written by ``upgrade`` + ``save_checkpoint``, resumed with plain Lightning
+    (no ``CheckpointUpgrade``, no re-keying of callback states, Lightning's own migration on).
+    ``integration``: a file as found (e.g. written by Lightning's own ``upgrade_checkpoint``),
+    resumed through ``CheckpointUpgrade``, which upgrades it on load.
+
+    Where Lightning must refuse (a weights-only file; on ``end_of_fit`` also a copy missing one
+    weight or the scheduler state), the check passes only if ``fit`` raises.
+    """
+    __tracebackhide__ = True
+    recipe, truth = ws.recipe, golden.truth
+    pl = recipe.pl
+    upgraded, path = ws.upgraded(golden)
+    golden_file = ws.load(golden)
+    expected = _expected_counters(golden, upgraded, golden_file)
+    if plain is not None:
+        from ..files.loading import load_checkpoint
+
+        upgraded, path = load_checkpoint(plain), plain
+        applied = _lightning_migrations_applied(pl, path)
+        if applied:
+            raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
+    if integration is not None:
+        from ..core.engine import upgrade
+        from ..files.loading import load_checkpoint
+
+        upgraded, path = upgrade(load_checkpoint(integration)), integration
+    if golden.scenario in REFUSED_SCENARIOS:
+        _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
+        return
+    probe = _make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
+    probe.exact_keys = plain is not None
+    trainer, model, datamodule = _fit(
+        ws, golden, path, tmp_path, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe], plain=plain is not None
+    )
+    m = Mismatches(f"{golden.id} after the extra epoch")
+    _check_datamodule(m, datamodule, truth, upgraded, recipe)
+    if not probe.restored:
+        m.add("the probe never ran: training did not start")
+    m.eq("batches trained after resuming", len(probe.losses), expected["batches"])
+    bad = [i for i, loss in enumerate(probe.losses) if loss is None or not math.isfinite(loss)]
+    if bad:
+        m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
+    m.eq("final global_step", int(trainer.global_step), expected["global_step"] + sum(model.step_counts))
+    m.raise_if_any()
+    if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
+        _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
+
+
+def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
+    """The upgraded file, written as a user gets it, resumes under plain Lightning with the same state.
+
+    Written by ``upgrade`` + ``save_checkpoint`` (what ``ckpt-compat upgrade -o`` runs). When the
+    upgrade reports callback states it could not key (0.10/1.0 files record no monitor), the
+    recipe's callbacks are stated, as the report tells a user to (``--callback``/``callbacks=``).
+    """
+    __tracebackhide__ = True
+    from ..core.callback_keys import unresolved
+    from ..core.engine import upgrade
+    from ..files.writing import save_checkpoint
+
+    checkpoint, stated = ws.load(golden), None
+    if unresolved(ws.upgraded(golden)[0]):
+        stated = ws.recipe._callbacks(ws.recipe.CLASSES[3], str(tmp_path), golden.scenario)
+    upgrade(checkpoint, callbacks=stated)
+    if unresolved(checkpoint):
+        raise CheckFailed(
+            f"{golden.id}: callback states not keyed even with the configuration stated: {unresolved(checkpoint)}"
+        )
+    dest = tmp_path / "plain" / Path(golden.name).name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(checkpoint, dest, source=ws.fetch(golden))
+    check_resume(ws, golden, tmp_path, plain=dest)
+
+
+def _exact_keys(checkpoint: dict, callbacks) -> dict:
+    """What plain Lightning does with callback states: look each live ``state_key`` up, nothing else."""
+    return checkpoint
+
+
+def _lightning_migrations_applied(pl, path: Path) -> dict:
+    """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
+    from ..files.loading import load_checkpoint
+
+    utils = importlib.import_module(pl.__name__ + ".utilities.migration.utils")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return utils.migrate_checkpoint(load_checkpoint(path))[1]
+
+
+# ------------------------------------------------------------------------------------ refusals
+# A resume must fail loudly where Lightning has to refuse: a weights-only file has no training
+# state, so ``fit(ckpt_path=...)`` must raise instead of silently starting from scratch.
+REFUSED_SCENARIOS = {"save_weights_only": (KeyError, "optimizer")}
+# On these goldens the resume check also feeds Lightning two broken copies of the upgraded file
+# (made at test time, never stored): one weight missing (strict loading must refuse) and no
+# scheduler state (must raise, not be skipped).
+STRICT_PROBE_SCENARIOS = ("end_of_fit",)
+
+
+def _fit(
+    ws: Workspace,
+    golden: Golden,
+    path: Path,
+    tmp_path: Path,
+    upgraded: dict,
+    *,
+    max_epochs: int,
+    extra: list = (),
+    plain: bool = False,
+    installed: bool = False,
+    trainer_kwargs: dict | None = None,
+):
+    """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments.
+
+    ``plain``: as a user without this package: no ``CheckpointUpgrade``, Lightning's migration on.
+    ``installed``: ``lightning.install()`` is active: no ``CheckpointUpgrade``, Lightning's migration on.
+    """
+    import torch
+
+    from ..lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
+
+    recipe = ws.recipe
+    _, _, _, topk_cls = recipe.CLASSES
+    torch.manual_seed(1234)
+    model = _module_class(recipe, golden)(**golden.truth["hparams"])
+    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
+    _align_checkpoint_dirs(
+        callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path
+    )
+    plain = plain or installed
+    kwargs = recipe._trainer_kwargs(
+        str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()])
+    )
+    kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
+    datamodule = _make_datamodule(recipe, golden.scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = recipe.pl.Trainer(**kwargs)
+        with contextlib.nullcontext() if plain else lightning_migration_disabled():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
+    return trainer, model, datamodule
+
+
+def _make_datamodule(recipe, scenario: str):
+    if hasattr(recipe, "make_datamodule"):
+        return recipe.make_datamodule(scenario)
+    return recipe.CLASSES[0]()
+
+
+def _check_refused(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, expect: tuple, what: str = "") -> None:
+    """``fit(ckpt_path=path)`` must raise ``expect[0]`` naming ``expect[1]`` before any batch trains."""
+    __tracebackhide__ = True
+    error_cls, needle = expect
+    upgraded, _ = ws.upgraded(golden)
+    try:
+        _fit(ws, golden, path, tmp_path, upgraded, max_epochs=int(golden.truth["completed_epochs"]) + 1)
+    except error_cls as exc:
+        if needle.lower() not in str(exc).lower():
+            raise CheckFailed(
+                f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__} without naming {needle!r}: {exc}"
+            ) from None
+        return
+    except Exception as exc:
+        raise CheckFailed(
+            f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__}: {exc}, expected {error_cls.__name__}"
+        ) from None
+    raise CheckFailed(
+        f"{golden.id}: resuming {what or 'it'} succeeded; Lightning must refuse it ({error_cls.__name__} naming {needle!r})"
+    )
+
+
+def _check_refuses_broken_copies(ws: Workspace, golden: Golden, upgraded: dict, path: Path, tmp_path: Path) -> None:
+    import torch
+
+    from .compare import copy_checkpoint
+
+    broken = copy_checkpoint(upgraded)
+    first = next(iter(broken["state_dict"]))
+    del broken["state_dict"][first]
+    dest = tmp_path / "broken-missing-weight.ckpt"
+    torch.save(broken, dest)
+    _check_refused(
+        ws, golden, dest, tmp_path / "strict", (RuntimeError, first), f"a copy without state_dict[{first!r}]"
+    )
+    broken = copy_checkpoint(upgraded)
+    del broken["lr_schedulers"]
+    dest = tmp_path / "broken-no-schedulers.ckpt"
+    torch.save(broken, dest)
+    _check_refused(ws, golden, dest, tmp_path / "no-sched", (KeyError, "scheduler"), "a copy without lr_schedulers")
+
+
+def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, recipe) -> None:
+    """The datamodule a resume rebuilds has the hparams that were saved (and recorded live)."""
+    if truth.get("datamodule_hparams") is None or not hasattr(datamodule, "hparams"):
+        return
+    live = recipe.jsonable(dict(datamodule.hparams))
+    m.eq("datamodule hparams", live, truth["datamodule_hparams"])
+    saved = upgraded.get("datamodule_hyper_parameters")
+    if saved is not None:
+        m.eq("saved datamodule_hyper_parameters", recipe.jsonable(dict(saved)), truth["datamodule_hparams"])
+
+
+# ------------------------------------------------------------------------------------ resume helpers
+def _module_class(recipe, golden: Golden):
+    """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
+    _, module_cls, manual_cls, _ = recipe.CLASSES
+    if golden.scenario != "manual_opt":
+        return module_cls
+    return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
+
+
+def _needs_trust(ws: Workspace, golden: Golden) -> bool:
+    ws.load(golden)
+    return golden.name in ws.trusted
+
+
+def _expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict:
+    """Where a resume must start, per the documented counter decision.
+
+    Files without loop state (before 1.6, unless saved fault-tolerant) resume at their saved
+    ``epoch`` with ``global_step`` = the optimizer steps the file proves: optimizers that keep no
+    ``step`` count (SGD) cannot be counted. Files with loop state resume exactly where they stopped.
+    """
+    truth = golden.truth
+    steps = sum(truth["optimizer_steps"])
+    if truth.get("scaler") is not None:  # AMP: the steps the GradScaler skipped (inf gradients) count too
+        steps = int(truth["trainer"]["global_step"])
+    if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
+        provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
+        original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
+        return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
+    mid = int(truth.get("batches_in_current_epoch") or 0)
+    return {
+        "epoch": int(truth["completed_epochs"]),
+        "global_step": steps,
+        "batches": truth["steps_per_epoch"] - mid,
+        "mid_epoch": mid,
+    }
+
+
+def _align_checkpoint_dirs(callbacks: list, upgraded: dict, match_callback_states, tmp_path: Path) -> None:
+    """Give each ModelCheckpoint the dirpath it was saved with, or Lightning drops its top-k state.
+
+    ``ModelCheckpoint.load_state_dict`` restores best_k_models/kth_value only when the dirpath is
+    unchanged; the probe points it back into ``tmp_path`` right after the restore.
+    """
+    states = dict(upgraded.get("callbacks") or {})
+    matched = match_callback_states({"callbacks": states}, callbacks)["callbacks"]
+    for cb in callbacks:
+        state = matched.get(getattr(cb, "state_key", None))
+        if isinstance(state, dict) and state.get("dirpath") and hasattr(cb, "dirpath"):
+            cb._ckpt_compat_dirpath = cb.dirpath
+            cb.dirpath = state["dirpath"]
+
+
+def _make_probe(pl):
+    class RestoreProbe(pl.Callback):
+        """Asserts the restored state on ``on_train_start``; records the loss of every later batch."""
+
+        def __init__(self, golden, truth, expected, golden_file, upgraded, recipe, tmp_path):
+            self.golden, self.truth, self.expected = golden, truth, expected
+            self.golden_file, self.upgraded, self.recipe = golden_file, upgraded, recipe
+            self.restored, self.losses, self.exact_keys = False, [], False
+
+        def on_train_start(self, trainer, pl_module):
+            self.restored = True
+            check_restored(
+                trainer,
+                self.golden,
+                self.truth,
+                self.expected,
+                self.golden_file,
+                self.upgraded,
+                self.recipe,
+                pl_module,
+                exact_keys=self.exact_keys,
+            )
+            for cb in trainer.callbacks:
+                if hasattr(cb, "_ckpt_compat_dirpath"):
+                    cb.dirpath = cb._ckpt_compat_dirpath
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
+            value = trainer.callback_metrics.get("train_loss")
+            self.losses.append(None if value is None else float(value))
+
+    return RestoreProbe

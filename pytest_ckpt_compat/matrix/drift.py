@@ -1,0 +1,116 @@
+"""Schema drift: a checkpoint saved now must have the structure of the newest golden after upgrade.
+
+Why: a Lightning release that adds or moves keys without a migration unit is caught here, on the
+key paths and value types, before a user's old file meets it (``--ckpt-compat-check``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core import versions
+from ..goldens.store import Golden, GoldenStore
+from .compare import CheckFailed
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+_IGNORED_TOP = {"ckpt_compat", versions.LEGACY_VERSION_KEY}
+
+
+def structure(obj: Any, prefix: str = "") -> dict[str, str]:
+    """``{key path: type name}``; list items share one ``[]`` path, path-like keys become ``<path>``."""
+    import torch
+
+    out: dict[str, str] = {}
+    if isinstance(obj, dict):
+        out[prefix or "."] = "dict"
+        for key, value in obj.items():
+            if not prefix and key in _IGNORED_TOP:
+                continue
+            text = _key_text(key)
+            out.update(structure(value, f"{prefix}.{text}" if prefix else text))
+    elif isinstance(obj, (list, tuple)):
+        out[prefix] = "list"
+        for value in obj:
+            out.update(structure(value, prefix + "[]"))
+    else:
+        out[prefix] = "Tensor" if isinstance(obj, torch.Tensor) else type(obj).__name__
+    return out
+
+
+def _key_text(key: Any) -> str:
+    text = key if isinstance(key, str) else getattr(key, "__qualname__", None) or repr(key)
+    if isinstance(text, str) and ("/" in text or "\\" in text or text.endswith(".ckpt")):
+        return "<path>"
+    return str(text)
+
+
+def structure_diff(golden_struct: dict[str, str], now_struct: dict[str, str]) -> list[str]:
+    """Key-level differences; ``NoneType`` on one side matches any type (unset optional state)."""
+    lines = []
+    for path in sorted(set(golden_struct) | set(now_struct)):
+        a, b = golden_struct.get(path), now_struct.get(path)
+        if a == b:
+            continue
+        if a is None:
+            lines.append(f"+ {path} ({b})  only in the checkpoint saved now")
+        elif b is None:
+            lines.append(f"- {path} ({a})  only in the upgraded golden")
+        elif "NoneType" not in (a, b):
+            lines.append(f"~ {path}: {a} in the upgraded golden, {b} now")
+    return lines
+
+
+def newest_golden(store: GoldenStore, scenario: str) -> Golden | None:
+    """The newest golden of ``scenario`` saved by a release not newer than the installed one."""
+    installed = versions.parse(versions.installed_lightning_version())
+    found = [g for g in store.goldens if g.scenario == scenario and versions.parse(g.saved_version) <= installed]
+    return found[-1] if found else None
+
+
+def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
+    """A checkpoint saved now with the recipe must have the structure of the upgraded newest golden."""
+    from ..core.catalogue import lightning_catalogue
+    from ..files.loading import load_checkpoint
+
+    golden = newest_golden(ws.store, scenario)
+    if golden is None:
+        raise CheckFailed(f"no golden of scenario {scenario!r} at or below the installed Lightning to compare with")
+    recipe = ws.recipe
+    with warnings.catch_warnings(), _quiet_lightning():
+        warnings.simplefilter("ignore")
+        recipe.run_scenario(scenario, recipe.CLASSES, str(tmp_path / "build"), str(tmp_path), "cpu")
+    now = load_checkpoint(tmp_path / f"{scenario}.ckpt", trust=True)
+    upgraded, _ = ws.upgraded(golden)
+    diff = structure_diff(structure(upgraded), structure(now))
+    if diff:
+        installed = versions.installed_lightning_version()
+        units = [m for m in lightning_catalogue().migrations if versions.parse(golden.saved_version) < m.version]
+        known = ", ".join(m.id for m in units) or "none"
+        raise CheckFailed(
+            f"schema drift: a {scenario} checkpoint saved now by Lightning {installed} differs from golden {golden.name} "
+            f"(saved by {golden.saved_version}) after upgrade:\n  "
+            + "\n  ".join(diff[:80])
+            + ("\n  ..." if len(diff) > 80 else "")
+            + f"\nLikely missing migration: a unit with {golden.saved_version} < VERSION <= {installed} that produces "
+            f"these keys (units in that range now: {known}); or add a golden for {installed}."
+        )
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    import logging
+
+    loggers = [logging.getLogger(n) for n in (*versions.LIGHTNING_MODULES, "lightning.fabric", "lightning_fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -1,0 +1,245 @@
+"""What one pytest run collects: the cells, the shard, the labels, the outcomes, the check verdict.
+
+Why a separate room: the plugin hooks stay one-liners, and :mod:`.report` renders this state as
+the terminal matrix and the Markdown report (syrupy keeps ``session.py`` and ``report.py`` apart).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ..core import versions
+from ..goldens.store import Golden, GoldenStore, resolve_cache, resolve_source
+from . import known_defects
+from .checks import CHECKS, skip_reason
+
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")  # known defects are xfailed cells
+_CELL_PROP = "ckpt_compat_cell"
+_MIGRATION_PROP = "ckpt_compat_migration"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One matrix cell: a golden and a check. Its id is what ``-k`` matches."""
+
+    golden: Golden
+    check: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.golden.id}-{self.check}"
+
+    def marks(self) -> list:
+        reason = skip_reason(self.golden, self.check)
+        if reason:
+            return [pytest.mark.skip(reason=reason)]
+        defect = known_defects.lookup(self.golden.scenario, self.check, self.golden.saved_version)
+        return [pytest.mark.xfail(reason=defect.text, strict=True)] if defect else []
+
+
+@dataclass
+class Sample:
+    """A checkpoint handed to a migration test: from a real golden, or hand-made (``golden`` is None)."""
+
+    golden: Golden | None
+    checkpoint: dict
+
+
+@dataclass
+class State:
+    """Everything the plugin knows in one pytest process."""
+
+    store: GoldenStore
+    shard_spec: tuple[int, int] | None = None
+    outcomes: dict = field(default_factory=dict)  # nodeid -> (kind, key, outcome, message)
+    selected: set = field(default_factory=set)  # golden names collected and not deselected
+    problems: list = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> State:
+        source = resolve_source(config.getoption("ckpt_compat_url", None), config.getini("ckpt_compat_url"))
+        cache = resolve_cache(config.getoption("ckpt_compat_cache", None), config.getini("ckpt_compat_cache"))
+        registry = config.getoption("ckpt_compat_registry", None) or config.getini("ckpt_compat_registry") or None
+        store = GoldenStore(source, cache, registry_dir=registry, retries=1)
+        return cls(store=store, shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)))
+
+    # ---------------------------------------------------------------- collection
+    def header(self) -> list[str]:
+        lines = [
+            f"ckpt-compat: goldens from {self.store.source} (registry {self.store.registry_dir}), cache {self.store.cache}"
+        ]
+        if self.shard_spec:
+            lines.append(f"ckpt-compat: shard {self.shard_spec[0]}/{self.shard_spec[1]}")
+        return lines
+
+    def cells(self) -> list[Cell]:
+        return [Cell(g, check) for g in self.store.goldens for check in CHECKS]
+
+    def drift_scenarios(self) -> list[str]:
+        """Scenarios of the newest golden release not newer than the installed Lightning (CPU ones)."""
+        installed = versions.parse(versions.installed_lightning_version())
+        eligible = [g for g in self.store.goldens if versions.parse(g.saved_version) <= installed and not g.requires]
+        if not eligible:
+            return []
+        newest = eligible[-1].release
+        return [g.scenario for g in eligible if g.release == newest]
+
+    def shard(self, items: list) -> tuple[list, list]:
+        if not self.shard_spec:
+            return items, []
+        index, total = self.shard_spec
+        order = {g.name: i for i, g in enumerate(self.store.goldens)}
+        keep, drop = [], []
+        for item in items:
+            golden = _param(item, "ckpt_compat_cell")
+            if golden is not None:
+                ok = order[golden.golden.name] % total == index - 1
+            else:
+                ok = index == 1 or not _is_ours(item)
+            (keep if ok else drop).append(item)
+        return keep, drop
+
+    def label(self, item) -> None:
+        cell = _param(item, "ckpt_compat_cell")
+        if cell is not None:
+            item.user_properties.append((_CELL_PROP, [cell.golden.name, cell.check]))
+        unit = _param(item, "migration")
+        if unit is not None and _is_ours(item):
+            item.user_properties.append((_MIGRATION_PROP, unit.id))
+
+    def golden_names(self, nodeids: Iterable[str]) -> set[str]:
+        by_id = {g.id: g.name for g in self.store.goldens}
+        found = set()
+        for nodeid in nodeids:
+            match = re.search(r"test_golden\[(.+)-(" + "|".join(CHECKS) + r")\]$", nodeid)
+            if match and match.group(1) in by_id:
+                found.add(by_id[match.group(1)])
+        return found
+
+    # ---------------------------------------------------------------- outcomes
+    def record(self, rep) -> None:
+        props = dict((k, v) for k, v in getattr(rep, "user_properties", ()) if k in (_CELL_PROP, _MIGRATION_PROP))
+        if not props:
+            return
+        kind, key = (
+            (_CELL_PROP, tuple(props[_CELL_PROP])) if _CELL_PROP in props else (_MIGRATION_PROP, props[_MIGRATION_PROP])
+        )
+        previous = self.outcomes.get(rep.nodeid)
+        if rep.failed:
+            outcome = "failed"
+        elif rep.skipped:
+            outcome = "xfailed" if hasattr(rep, "wasxfail") else "skipped"
+        elif rep.when == "call":
+            outcome = "xpassed" if hasattr(rep, "wasxfail") else "passed"
+        else:
+            return
+        if previous and previous[2] == "failed":
+            return
+        message = _first_lines(rep) if outcome != "passed" else ""
+        if outcome in ("xfailed", "xpassed"):  # a known defect: its reason, not a traceback
+            message = str(getattr(rep, "wasxfail", "") or message).removeprefix("reason: ")
+        self.outcomes[rep.nodeid] = (kind, key, outcome, message)
+
+    def cell_outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        return {key: (outcome, msg) for kind, key, outcome, msg in self.outcomes.values() if kind == _CELL_PROP}
+
+    def migration_outcomes(self) -> dict[str, tuple[str, str]]:
+        return {key: (outcome, msg) for kind, key, outcome, msg in self.outcomes.values() if kind == _MIGRATION_PROP}
+
+    # ---------------------------------------------------------------- check mode
+    def check_problems(self) -> list[str]:
+        """Session-level failures of ``--ckpt-compat-check`` (per-item ones are tests of their own)."""
+        exercised = {name for name, _ in self.cell_outcomes()}
+        problems = [
+            f"golden {name} was selected but never exercised (no matrix cell reported)"
+            for name in sorted(self.selected - exercised)
+        ]
+        problems += [
+            f"golden {name} is described in meta.json but missing from registry.txt, so it is never tested"
+            for name in self.store.unregistered_scenarios()
+        ]
+        return problems
+
+    # ---------------------------------------------------------------- summaries
+    def rows(self) -> list[tuple[Golden, dict[str, str]]]:
+        cells = self.cell_outcomes()
+        out = []
+        for golden in self.store.goldens:
+            row = {check: cells.get((golden.name, check), (None, ""))[0] for check in CHECKS}
+            if any(v is not None for v in row.values()):
+                out.append((golden, row))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for outcome, _ in list(self.cell_outcomes().values()) + list(self.migration_outcomes().values()):
+            counts[outcome] += 1
+        return counts
+
+
+# ------------------------------------------------------------------------------------ helpers
+def migrations(catalogue=None) -> list:
+    """Units of one catalogue, or of every registered catalogue, in application order."""
+    from ..core.catalogue import all_catalogues
+
+    if catalogue is not None:
+        return list(catalogue.migrations)
+    return [unit for cat in all_catalogues() for unit in cat.migrations]
+
+
+def golden_around(store: GoldenStore, migration, *, before: bool) -> Golden | None:
+    """Newest golden saved before ``migration.version`` (or oldest at/after it), preferring end_of_fit."""
+    if migration.catalogue != "lightning":
+        return None
+    goldens = [
+        g for g in store.goldens if (versions.parse(g.saved_version) < migration.version) == before and not g.requires
+    ]
+    if not goldens:
+        return None
+    release = goldens[-1].release if before else goldens[0].release
+    same = [g for g in goldens if g.release == release]
+    return next((g for g in same if g.scenario == "end_of_fit"), same[0])
+
+
+def _param(item, name: str) -> Any:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get(name) if callspec is not None else None
+
+
+def _is_ours(item) -> bool:
+    return str(item.nodeid).startswith("ckpt-compat/") or os.path.basename(str(getattr(item, "path", ""))) in (
+        "_matrix.py",
+        "_check.py",
+    )
+
+
+def _parse_shard(spec: str | None) -> tuple[int, int] | None:
+    if not spec:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+    if not match or not (1 <= int(match.group(1)) <= int(match.group(2))):
+        raise ValueError(f"--ckpt-compat-shard expects I/N with 1 <= I <= N, got {spec!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _first_lines(rep) -> str:
+    """The reason a cell failed or skipped, without the traceback."""
+    if rep.skipped and isinstance(rep.longrepr, tuple):
+        return str(rep.longrepr[2]).removeprefix("Skipped: ")
+    text = getattr(rep, "longreprtext", "") or str(rep.longrepr or "")
+    lines, started = [], False
+    for line in text.splitlines():
+        if line.startswith("E "):
+            started = True
+            lines.append(line[2:].strip())
+        elif started and line.startswith(" ") and line.strip():
+            lines.append(line.strip())
+        elif started:
+            break
+    return "\n".join(lines[:15]) if lines else (text.strip().splitlines() or [""])[-1]

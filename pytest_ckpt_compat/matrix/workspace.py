@@ -1,0 +1,94 @@
+"""The per-process workspace of the matrix: fetched, loaded and upgraded goldens, and the recipe.
+
+Why a room: every check of a golden needs the same fetched file, the same safe load and the same
+upgraded copy; doing that once per process (one per xdist worker) keeps the matrix's cost at one
+upgrade per golden. The recipe is imported under the module name its classes were pickled with.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from ..goldens.store import Golden, GoldenStore
+
+RECIPE_MODULE = "ckpt_compat_recipe"  # the module name the recipe's classes were pickled under
+
+
+def recipe_path(store: GoldenStore) -> Path:
+    """The recipe that made the goldens, next to the registry (repository or wheel)."""
+    from ..goldens.store import packaged_golden_dir, repository_golden_dir
+
+    for base in (store.registry_dir, repository_golden_dir(), packaged_golden_dir()):
+        if base is not None and (Path(base) / "recipes" / "recipe.py").is_file():
+            return Path(base) / "recipes" / "recipe.py"
+    raise FileNotFoundError(f"no recipes/recipe.py next to {store.registry_dir}: cannot rebuild the golden's classes")
+
+
+@cache
+def load_recipe(path: str):
+    """Import the recipe by path under the module name its classes were pickled with."""
+    import torch
+
+    from ..lightning import trainer_module
+
+    existing = sys.modules.get(RECIPE_MODULE)
+    if existing is not None and getattr(existing, "__file__", None) == str(path) and getattr(existing, "CLASSES", None):
+        return existing
+    spec = importlib.util.spec_from_file_location(RECIPE_MODULE, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[RECIPE_MODULE] = module
+    spec.loader.exec_module(module)
+    module.pl, module.torch = trainer_module(), torch
+    module.CLASSES = module._build_classes()
+    return module
+
+
+@dataclass
+class Workspace:
+    """Per-process cache of fetched, loaded and upgraded goldens (one per pytest session/worker)."""
+
+    store: GoldenStore
+    tmpdir: Path
+    _upgraded: dict = field(default_factory=dict)
+    trusted: set = field(default_factory=set)
+
+    @property
+    def recipe(self):
+        return load_recipe(str(recipe_path(self.store)))
+
+    def fetch(self, golden: Golden) -> Path:
+        return self.store.fetch(golden)
+
+    def load(self, golden: Golden) -> dict:
+        """A fresh dict of the golden file: safe load, else trusted (the file passed its sha256)."""
+        from ..core.errors import UnsafeCheckpoint
+        from ..files.loading import load_checkpoint
+
+        path = self.fetch(golden)
+        try:
+            return load_checkpoint(path)
+        except UnsafeCheckpoint:
+            self.recipe  # the pickled user classes live in the recipe module
+            self.trusted.add(golden.name)
+            return load_checkpoint(path, trust=True)
+
+    def upgraded(self, golden: Golden) -> tuple[dict, Path]:
+        """The golden upgraded by our catalogue alone, and the file it was written to."""
+        if golden.name not in self._upgraded:
+            from ..core.engine import upgrade
+            from ..files.writing import save_checkpoint
+            from ..lightning import lightning_migration_disabled
+
+            source = self.fetch(golden)
+            checkpoint = self.load(golden)
+            with lightning_migration_disabled():
+                upgrade(checkpoint)
+            dest = self.tmpdir / "upgraded" / golden.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(checkpoint, dest, source=source)
+            self._upgraded[golden.name] = (checkpoint, dest)
+        return self._upgraded[golden.name]
