@@ -76,15 +76,11 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
 
 
-class NoTorchMagic(CorruptCheckpoint):
-    """Neither a zip archive nor a pickle that starts with torch's magic number: maybe another format."""
-
-
-def check_legacy(fd: int, name: str) -> int:
-    """A non-zip file must start with the pickled torch magic number; returns its pickle protocol.
+def check_legacy(fd: int, name: str) -> int | None:
+    """A non-zip file must start with the pickled torch magic number: its pickle protocol, or ``None`` without it.
 
     Without this a text file starting with ``c`` (a pickle GLOBAL opcode) would be reported as
-    an unsafe pickle instead of as what it is: not a torch checkpoint.
+    an unsafe pickle instead of as what it is: not a torch checkpoint (maybe a file of another format).
     """
     protocol = 0
     try:
@@ -101,9 +97,7 @@ def check_legacy(fd: int, name: str) -> int:
         raise
     except Exception:  # noqa: BLE001 - not a pickle at all
         pass
-    raise NoTorchMagic(
-        f"{name} is not a readable torch checkpoint: neither a zip archive nor a legacy torch file (no torch magic number)"
-    )
+    return None
 
 
 def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
@@ -126,10 +120,3 @@ def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
             raise
         except Exception as exc:  # noqa: BLE001 - not a well-formed pickle
             raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint: malformed pickle ({exc})") from None
-
-
-def bounded_bytearray(*args: object) -> bytearray:
-    """``builtins.bytearray`` for safe loads: ``bytearray(2**40)`` in a pickle is a memory bomb, not data."""
-    if args and isinstance(args[0], int) and args[0] > MAX_PICKLE:
-        raise pickle.UnpicklingError(f"refusing bytearray({args[0]}): larger than {MAX_PICKLE} bytes")
-    return bytearray(*args)
