@@ -9,9 +9,11 @@ executing it: the zip directory, and pickle opcodes through ``pickletools``.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import pickletools
+import sys
 import zipfile
 import zlib
 from typing import BinaryIO
@@ -100,12 +102,19 @@ def check_legacy(fd: int, name: str) -> int | None:
     return None
 
 
+def _unprintable(value: int) -> bool:
+    """An int longer than ``sys.get_int_max_str_digits()`` digits: ``str()`` of it raises ``ValueError``."""
+    digits = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    return bool(digits) and abs(value).bit_length() > digits * math.log2(10)
+
+
 def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
     """Parse ``count`` pickles from ``stream`` (opcodes only, nothing runs); refuse what would blow up memory.
 
     The C unpickler sizes its memo by the largest index a PUT names, so ``LONG_BINPUT 2**31`` costs
     16 GiB for a few bytes of input; a pickle names its memo entries in order, so an index beyond
-    the number of opcodes read is refused. Lengths that run past the data fail the parse here.
+    the number of opcodes read is refused. Lengths that run past the data fail the parse here. An
+    integer too long to print (a 5,000-digit "version") is refused here, before any message needs it.
     """
     for _ in range(count):
         ops = 0
@@ -115,6 +124,11 @@ def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
                 if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > ops:
                     raise CorruptCheckpoint(
                         f"{name}: the pickle stores memo entry {arg} after {ops} opcodes (a memory bomb?)"
+                    )
+                if opcode.name in ("LONG1", "LONG4") and _unprintable(arg):
+                    raise CorruptCheckpoint(
+                        f"{name}: the pickle holds an integer of {arg.bit_length()} bits, too long for Python to "
+                        "print or compare as text (a version or key no Lightning wrote)"
                     )
         except CorruptCheckpoint:
             raise
