@@ -95,4 +95,7 @@ def _load(source: Any, name: str, zipped: bool, trust: bool, map_location: Any, 
         error = translate(exc, name, source, zipped)
         if error is exc:
             raise
-        raise error from (exc if isinstance(error, CorruptCheckpoint) else None)
+        try:
+            raise error from (exc if isinstance(error, CorruptCheckpoint) else None)
+        finally:  # no frame <-> traceback cycle: it would keep torch's frames (the file's mapping) alive
+            del error
