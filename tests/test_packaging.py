@@ -51,3 +51,8 @@ def test_entry_points_name_the_cli_and_the_plugin(wheel):
         text = zf.read(ep).decode()
     assert "ckpt-compat = pytest_ckpt_compat.cli:main" in text
     assert "[pytest11]" in text and "pytest_ckpt_compat.plugin" in text
+
+
+def test_wheel_marks_the_package_as_typed(wheel):
+    """PEP 561: the ``py.typed`` marker lets type checkers use the package's own annotations."""
+    assert "pytest_ckpt_compat/py.typed" in zipfile.ZipFile(wheel).namelist()

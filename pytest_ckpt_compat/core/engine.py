@@ -132,9 +132,7 @@ def _pending(checkpoint: dict, catalogue: Catalogue, origin: Version | None, tar
 def _resolve(checkpoint, target_version, catalogues, assume_version):
     """For each catalogue: (catalogue, origin or None, target, assumed version or None); validates, writes nothing."""
     if not isinstance(checkpoint, dict):
-        raise NotALightningCheckpoint(
-            detail=f"not a Lightning checkpoint: the payload is a {type(checkpoint).__name__}, not a dict"
-        )
+        raise NotALightningCheckpoint(found=f"the payload is a {type(checkpoint).__name__}, not a dict")
     _check_ledger(checkpoint)
     catalogues = list(catalogues) if catalogues is not None else all_catalogues()
     resolved = []

@@ -13,6 +13,24 @@ from typing import Any
 
 import torch
 
+__all__ = [
+    "LEDGER_KEY",
+    "PROCESSED",
+    "RC",
+    "STARTED",
+    "drop",
+    "evaluation_loop_skeleton_1_6_0",
+    "fit_loop",
+    "fit_loop_skeleton_1_6_0",
+    "get_in",
+    "ledger",
+    "note",
+    "progress",
+    "rename_keys",
+    "to_plain",
+    "tracker",
+]
+
 LEDGER_KEY = "ckpt_compat"  # our own top-level key in a checkpoint; Lightning ignores it
 
 # ---------------------------------------------------------------------------------------------

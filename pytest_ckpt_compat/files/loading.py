@@ -245,9 +245,7 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
                 foreign = formats.identify(fd, st.st_size)
                 if foreign is None:
                     raise
-                raise NotALightningCheckpoint(
-                    detail=f"not a Lightning checkpoint: {name} is not a torch file but {foreign}"
-                ) from None
+                raise NotALightningCheckpoint(found=f"{name} is not a torch file but {foreign}") from None
         # torch opens the very file we checked (no path race), whatever bytes its name holds
         source = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else file
         checkpoint = _load(source, name, zipped, trust, map_location)

@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from typing import BinaryIO
 
-from ..core.errors import CorruptCheckpoint
+from ..core.errors import CorruptCheckpoint, NoTorchMagic
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy (pre-zip) torch file
 MAX_COMPRESSED_RECORD = 16 << 20  # torch stores records uncompressed; a compressed one may inflate this far
@@ -74,10 +74,6 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
             f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {exc}"
         ) from None
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
-
-
-class NoTorchMagic(CorruptCheckpoint):
-    """Neither a zip archive nor a pickle that starts with torch's magic number: maybe another format."""
 
 
 def check_legacy(fd: int, name: str) -> int:

@@ -37,6 +37,9 @@ from ..core.engine import plan, upgrade
 from ..core.versions import LIGHTNING_MODULES, VERSION_KEY
 from ..files.loading import checkpoint_file, load_checkpoint
 
+# The user's part; the Trainer harness helpers below (``trainer_module``, ...) serve the matrix.
+__all__ = ["CheckpointUpgrade", "Installed", "install", "load_from_checkpoint", "uninstall"]
+
 
 def trainer_module():
     """The installed Lightning trainer package: ``lightning.pytorch``, else ``pytorch_lightning``."""

@@ -9,9 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-
-class CheckFailed(AssertionError):
-    """A matrix check found a difference; the message lists every difference found."""
+from ..core.errors import CheckFailed
 
 
 class Mismatches:
