@@ -24,7 +24,7 @@ from .core.progress import echo, iterate
 from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
 from .files.signals import signals_as_exceptions
-from .goldens.building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
+from .goldens.building import PACKAGES, add_release, default_golden_dir, list_goldens
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -325,13 +325,13 @@ def _add_golden(subparsers) -> None:
     add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
     add.add_argument("--force", action="store_true", help="replace an existing golden folder")
     add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
-    add.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    add.add_argument("--golden-dir", type=Path, help="the golden folder to add to (default: the checkout's golden/)")
     add.set_defaults(func=_cmd_golden_add)
 
     lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
     lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
     lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
-    lst.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    lst.add_argument("--golden-dir", type=Path, help="default: the checkout's golden/, else the installed registry")
     lst.set_defaults(func=_cmd_golden_list)
     golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
 
@@ -339,7 +339,7 @@ def _add_golden(subparsers) -> None:
 def _cmd_golden_add(args: argparse.Namespace) -> int:
     add_release(
         args.release,
-        golden_dir=args.golden_dir,
+        golden_dir=args.golden_dir or default_golden_dir(writing=True),
         scenarios=args.scenarios,
         python=args.python,
         torch=args.torch,
@@ -351,7 +351,8 @@ def _cmd_golden_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_golden_list(args: argparse.Namespace) -> int:
-    rows = list_goldens(args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
+    golden_dir = args.golden_dir or default_golden_dir(writing=False)
+    rows = list_goldens(golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
     if args.missing is not None:
         for row in rows:
             print(f"{row['release']:<12} uploaded {row['uploaded']}")
