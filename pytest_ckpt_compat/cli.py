@@ -15,11 +15,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .core import callback_keys, premigrated
 from .core.catalogue import all_catalogues
 from .core.engine import LEDGER_KEY, plan, upgrade
-from .core.errors import HardLinked, classify
+from .core.errors import CheckpointCompatError, HardLinked, classify
 from .core.progress import echo, iterate
 from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
@@ -30,7 +31,7 @@ from .goldens.building import PACKAGES, add_release, default_golden_dir, list_go
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must print, not crash
         with contextlib.suppress(AttributeError, ValueError):
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # only a sub-command that forwards its arguments (``matrix`` → pytest) accepts unknown ones
@@ -115,7 +116,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         dest="callbacks",
         type=_callback_spec,
-        help='configuration of a callback that wrote a pre-1.5 file, e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
+        help="configuration of a callback that wrote a pre-1.5 file, "
+        'e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
     )
 
 
@@ -153,7 +155,7 @@ def _cmd_migrations(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.path, trust=args.trust)
     file = checkpoint_file(args.path)
-    info = {
+    info: dict[str, Any] = {
         "path": str(args.path),
         "format": "sharded" if args.path.is_dir() else ("zip" if is_zip_checkpoint(file) else "legacy"),
         "size_bytes": file.stat().st_size,
@@ -211,7 +213,8 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if args.output is None and not args.in_place and not args.dry_run:
         print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
         return 2
-    targets, failures = _expand(args.paths), []
+    targets = _expand(args.paths)
+    failures: list[CheckpointCompatError] = []
     if not targets:
         print("error: no checkpoint found in the given paths", file=sys.stderr)
         return 2
@@ -398,7 +401,8 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         print(f"ckpt-compat matrix: report written to {Path(report).resolve()}")
     if failures.names:
         print(
-            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  {rerun_command(args.pytest_args, failures.names)}"
+            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  "
+            f"{rerun_command(args.pytest_args, failures.names)}"
         )
     return code
 

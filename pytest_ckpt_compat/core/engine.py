@@ -136,7 +136,7 @@ def _resolve(checkpoint, target_version, catalogues, assume_version):
     _check_ledger(checkpoint)
     catalogues = list(catalogues) if catalogues is not None else all_catalogues()
     resolved = []
-    for index, catalogue in enumerate(catalogues):
+    for catalogue in catalogues:
         is_lightning = catalogue.version_key == versions.VERSION_KEY
         assumed = None
         if is_lightning and assume_version is not None and catalogue.version_key not in checkpoint:

@@ -148,14 +148,14 @@ STARTED = ("completed", "ready", "started")  # _StartedTracker
 PROCESSED = ("ready", "started", "processed", "completed")  # _ProcessedTracker
 
 
-def tracker(fields) -> dict:
+def tracker(fields: tuple[str, ...]) -> dict:
     """A tracker with every field at zero (a fresh dict: callers mutate it)."""
     return {f: 0 for f in fields}
 
 
-def progress(fields, last_batch: bool = False) -> dict:
+def progress(fields: tuple[str, ...], last_batch: bool = False) -> dict:
     """A zero ``current``/``total`` progress; batch progress also has ``is_last_batch=False``."""
-    out = {"current": tracker(fields), "total": tracker(fields)}
+    out: dict[str, Any] = {"current": tracker(fields), "total": tracker(fields)}
     if last_batch:
         out["is_last_batch"] = False
     return out

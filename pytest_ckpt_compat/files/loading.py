@@ -130,7 +130,7 @@ def numpy_globals() -> tuple:
         return ()
     multiarray = np.ndarray.__reduce__(np.zeros(0))[0]  # the real _reconstruct, wherever numpy keeps it
     scalar = np.float64(0).__reduce__()[0]
-    pairs = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    pairs: list[tuple[Any, str]] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
     for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
         pairs += [(multiarray, f"{core}._reconstruct"), (scalar, f"{core}.scalar")]
     dtypes = getattr(np, "dtypes", None)
@@ -275,7 +275,8 @@ def _load(source: Any, name: str, zipped: bool, trust: bool, map_location: Any) 
         raise
     except BaseException as exc:  # IndexError, struct.error, LookupError, MemoryError, RecursionError, ...
         raise CorruptCheckpoint(
-            f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {_first_line(exc)}"
+            f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: "
+            f"{_first_line(exc)}"
         ) from exc
 
 

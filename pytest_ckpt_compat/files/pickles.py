@@ -14,7 +14,7 @@ import pickle
 import pickletools
 import zipfile
 import zlib
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 from ..core.errors import CorruptCheckpoint, NoTorchMagic
 
@@ -82,7 +82,7 @@ def check_legacy(fd: int, name: str) -> int:
     Without this a text file starting with ``c`` (a pickle GLOBAL opcode) would be reported as
     an unsafe pickle instead of as what it is: not a torch checkpoint.
     """
-    protocol = 0
+    protocol: Any = 0
     try:
         for opcode, arg, _pos in pickletools.genops(io.BytesIO(os.pread(fd, 64, 0))):  # noqa: B007
             if opcode.name == "PROTO":
@@ -98,11 +98,12 @@ def check_legacy(fd: int, name: str) -> int:
     except Exception:  # noqa: BLE001 - not a pickle at all
         pass
     raise NoTorchMagic(
-        f"{name} is not a readable torch checkpoint: neither a zip archive nor a legacy torch file (no torch magic number)"
+        f"{name} is not a readable torch checkpoint: "
+        "neither a zip archive nor a legacy torch file (no torch magic number)"
     )
 
 
-def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
+def check_pickles(stream: IO[bytes], name: str, count: int) -> None:
     """Parse ``count`` pickles from ``stream`` (opcodes only, nothing runs); refuse what would blow up memory.
 
     The C unpickler sizes its memo by the largest index a PUT names, so ``LONG_BINPUT 2**31`` costs
@@ -114,7 +115,7 @@ def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
         try:
             for opcode, arg, _pos in pickletools.genops(stream):
                 ops += 1
-                if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > ops:
+                if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg or 0) > ops:
                     raise CorruptCheckpoint(
                         f"{name}: the pickle stores memo entry {arg} after {ops} opcodes (a memory bomb?)"
                     )

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -74,7 +75,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _run(cmd: list[str], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
+def _run(cmd: Sequence[object], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
     log("  $ " + " ".join(str(c) for c in cmd))
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -185,7 +186,7 @@ def add_release(
             raise GoldenBuildError(f"recipe made no scenario for {folder}: {result['skipped'] or result['failed']}")
         kept = _keep_other_scenarios(target, stage, scenarios, result) if scenarios else {}
         files = {entry["file"]: entry["sha256"] for entry in kept.values()}
-        for name, entry in sorted(result["scenarios"].items()):
+        for _name, entry in sorted(result["scenarios"].items()):
             digest = sha256_file(stage / entry["file"])
             files[entry["file"]] = digest
             entry["sha256"] = digest
