@@ -130,7 +130,7 @@ def numpy_globals() -> tuple:
         return ()
     multiarray = np.ndarray.__reduce__(np.zeros(0))[0]  # the real _reconstruct, wherever numpy keeps it
     scalar = np.float64(0).__reduce__()[0]
-    pairs = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    pairs: list[tuple[Any, str]] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
     for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
         pairs += [(multiarray, f"{core}._reconstruct"), (scalar, f"{core}.scalar")]
     dtypes = getattr(np, "dtypes", None)
@@ -245,9 +245,7 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
                 foreign = formats.identify(fd, st.st_size)
                 if foreign is None:
                     raise
-                raise NotALightningCheckpoint(
-                    detail=f"not a Lightning checkpoint: {name} is not a torch file but {foreign}"
-                ) from None
+                raise NotALightningCheckpoint(found=f"{name} is not a torch file but {foreign}") from None
         # torch opens the very file we checked (no path race), whatever bytes its name holds
         source = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else file
         checkpoint = _load(source, name, zipped, trust, map_location)
@@ -277,7 +275,8 @@ def _load(source: Any, name: str, zipped: bool, trust: bool, map_location: Any) 
         raise
     except BaseException as exc:  # IndexError, struct.error, LookupError, MemoryError, RecursionError, ...
         raise CorruptCheckpoint(
-            f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: {_first_line(exc)}"
+            f"{name} is not a readable torch checkpoint (truncated or corrupt?): {type(exc).__name__}: "
+            f"{_first_line(exc)}"
         ) from exc
 
 

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -39,12 +40,26 @@ from .environments import (
     uv_command,
 )
 from .registry import read_registry, update_registry, write_registry
+from .store import packaged_golden_dir, repository_golden_dir
 
 PACKAGES = ("pytorch-lightning", "lightning")
-DEFAULT_GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden"
 # Neutral absolute folder: ModelCheckpoint stores absolute paths inside the checkpoint.
 BUILD_ROOT = Path(os.environ.get("CKPT_COMPAT_BUILD_ROOT", "/golden-build"))
 RECIPE = Path("recipes") / "recipe.py"
+
+
+def default_golden_dir(*, writing: bool) -> Path:
+    """The golden folder when ``--golden-dir`` is not given: a checkout's ``golden/``. An installed
+    wheel has none: ``list`` reads the registry and meta.json it ships, ``add`` needs a folder to write."""
+    found = repository_golden_dir()
+    if found is None and not writing:
+        found = packaged_golden_dir()
+    if found is None:
+        raise GoldenBuildError(
+            "no golden/ folder of a checkout next to the installed package: pass --golden-dir "
+            "(the golden/ folder of a clone of pytest-ckpt-compat, or a folder of your own)"
+        )
+    return found
 
 
 def _commit_lock(golden_dir: Path) -> FileLock:
@@ -61,7 +76,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _run(cmd: list[str], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
+def _run(cmd: Sequence[object], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
     log("  $ " + " ".join(str(c) for c in cmd))
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -81,7 +96,7 @@ class _Build:
     target: Path
     cutoff: str
     env_cfg: dict
-    interpreter: str
+    interpreter: Path
     recipe: Path
     dates: dict
     online: bool
@@ -363,6 +378,8 @@ def list_goldens(
     for folder, row in present.items():
         meta_path = golden_dir / folder / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if not row["bytes"]:  # an installed wheel ships meta.json, not the files: their recorded sizes
+            row["bytes"] = sum(s.get("size", 0) for s in meta.get("scenarios", {}).values() if isinstance(s, dict))
         row.update(package=meta.get("package", "?"), python=meta.get("python"), torch=meta.get("torch"))
     if missing is None:
         return sorted(
