@@ -70,7 +70,8 @@ def machine_info() -> list[str]:
         f"machine: {platform.machine()} {platform.system()} {platform.release()}, {os.cpu_count()} logical cores"
         f" ({len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} usable)",
         f"load average (1/5/15 min) at start: {_load()}",
-        f"python {platform.python_version()}, torch {torch.__version__}, Lightning {versions.installed_lightning_version()}",
+        f"python {platform.python_version()}, torch {torch.__version__}, Lightning "
+        f"{versions.installed_lightning_version()}",
     ]
 
 
@@ -180,9 +181,9 @@ def per_golden(args, store, out: list) -> None:
         expected = checks._expected_counters(golden, upgraded, ws.load(golden))
         max_epochs = expected["epoch"] + 1
         runs = {
-            "a": lambda tmp: bare_resume(store, golden, tmp, max_epochs),
-            "b": lambda tmp: our_checks(store, golden, tmp, ("resume",)),
-            "c": lambda tmp: our_checks(store, golden, tmp, checks.CHECKS),
+            "a": lambda tmp, golden=golden, max_epochs=max_epochs: bare_resume(store, golden, tmp, max_epochs),
+            "b": lambda tmp, golden=golden: our_checks(store, golden, tmp, ("resume",)),
+            "c": lambda tmp, golden=golden: our_checks(store, golden, tmp, checks.CHECKS),
         }
         times: dict[str, list] = {k: [] for k in runs}
         error, bare_steps, split = None, None, {}
@@ -213,7 +214,8 @@ def per_golden(args, store, out: list) -> None:
         rows.append((gid, a, b, c))
         _print(out, f"{gid:24} {a:8.3f} {b:9.3f} {c:8.3f} {b / a:6.2f} {c / a:6.2f}  {_load()}")
         spread = ", ".join(f"{k} {min(v):.3f}-{max(v):.3f}" for k, v in times.items())
-        steps = f"; final global_step: bare {bare_steps}, our resume check expects {expected['global_step'] + expected['batches']}"
+        expects = expected["global_step"] + expected["batches"]
+        steps = f"; final global_step: bare {bare_steps}, our resume check expects {expects}"
         _print(
             out,
             f"{'':24} c by check (median s; upgrade pays the upgrade + write, resume and weights_only reuse it): "
@@ -228,11 +230,13 @@ def per_golden(args, store, out: list) -> None:
         worst = max(rows, key=lambda r: r[3] / r[1])
         _print(
             out,
-            f"worst c/a: {worst[3] / worst[1]:.2f} ({worst[0]}); target <= 1.5: {'met' if worst[3] / worst[1] <= 1.5 else 'NOT met'}",
+            f"worst c/a: {worst[3] / worst[1]:.2f} ({worst[0]}); target <= 1.5: "
+            f"{'met' if worst[3] / worst[1] <= 1.5 else 'NOT met'}",
         )
         _print(
             out,
-            f"geometric mean c/a: {statistics.geometric_mean([r[3] / r[1] for r in rows]):.2f}, b/a: {statistics.geometric_mean([r[2] / r[1] for r in rows]):.2f}",
+            f"geometric mean c/a: {statistics.geometric_mean([r[3] / r[1] for r in rows]):.2f}, b/a: "
+            f"{statistics.geometric_mean([r[2] / r[1] for r in rows]):.2f}",
         )
 
 

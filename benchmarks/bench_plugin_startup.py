@@ -2,8 +2,9 @@
 
 Runs a one-test pytest session in a fresh temp folder, alternately with the plugin autoloaded
 (as in every environment where the package is installed) and with ``-p no:ckpt_compat``, and
-prints the medians (wall and CPU time of the child) and their ratio. Both are measured in the same run, interleaved, so a busy
-machine slows both alike. Peak memory is the child's own ``VmHWM`` (Linux), written by a conftest.
+prints the medians (wall and CPU time of the child) and their ratio. Both are measured in the same
+run, interleaved, so a busy machine slows both alike. Peak memory is the child's own ``VmHWM``
+(Linux), written by a conftest.
 
 Target (issue 11): at most +0.1 s and +10 MB per run without ``--ckpt-compat``.
 
@@ -63,7 +64,7 @@ def main() -> int:
         folder = Path(tmp)
         (folder / "conftest.py").write_text(CONFTEST)
         (folder / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
-        for name, extra in variants.items():  # warm-up: page cache, .pyc files
+        for extra in variants.values():  # warm-up: page cache, .pyc files
             run_once(folder, extra)
         for _ in range(args.repeat):
             for name, extra in variants.items():
@@ -79,7 +80,8 @@ def main() -> int:
         )
     load = os.getloadavg()[0]
     print(
-        f"one-test pytest run, median of {args.repeat} (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.1f})"
+        f"one-test pytest run, median of {args.repeat} (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "
+        f"{load:.1f})"
     )
     print(f"{'variant':<20} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13}  plugin loaded  heavy modules imported")
     for name, (wall, cpu, rss, heavy, loaded) in rows.items():

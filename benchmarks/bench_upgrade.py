@@ -68,7 +68,8 @@ again = torch.load(sys.argv[1], mmap=True, weights_only=True, map_location="cpu"
 t3 = time.perf_counter()
 upgrade(again)
 t4 = time.perf_counter()
-print(json.dumps({"load_s": t1 - t0, "upgrade_s": t2 - t1, "second_upgrade_s": t4 - t3, "version": ckpt["pytorch-lightning_version"]}))
+version = ckpt["pytorch-lightning_version"]
+print(json.dumps({"load_s": t1 - t0, "upgrade_s": t2 - t1, "second_upgrade_s": t4 - t3, "version": version}))
 """
 
 VERIFY = """
@@ -145,7 +146,7 @@ def make_checkpoint(size_bytes: int):
     for i in range(layers):
         state_dict[f"model.layers.{i}.weight"] = torch.rand(numel // 1024, 1024, generator=gen)
         state_dict[f"model.layers.{i}.bias"] = torch.rand(1024, generator=gen)
-    for j, (name, tensor) in enumerate(state_dict.items()):
+    for j, tensor in enumerate(state_dict.values()):
         optim_state[j] = {"step": 5000, "exp_avg": torch.rand_like(tensor), "exp_avg_sq": torch.rand_like(tensor)}
     state_dict._metadata = collections.OrderedDict({"": {"version": 1}})
     return {
@@ -317,7 +318,8 @@ def main(argv=None) -> int:
 
         floor = results["copy + fsync (floor)"]
         say(
-            f"{'contender':<42}{'wall s':>8}{'x copy':>8}{'net x copy':>11}{'peak RSS MiB':>14}{'RSS/file':>10}{'net RSS MiB':>13}"
+            f"{'contender':<42}{'wall s':>8}{'x copy':>8}{'net x copy':>11}"
+            f"{'peak RSS MiB':>14}{'RSS/file':>10}{'net RSS MiB':>13}"
         )
         for name, r in results.items():
             net_wall = (
@@ -334,10 +336,12 @@ def main(argv=None) -> int:
         up = results["ckpt-compat upgrade -o OUT"]
         say(f"output of ckpt-compat upgrade -o: tensors equal to the input: {verified}")
         say(
-            f"target wall <= 1.5x copy:   upgrade {up.wall / floor.wall:.2f}x (net of startup {(up.wall - startup.wall) / floor.wall:.2f}x)"
+            f"target wall <= 1.5x copy:   upgrade {up.wall / floor.wall:.2f}x (net of startup "
+            f"{(up.wall - startup.wall) / floor.wall:.2f}x)"
         )
         say(
-            f"target RSS  <= 0.1x file:   upgrade {up.rss / file_size:.3f}x (net of startup {(up.rss - startup.rss) / file_size:.4f}x)"
+            f"target RSS  <= 0.1x file:   upgrade {up.rss / file_size:.3f}x (net of startup "
+            f"{(up.rss - startup.rss) / file_size:.4f}x)"
         )
         legacy_run = results["ckpt-compat upgrade -o OUT, legacy file"]
         say(
@@ -348,7 +352,8 @@ def main(argv=None) -> int:
             lt, ip = results["lightning upgrade_checkpoint (+.bak)"], results["ckpt-compat upgrade --in-place (+.bak)"]
             say(
                 f"in place, both with backup: ckpt-compat {ip.wall:.2f} s / {ip.rss / MIB:.0f} MiB vs "
-                f"Lightning {lt.wall:.2f} s / {lt.rss / MIB:.0f} MiB ({lt.wall / ip.wall:.2f}x the time, {lt.rss / ip.rss:.1f}x the memory)"
+                f"Lightning {lt.wall:.2f} s / {lt.rss / MIB:.0f} MiB ({lt.wall / ip.wall:.2f}x the time, "
+                f"{lt.rss / ip.rss:.1f}x the memory)"
             )
         say()
 

@@ -55,7 +55,8 @@ def _complete(checkpoint: dict, name: str, defaults) -> None:
         ops.note(
             checkpoint,
             ID,
-            f"callbacks[{name!r}]: {', '.join(filled)} not saved by Lightning < 0.8.2; filled with a fresh callback's defaults",
+            f"callbacks[{name!r}]: {', '.join(filled)} not saved by Lightning < 0.8.2; filled with a fresh callback's "
+            "defaults",
         )
 
 

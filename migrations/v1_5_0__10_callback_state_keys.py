@@ -12,8 +12,8 @@ When: Lightning 1.5.0, PR #6886 (``Callback.state_key``).
 Rule: ``pytest_ckpt_compat.core.callback_keys.from_evidence`` gives each class key the Lightning 2.x
 ``state_key`` the file decides (a ``ModelCheckpoint``'s recorded ``monitor``; an ``EarlyStopping``
 through the ModelCheckpoint state with the same best score; Lightning's defaults for the fields no
-pre-1.5 release saved, e.g.
-``ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}``),
+pre-1.5 release saved, e.g. ``ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0,
+'every_n_epochs': 1, 'train_time_interval': None}``),
 and records how in ``ckpt_compat.callback_keys``. A state the file cannot key keeps the bare
 ``__qualname__`` (``"EarlyStopping"``), recorded as unresolved, until the user states the
 configuration (``upgrade(callbacks=...)``, ``--callback``, the live callbacks of ``CheckpointUpgrade``).

@@ -4,7 +4,8 @@ Why: with ``PL_FAULT_TOLERANT_TRAINING=1`` (1.5 – 1.9) the loops also saved th
 collections (``_results``, ``epoch_loop._results``, ``epoch_loop.val_loop._results``) and the
 dataloader/sampler state (``dataloader_state_dict`` inside an ``*state_dict`` entry). 2.0+ ignore
 both, and the 2.0 loop flattening would otherwise carry ``epoch_loop._results`` of the evaluation
-loops into a top-level ``_results`` key. They are moved, as plain data (numpy arrays become tensors, see ``pytest_ckpt_compat.core.ops.to_plain``), to
+loops into a top-level ``_results`` key. They are moved, as plain data (numpy arrays become tensors,
+see ``pytest_ckpt_compat.core.ops.to_plain``), to
 ``ckpt_compat.dropped["loops/<loop>/<key>"]`` (and ``.../<key>/dataloader_state_dict``) under
 their original key paths, before the loop-structure units run.
 When: Lightning 2.0.0, PR #16516 / #16533 (the PL_FAULT_TOLERANT_TRAINING flag removed).

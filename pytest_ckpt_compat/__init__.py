@@ -11,8 +11,36 @@ plugin in every run, and a run that does not use it must not pay for importing t
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from .core.versions import TOOL_VERSION
+
+if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and IDEs; resolved lazily at run time
+    from .core.catalogue import (
+        Catalogue,
+        Migration,
+        all_catalogues,
+        lightning_catalogue,
+        register_catalogue,
+        unregister_catalogue,
+    )
+    from .core.engine import applied_ids, plan, upgrade
+    from .core.errors import (
+        CatalogueError,
+        CheckpointCompatError,
+        CheckpointNotFound,
+        CheckpointTooNew,
+        CorruptCheckpoint,
+        GoldenError,
+        HashMismatch,
+        InvalidVersion,
+        MigrationError,
+        MissingGlobal,
+        NotALightningCheckpoint,
+        UnsafeCheckpoint,
+    )
+    from .files.loading import load_checkpoint
+    from .files.writing import save_checkpoint
 
 __version__ = TOOL_VERSION
 
@@ -42,16 +70,44 @@ _EXPORTS = {
     "save_checkpoint": "files.writing",
 }
 
-__all__ = sorted(_EXPORTS)
+# Spelled out (not computed) so that type checkers read it; tests check it against _EXPORTS.
+__all__ = [
+    "Catalogue",
+    "CatalogueError",
+    "CheckpointCompatError",
+    "CheckpointNotFound",
+    "CheckpointTooNew",
+    "CorruptCheckpoint",
+    "GoldenError",
+    "HashMismatch",
+    "InvalidVersion",
+    "Migration",
+    "MigrationError",
+    "MissingGlobal",
+    "NotALightningCheckpoint",
+    "UnsafeCheckpoint",
+    "__version__",
+    "all_catalogues",
+    "applied_ids",
+    "lightning_catalogue",
+    "load_checkpoint",
+    "plan",
+    "register_catalogue",
+    "save_checkpoint",
+    "unregister_catalogue",
+    "upgrade",
+]
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # resolved once
-    return value
+if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name is an error there too
+
+    def __getattr__(name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value  # resolved once
+        return value
 
 
 def __dir__() -> list[str]:

@@ -15,8 +15,10 @@ def test_installed_release_has_golden(ckpt_compat_workspace):
     releases = sorted({g.release for g in ckpt_compat_workspace.store.goldens})
     if installed not in releases:
         raise CheckFailed(
-            f"the installed Lightning {installed} has no golden in {ckpt_compat_workspace.store.registry_dir / REGISTRY_FILE} "
-            f"(releases with goldens: {', '.join(releases) or 'none'}); add one with `ckpt-compat golden add {installed}`"
+            f"the installed Lightning {installed} has no golden in "
+            f"{ckpt_compat_workspace.store.registry_dir / REGISTRY_FILE} "
+            f"(releases with goldens: {', '.join(releases) or 'none'}); "
+            f"add one with `ckpt-compat golden add {installed}`"
         )
 
 

@@ -15,22 +15,23 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .core import callback_keys, premigrated
 from .core.catalogue import all_catalogues
 from .core.engine import LEDGER_KEY, plan, upgrade
-from .core.errors import HardLinked, classify
+from .core.errors import CheckpointCompatError, HardLinked, classify
 from .core.progress import echo, iterate
 from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
 from .files.signals import signals_as_exceptions
-from .goldens.building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
+from .goldens.building import PACKAGES, add_release, default_golden_dir, list_goldens
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must print, not crash
         with contextlib.suppress(AttributeError, ValueError):
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # only a sub-command that forwards its arguments (``matrix`` → pytest) accepts unknown ones
@@ -115,7 +116,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         dest="callbacks",
         type=_callback_spec,
-        help='configuration of a callback that wrote a pre-1.5 file, e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
+        help="configuration of a callback that wrote a pre-1.5 file, "
+        'e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
     )
 
 
@@ -167,7 +169,7 @@ def _jsonable(value: object, depth: int = 0, seen: frozenset = frozenset()) -> o
 def _cmd_inspect(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.path, trust=args.trust)
     file = checkpoint_file(args.path)
-    info = {
+    info: dict[str, Any] = {
         "path": str(args.path),
         "format": "sharded" if args.path.is_dir() else ("zip" if is_zip_checkpoint(file) else "legacy"),
         "size_bytes": file.stat().st_size,
@@ -225,7 +227,8 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if args.output is None and not args.in_place and not args.dry_run:
         print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
         return 2
-    targets, failures = _expand(args.paths), []
+    targets = _expand(args.paths)
+    failures: list[CheckpointCompatError] = []
     if not targets:
         print("error: no checkpoint found in the given paths", file=sys.stderr)
         return 2
@@ -339,13 +342,13 @@ def _add_golden(subparsers) -> None:
     add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
     add.add_argument("--force", action="store_true", help="replace an existing golden folder")
     add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
-    add.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    add.add_argument("--golden-dir", type=Path, help="the golden folder to add to (default: the checkout's golden/)")
     add.set_defaults(func=_cmd_golden_add)
 
     lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
     lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
     lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
-    lst.add_argument("--golden-dir", type=Path, default=DEFAULT_GOLDEN_DIR)
+    lst.add_argument("--golden-dir", type=Path, help="default: the checkout's golden/, else the installed registry")
     lst.set_defaults(func=_cmd_golden_list)
     golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
 
@@ -353,7 +356,7 @@ def _add_golden(subparsers) -> None:
 def _cmd_golden_add(args: argparse.Namespace) -> int:
     add_release(
         args.release,
-        golden_dir=args.golden_dir,
+        golden_dir=args.golden_dir or default_golden_dir(writing=True),
         scenarios=args.scenarios,
         python=args.python,
         torch=args.torch,
@@ -365,7 +368,8 @@ def _cmd_golden_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_golden_list(args: argparse.Namespace) -> int:
-    rows = list_goldens(args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
+    golden_dir = args.golden_dir or default_golden_dir(writing=False)
+    rows = list_goldens(golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
     if args.missing is not None:
         for row in rows:
             print(f"{row['release']:<12} uploaded {row['uploaded']}")
@@ -411,7 +415,8 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
         print(f"ckpt-compat matrix: report written to {Path(report).resolve()}")
     if failures.names:
         print(
-            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  {rerun_command(args.pytest_args, failures.names)}"
+            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  "
+            f"{rerun_command(args.pytest_args, failures.names)}"
         )
     return code
 

@@ -13,8 +13,12 @@ Check mode (``--ckpt-compat-check``) respects both: deselected goldens are not "
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from .matrix.session import State
 
 # Nothing heavy at module level: every pytest run in an environment with this package installed
 # imports this module. torch, Lightning and pooch are imported inside the hooks and fixtures that
@@ -22,7 +26,7 @@ import pytest
 
 MATRIX_FILE = Path(__file__).resolve().parent / "_matrix.py"
 CHECK_FILE = Path(__file__).resolve().parent / "_check.py"
-_STATE = pytest.StashKey["State"]()
+_STATE: pytest.StashKey[State] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -10,7 +10,8 @@ checkpoint dict; the plugin runs it for every unit with ``--ckpt-compat``. Downs
 
     @pytest.mark.parametrize("migration", my_catalogue.migrations, ids=lambda m: m.id)
     def test_unit(migration):
-        check_migration(migration, minimal_checkpoint(before(migration), version_key="my_version"), catalogue=my_catalogue)
+        checkpoint = minimal_checkpoint(before(migration), version_key="my_version")
+        check_migration(migration, checkpoint, catalogue=my_catalogue)
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def forbidden_imports(path: str | Path, modules: Iterable[str] = FORBIDDEN_MODUL
             names = [a.value for a in node.args[:1] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
         for name in names:
             if name.split(".")[0] in roots:
-                bad.append(f"line {node.lineno}: imports {name}")
+                bad.append(f"line {getattr(node, 'lineno', '?')}: imports {name}")
     return bad
 
 
@@ -201,7 +202,8 @@ def check_migration(
             m.add(f"the engine did not record {migration.id} in the ledger")
         if str(ledgered.get(catalogue.version_key)) != str(migration.version):
             m.add(
-                f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected {str(migration.version)!r}"
+                f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected "
+                f"{str(migration.version)!r}"
             )
         stamped = copy_checkpoint(ledgered)
         if any(

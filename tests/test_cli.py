@@ -192,10 +192,8 @@ def test_rerun_command_keeps_the_options_and_selects_exactly_the_failures():
         ["-n", "2", "-k", "1.6", "--ckpt-compat-check", "--"],
         ["test_golden[1.9.5-end_of_fit-load]", "test_migration[pl-2.0.0-x]", "test_schema_drift"],
     )
-    assert (
-        command
-        == "ckpt-compat matrix -n 2 --ckpt-compat-check -k '[1.9.5-end_of_fit-load] or [pl-2.0.0-x] or test_schema_drift'"
-    )
+    expression = "[1.9.5-end_of_fit-load] or [pl-2.0.0-x] or test_schema_drift"
+    assert command == f"ckpt-compat matrix -n 2 --ckpt-compat-check -k '{expression}'"
 
 
 def test_rerun_expression_selects_exactly_the_failed_tests(pytester):
@@ -206,7 +204,9 @@ def test_rerun_expression_selects_exactly_the_failed_tests(pytester):
         test_cells="""
 import pytest
 
-@pytest.mark.parametrize("cell", ["1.9.5-end_of_fit-load", "lightning-1.9.5-end_of_fit-load", "1.9.5-end_of_fit-resume"])
+@pytest.mark.parametrize(
+    "cell", ["1.9.5-end_of_fit-load", "lightning-1.9.5-end_of_fit-load", "1.9.5-end_of_fit-resume"]
+)
 def test_golden(cell):
     assert cell != "1.9.5-end_of_fit-load"
 """

@@ -203,7 +203,8 @@ def test_module_is_at_most_400_lines(module):
 def test_the_checker_sees_lazy_imports_and_skips_type_checking(tmp_path):
     source = tmp_path / "probe.py"
     source.write_text(
-        "from typing import TYPE_CHECKING\nfrom . import versions\nif TYPE_CHECKING:\n    from .checks import Workspace\n"
+        "from typing import TYPE_CHECKING\nfrom . import versions\nif TYPE_CHECKING:\n    from .checks import "
+        "Workspace\n"
         "def f():\n    from .engine import upgrade\n    import pytest_ckpt_compat.matrix.report\n"
     )
     assert _imports("core.probe", source, set(MODULES)) == {"core.versions", "core.engine", "matrix.report"}

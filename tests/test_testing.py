@@ -97,7 +97,8 @@ def test_not_a_noop_on_newer_format(tmp_path):
 def test_forbidden_imports_ast(tmp_path):
     path = tmp_path / "u.py"
     path.write_text(
-        "import os\nfrom pytorch_lightning.callbacks import X\nimport importlib\nimportlib.import_module('lightning_fabric')\n"
+        "import os\nfrom pytorch_lightning.callbacks import X\nimport "
+        "importlib\nimportlib.import_module('lightning_fabric')\n"
     )
     assert forbidden_imports(path) == [
         "line 2: imports pytorch_lightning.callbacks",

@@ -101,7 +101,10 @@ def from_evidence(key: Any, state: Any, states: dict) -> tuple[str, str]:
     if kind == "ModelCheckpoint":
         if "monitor" in state:
             mode, mode_how = _mode_of(state)
-            how = f"monitor recorded in the state; mode: {mode_how}; every_n_train_steps, every_n_epochs, train_time_interval: Lightning's defaults (not saved before 1.5)"
+            how = (
+                f"monitor recorded in the state; mode: {mode_how}; every_n_train_steps, every_n_epochs, "
+                "train_time_interval: Lightning's defaults (not saved before 1.5)"
+            )
             return state_key(qualname, kind, {"monitor": state["monitor"], "mode": mode}), how
         return qualname, f"{_UNRESOLVED}: the state records no monitor (Lightning < 1.1)"
     best = _score(state.get("best_score"))
@@ -114,18 +117,23 @@ def from_evidence(key: Any, state: Any, states: dict) -> tuple[str, str]:
     if len(matches) == 1:
         monitor, (mode, mode_how) = matches[0]
         if mode_how.startswith("Lightning's default"):
-            how = "monitor of the ModelCheckpoint state with the same best score; mode: Lightning's default (not saved before 1.5)"
+            how = (
+                "monitor of the ModelCheckpoint state with the same best score; "
+                "mode: Lightning's default (not saved before 1.5)"
+            )
         else:  # the same best value as a ModelCheckpoint of proven mode: the same direction
             how = f"monitor and mode of the ModelCheckpoint state with the same best score ({mode_how})"
         return state_key(qualname, kind, {"monitor": monitor, "mode": mode}), how
     return (
         qualname,
-        f"{_UNRESOLVED}: EarlyStopping never saved its monitor and no ModelCheckpoint state with a recorded monitor has the same best score",
+        f"{_UNRESOLVED}: EarlyStopping never saved its monitor and no ModelCheckpoint state with a recorded monitor "
+        "has the same best score",
     )
 
 
 def _mode_of(state: dict) -> tuple[str, str]:
-    """A ModelCheckpoint's mode: with ``min`` its best score is never above the current one, with ``max`` never below."""
+    """A ModelCheckpoint's mode: with ``min`` its best score is never above the current one, with ``max``
+    never below."""
     best, current = _score(state.get("best_model_score")), _score(state.get("current_score"))
     if best is not None and current is not None and best != current:
         mode = "min" if best < current else "max"
@@ -187,7 +195,8 @@ def parse_spec(text: str) -> tuple[str, dict]:
 
 def _candidates(callbacks: Iterable[Any]) -> list[tuple[str, str, dict | None]]:
     """``(qualname, state key, config or None)`` of stated configurations and live callbacks."""
-    out = []
+    out: list[tuple[str, str, dict | None]] = []
+    config: dict | None
     for cb in callbacks:
         if isinstance(cb, str):
             qualname, config = parse_spec(cb)

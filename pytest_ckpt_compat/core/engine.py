@@ -132,13 +132,11 @@ def _pending(checkpoint: dict, catalogue: Catalogue, origin: Version | None, tar
 def _resolve(checkpoint, target_version, catalogues, assume_version):
     """For each catalogue: (catalogue, origin or None, target, assumed version or None); validates, writes nothing."""
     if not isinstance(checkpoint, dict):
-        raise NotALightningCheckpoint(
-            detail=f"not a Lightning checkpoint: the payload is a {type(checkpoint).__name__}, not a dict"
-        )
+        raise NotALightningCheckpoint(found=f"the payload is a {type(checkpoint).__name__}, not a dict")
     _check_ledger(checkpoint)
     catalogues = list(catalogues) if catalogues is not None else all_catalogues()
     resolved = []
-    for index, catalogue in enumerate(catalogues):
+    for catalogue in catalogues:
         is_lightning = catalogue.version_key == versions.VERSION_KEY
         assumed = None
         if is_lightning and assume_version is not None and catalogue.version_key not in checkpoint:

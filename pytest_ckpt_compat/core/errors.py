@@ -1,15 +1,54 @@
 """One exception hierarchy, so callers (and the CLI's exit codes) can tell failures apart.
 
-Every message says what was found and what to do next.
+Every message says what was found and what to do next. Every error class of the package is here
+(the README's exit-code table lists each), and they are built one way: a class whose callers need
+facts (``UnsafeCheckpoint.globals``, ``CheckpointTooNew.saved``, ...) takes those facts and an
+optional ``detail`` (the underlying reason, appended in parentheses) and writes its message itself;
+a class without facts of its own takes the finished message. The loader's private ``_Refused`` and
+``_MissingGlobal`` are signals inside its unpickler, translated into the classes here before they
+leave it.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+__all__ = [
+    "CatalogueError",
+    "CheckFailed",
+    "CheckpointCompatError",
+    "CheckpointIOError",
+    "CheckpointNotFound",
+    "CheckpointTooNew",
+    "CheckpointWriteError",
+    "CorruptCheckpoint",
+    "GoldenBuildError",
+    "GoldenError",
+    "HardLinked",
+    "HashMismatch",
+    "InvalidLedger",
+    "InvalidVersion",
+    "MigrationError",
+    "MissingGlobal",
+    "NoTorchMagic",
+    "NotALightningCheckpoint",
+    "NotARegularFile",
+    "NotPlainData",
+    "SourceChanged",
+    "UnexpectedError",
+    "UnsafeCheckpoint",
+    "classify",
+]
+
+
+def _with_detail(message: str, detail: str) -> str:
+    return f"{message} ({detail})" if detail else message
+
 
 class CheckpointCompatError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose; ``exit_code`` is the CLI's."""
 
-    exit_code = 1
+    exit_code: ClassVar[int] = 1
 
 
 class NotALightningCheckpoint(CheckpointCompatError):
@@ -17,15 +56,19 @@ class NotALightningCheckpoint(CheckpointCompatError):
 
     exit_code = 3
 
-    def __init__(self, found_keys: list[str] | None = None, *, detail: str | None = None):
-        self.found_keys = list(found_keys or [])
-        if detail is None:
+    def __init__(self, found_keys: list[str] | None = None, *, found: str = "", detail: str = ""):
+        """``found_keys``: the top-level keys of a dict without a version; ``found``: what the file
+        or payload is instead (``"the payload is a list, not a dict"``)."""
+        self.found_keys, self.found = list(found_keys or []), found
+        if found:
+            message = f"not a Lightning checkpoint: {found}"
+        else:
             shown = ", ".join(repr(k) for k in self.found_keys[:20]) or "none"
-            detail = (
+            message = (
                 f"not a Lightning checkpoint: no 'pytorch-lightning_version' key (top-level keys found: {shown}). "
                 "If this is a Lightning checkpoint saved before 0.8.2, pass --assume-version / assume_version=..."
             )
-        super().__init__(detail)
+        super().__init__(_with_detail(message, detail))
 
 
 class CheckpointNotFound(CheckpointCompatError, FileNotFoundError):
@@ -45,18 +88,23 @@ class CheckpointTooNew(CheckpointCompatError):
 
     exit_code = 4
 
-    def __init__(self, saved: str, target: str):
+    def __init__(self, saved: str, target: str, detail: str = ""):
         self.saved, self.target = saved, target
-        super().__init__(
+        message = (
             f"checkpoint was saved by Lightning {saved}, newer than the target {target}; "
             "upgrade Lightning (or pass a newer --target) instead of downgrading the file"
         )
+        super().__init__(_with_detail(message, detail))
 
 
 class CorruptCheckpoint(CheckpointCompatError):
     """The file is empty, truncated, not a torch file, or otherwise unreadable."""
 
     exit_code = 5
+
+
+class NoTorchMagic(CorruptCheckpoint):
+    """Neither a zip archive nor a pickle that starts with torch's magic number: maybe another format."""
 
 
 class UnsafeCheckpoint(CheckpointCompatError):
@@ -67,11 +115,11 @@ class UnsafeCheckpoint(CheckpointCompatError):
     def __init__(self, path: str, globals_: list[str], detail: str = ""):
         self.path, self.globals = path, list(globals_)
         names = ", ".join(self.globals) or "unknown"
-        super().__init__(
+        message = (
             f"{path}: refusing to unpickle globals outside the allowlist: {names}. "
             "If you trust the file's origin, load it with trust=True (CLI: --trust)."
-            + (f" ({detail})" if detail else "")
         )
+        super().__init__(_with_detail(message, detail))
 
 
 class MissingGlobal(CheckpointCompatError):
@@ -79,11 +127,12 @@ class MissingGlobal(CheckpointCompatError):
 
     exit_code = 10
 
-    def __init__(self, path: str, name: str, reason: str = ""):
+    def __init__(self, path: str, name: str, detail: str = ""):
         self.path, self.name = path, name
+        message = _with_detail(f"{path}: the file pickles {name}, which cannot be imported here", detail)
         super().__init__(
-            f"{path}: the file pickles {name}, which cannot be imported here ({reason}). Install the package "
-            "that defines it (or restore the renamed class under its old name) and load again with trust"
+            f"{message}. Install the package that defines it (or restore the renamed class under its old name) "
+            "and load again with trust"
         )
 
 
@@ -92,9 +141,9 @@ class MigrationError(CheckpointCompatError):
 
     exit_code = 7
 
-    def __init__(self, migration_id: str, cause: BaseException):
-        self.migration_id = migration_id
-        super().__init__(f"migration {migration_id} failed: {type(cause).__name__}: {cause}")
+    def __init__(self, migration_id: str, cause: BaseException, detail: str = ""):
+        self.migration_id, self.cause = migration_id, cause
+        super().__init__(_with_detail(f"migration {migration_id} failed: {type(cause).__name__}: {cause}", detail))
 
 
 class CatalogueError(CheckpointCompatError):
@@ -111,6 +160,10 @@ class GoldenError(CheckpointCompatError):
 
 class HashMismatch(GoldenError):
     """A downloaded golden does not have the sha256 the registry promises."""
+
+
+class GoldenBuildError(GoldenError):
+    """Building a golden (``ckpt-compat golden add``) failed; ``golden/`` was left untouched."""
 
 
 class NotARegularFile(CheckpointCompatError, OSError):
@@ -163,6 +216,14 @@ class UnexpectedError(CheckpointCompatError):
     """A failure this tool did not foresee for one file; the type and message are kept (please report)."""
 
     exit_code = 1
+
+
+class CheckFailed(AssertionError):
+    """A matrix or ``testing`` check found a difference; the message lists every difference found.
+
+    An ``AssertionError``, not a ``CheckpointCompatError``: it is a test's failure, which pytest
+    reports as such (pytest's exit code 1), not a failure of the tool on a user's file.
+    """
 
 
 def classify(exc: Exception) -> CheckpointCompatError:

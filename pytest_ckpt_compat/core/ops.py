@@ -13,6 +13,24 @@ from typing import Any
 
 import torch
 
+__all__ = [
+    "LEDGER_KEY",
+    "PROCESSED",
+    "RC",
+    "STARTED",
+    "drop",
+    "evaluation_loop_skeleton_1_6_0",
+    "fit_loop",
+    "fit_loop_skeleton_1_6_0",
+    "get_in",
+    "ledger",
+    "note",
+    "progress",
+    "rename_keys",
+    "to_plain",
+    "tracker",
+]
+
 LEDGER_KEY = "ckpt_compat"  # our own top-level key in a checkpoint; Lightning ignores it
 
 # ---------------------------------------------------------------------------------------------
@@ -130,14 +148,14 @@ STARTED = ("completed", "ready", "started")  # _StartedTracker
 PROCESSED = ("ready", "started", "processed", "completed")  # _ProcessedTracker
 
 
-def tracker(fields) -> dict:
+def tracker(fields: tuple[str, ...]) -> dict:
     """A tracker with every field at zero (a fresh dict: callers mutate it)."""
     return {f: 0 for f in fields}
 
 
-def progress(fields, last_batch: bool = False) -> dict:
+def progress(fields: tuple[str, ...], last_batch: bool = False) -> dict:
     """A zero ``current``/``total`` progress; batch progress also has ``is_last_batch=False``."""
-    out = {"current": tracker(fields), "total": tracker(fields)}
+    out: dict[str, Any] = {"current": tracker(fields), "total": tracker(fields)}
     if last_batch:
         out["is_last_batch"] = False
     return out

@@ -131,9 +131,11 @@ def _drop_loop_synthesised_from_counters(checkpoint: dict, record: dict) -> None
     if not any(_equal(fit, synthesised_fit_loop(epoch, step, layout_2_0=l2)) for l2 in (True, False)):
         record["not_repaired"].append(
             "loops.fit_loop of this pre-1.6 file is not what Lightning synthesises from epoch/global_step "
-            f"(epoch={epoch!r}, global_step={step!r}): kept as it is; its epoch and step progress may be Lightning's (wrong) ones"
+            f"(epoch={epoch!r}, global_step={step!r}): kept as it is; its epoch and step progress may be Lightning's "
+            "(wrong) ones"
         )
         return
+    assert loops is not None  # ops.fit_loop found the fit loop in it
     del loops["fit_loop"]
     if not loops:
         del checkpoint["loops"]

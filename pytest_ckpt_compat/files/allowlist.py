@@ -107,7 +107,7 @@ def numpy_globals() -> tuple:
         return ()
     multiarray = np.ndarray.__reduce__(np.zeros(0))[0]  # the real _reconstruct, wherever numpy keeps it
     scalar = np.float64(0).__reduce__()[0]
-    pairs = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
+    pairs: list[tuple[Any, str]] = [(np.ndarray, "numpy.ndarray"), (np.dtype, "numpy.dtype")]
     for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
         pairs += [(multiarray, f"{core}._reconstruct"), (scalar, f"{core}.scalar")]
     dtypes = getattr(np, "dtypes", None)

@@ -18,7 +18,7 @@ FLOOR = 1 << 20  # bytes any file may allocate by size (a genuine file allocates
 NODES_FLOOR = 1 << 16  # containers + leaves of the unpickled structure, expanded as a tree
 
 
-class TooLarge(pickle.UnpicklingError):
+class _TooLarge(pickle.UnpicklingError):
     """A load asked for more than its file's size allows."""
 
 
@@ -31,7 +31,7 @@ class LoadBudget:
 
     def charge(self, nbytes: int, what: str) -> None:
         if nbytes > self.left:
-            raise TooLarge(
+            raise _TooLarge(
                 f"{what} asks for {nbytes} bytes by size, more than a {self.file_size}-byte file may allocate "
                 "(a memory bomb?)"
             )
@@ -110,7 +110,7 @@ def zero_fill(obj: Any) -> Any:
 
 
 def check_expansion(obj: Any, file_size: int) -> None:
-    """Refuse (``TooLarge``) a structure whose tree expansion exceeds what a file of ``file_size`` bytes holds.
+    """Refuse (``_TooLarge``) a structure whose tree expansion exceeds what a file of ``file_size`` bytes holds.
 
     Counts dict/list/tuple/set nodes and their leaves as a recursive walk without a memo would meet
     them; each distinct container is measured once (iteratively: no recursion limit), a cycle counts once.
@@ -129,7 +129,7 @@ def check_expansion(obj: Any, file_size: int) -> None:
             total = 1 + sum(sizes.get(id(c), 1) if isinstance(c, _CONTAINERS) else 1 for c in children)
             sizes[key] = total
             if total > limit:
-                raise TooLarge(
+                raise _TooLarge(
                     f"the unpickled structure expands to more than {limit} nodes "
                     "(one part shared at every level: a memory bomb?)"
                 )

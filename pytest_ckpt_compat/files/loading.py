@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..core.errors import CheckpointNotFound, CorruptCheckpoint, NotALightningCheckpoint
+from ..core.errors import CheckpointNotFound, CorruptCheckpoint, NotALightningCheckpoint, NoTorchMagic
 from . import bounds, formats, pickles
 from .allowlist import LegacyClassRef, legacy_class_ref, numpy_globals, safe_table
 from .load_errors import translate
@@ -64,16 +64,14 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
         zipped = os.pread(fd, 4, 0) == b"PK\x03\x04"
         if zipped:
             pickles.check_archive(fh, name)
-        elif pickles.check_legacy(fd, name) is None:
-            foreign = formats.identify(fd, st.st_size)
-            if foreign is None:
-                raise CorruptCheckpoint(
-                    f"{name} is not a readable torch checkpoint: neither a zip archive nor a legacy torch file "
-                    "(no torch magic number)"
-                )
-            raise NotALightningCheckpoint(
-                detail=f"not a Lightning checkpoint: {name} is not a torch file but {foreign}"
-            )
+        else:
+            try:
+                pickles.check_legacy(fd, name)
+            except NoTorchMagic:
+                foreign = formats.identify(fd, st.st_size)
+                if foreign is None:
+                    raise
+                raise NotALightningCheckpoint(found=f"{name} is not a torch file but {foreign}") from None
         # torch opens the very file we checked (no path race), whatever bytes its name holds
         source = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else file
         if zipped:  # before torch maps it: the writer must know this file's identity while any tensor maps it

@@ -16,9 +16,9 @@ import pickletools
 import sys
 import zipfile
 import zlib
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
-from ..core.errors import CorruptCheckpoint
+from ..core.errors import CorruptCheckpoint, NoTorchMagic
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy (pre-zip) torch file
 MAX_COMPRESSED_RECORD = 16 << 20  # torch stores records uncompressed; a compressed one may inflate this far
@@ -78,13 +78,13 @@ def check_archive(fh: BinaryIO, name: str) -> tuple[str, int]:
     return pkl.filename, (head[1] if len(head) == 2 and head[0] == pickle.PROTO[0] else 2)
 
 
-def check_legacy(fd: int, name: str) -> int | None:
-    """A non-zip file must start with the pickled torch magic number: its pickle protocol, or ``None`` without it.
+def check_legacy(fd: int, name: str) -> int:
+    """A non-zip file must start with the pickled torch magic number; returns its pickle protocol.
 
     Without this a text file starting with ``c`` (a pickle GLOBAL opcode) would be reported as
     an unsafe pickle instead of as what it is: not a torch checkpoint (maybe a file of another format).
     """
-    protocol = 0
+    protocol: Any = 0
     try:
         for opcode, arg, _pos in pickletools.genops(io.BytesIO(os.pread(fd, 64, 0))):  # noqa: B007
             if opcode.name == "PROTO":
@@ -99,7 +99,10 @@ def check_legacy(fd: int, name: str) -> int | None:
         raise
     except Exception:  # noqa: BLE001 - not a pickle at all
         pass
-    return None
+    raise NoTorchMagic(
+        f"{name} is not a readable torch checkpoint: "
+        "neither a zip archive nor a legacy torch file (no torch magic number)"
+    )
 
 
 def _unprintable(value: int) -> bool:
@@ -108,7 +111,7 @@ def _unprintable(value: int) -> bool:
     return bool(digits) and abs(value).bit_length() > digits * math.log2(10)
 
 
-def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
+def check_pickles(stream: IO[bytes], name: str, count: int) -> None:
     """Parse ``count`` pickles from ``stream`` (opcodes only, nothing runs); refuse what would blow up memory.
 
     The C unpickler sizes its memo by the largest index a PUT names, so ``LONG_BINPUT 2**31`` costs
@@ -121,11 +124,11 @@ def check_pickles(stream: BinaryIO, name: str, count: int) -> None:
         try:
             for opcode, arg, _pos in pickletools.genops(stream):
                 ops += 1
-                if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg) > ops:
+                if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(arg or 0) > ops:
                     raise CorruptCheckpoint(
                         f"{name}: the pickle stores memo entry {arg} after {ops} opcodes (a memory bomb?)"
                     )
-                if opcode.name in ("LONG1", "LONG4") and _unprintable(arg):
+                if opcode.name in ("LONG1", "LONG4") and isinstance(arg, int) and _unprintable(arg):
                     raise CorruptCheckpoint(
                         f"{name}: the pickle holds an integer of {arg.bit_length()} bits, too long for Python to "
                         "print or compare as text (a version or key no Lightning wrote)"

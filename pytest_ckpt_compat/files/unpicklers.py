@@ -35,7 +35,7 @@ def pickled_name(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
-class Refused(pickle.UnpicklingError):
+class _Refused(pickle.UnpicklingError):
     """A global outside the safe table, or state-setting on an object the load did not create."""
 
     def __init__(self, name: str, detail: str = ""):
@@ -54,7 +54,10 @@ def _numpy_factories() -> tuple:
 _FRESH_FACTORIES, _NP_DTYPE = _numpy_factories()
 
 
-class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+_PyUnpickler: Any = pickle._Unpickler  # pickle's Python implementation
+
+
+class SafeUnpickler(_PyUnpickler):
     """Resolves only the names in its table; BUILD only on fresh instances; size requests within budget."""
 
     table: MappingProxyType = MappingProxyType({})
@@ -69,7 +72,7 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         try:
             return self.table[f"{module}.{name}"]
         except KeyError:
-            raise Refused(f"{module}.{name}") from None
+            raise _Refused(f"{module}.{name}") from None
 
     def _call(self, func: Any, args: tuple, kwargs: dict, new: bool) -> Any:
         """``func(*args, **kwargs)`` (``func.__new__`` for NEWOBJ), within the load's budget."""
@@ -108,14 +111,14 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         inst = self.stack[-2] if len(self.stack) > 1 else None
         if id(inst) not in self._fresh or self._fresh[id(inst)] is not inst:
             what = _describe(inst)
-            raise Refused(
+            raise _Refused(
                 f"BUILD on {what}",
                 f"Unsupported state-setting (BUILD) on {what}: only objects the file itself created from an "
                 "allowed class may be given state",
             )
         super().load_build()
 
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch = dict(_PyUnpickler.dispatch)
     dispatch[pickle.REDUCE[0]] = load_reduce
     dispatch[pickle.NEWOBJ[0]] = load_newobj
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
@@ -140,7 +143,7 @@ class SafePickleModule:
         return self.Unpickler(file, **kwargs).load()
 
 
-class MissingGlobalError(Exception):
+class _MissingGlobal(Exception):
     def __init__(self, name: str, reason: str):
         self.name, self.reason = name, reason
         super().__init__(name)
@@ -176,7 +179,7 @@ class RedirectingUnpickler(pickle.Unpickler):
     """Trusted loads: Lightning's legacy shims, and ``pytorch_lightning.*`` ↔ ``lightning.pytorch.*``.
 
     A global that cannot be imported under either namespace (a module removed, a class renamed)
-    raises ``MissingGlobalError`` naming it, instead of a traceback or "corrupt".
+    raises ``_MissingGlobal`` naming it, instead of a traceback or "corrupt".
     """
 
     def find_class(self, module: str, name: str) -> Any:
@@ -191,7 +194,7 @@ class RedirectingUnpickler(pickle.Unpickler):
                 if module == old or module.startswith(old + "."):
                     with contextlib.suppress(ImportError, AttributeError):
                         return super().find_class(new + module[len(old) :], name)
-            raise MissingGlobalError(f"{module}.{name}", f"{type(first).__name__}: {first}") from None
+            raise _MissingGlobal(f"{module}.{name}", f"{type(first).__name__}: {first}") from None
 
 
 class RedirectingPickleModule:

@@ -18,6 +18,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -38,12 +40,26 @@ from .environments import (
     uv_command,
 )
 from .registry import read_registry, update_registry, write_registry
+from .store import packaged_golden_dir, repository_golden_dir
 
 PACKAGES = ("pytorch-lightning", "lightning")
-DEFAULT_GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden"
 # Neutral absolute folder: ModelCheckpoint stores absolute paths inside the checkpoint.
 BUILD_ROOT = Path(os.environ.get("CKPT_COMPAT_BUILD_ROOT", "/golden-build"))
 RECIPE = Path("recipes") / "recipe.py"
+
+
+def default_golden_dir(*, writing: bool) -> Path:
+    """The golden folder when ``--golden-dir`` is not given: a checkout's ``golden/``. An installed
+    wheel has none: ``list`` reads the registry and meta.json it ships, ``add`` needs a folder to write."""
+    found = repository_golden_dir()
+    if found is None and not writing:
+        found = packaged_golden_dir()
+    if found is None:
+        raise GoldenBuildError(
+            "no golden/ folder of a checkout next to the installed package: pass --golden-dir "
+            "(the golden/ folder of a clone of pytest-ckpt-compat, or a folder of your own)"
+        )
+    return found
 
 
 def _commit_lock(golden_dir: Path) -> FileLock:
@@ -60,7 +76,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _run(cmd: list[str], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
+def _run(cmd: Sequence[object], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
     log("  $ " + " ".join(str(c) for c in cmd))
     proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -70,6 +86,22 @@ def _run(cmd: list[str], log: Callable, *, cwd: Path | None = None, env: dict | 
 
 
 # ------------------------------------------------------------------------------------ golden add
+@dataclass
+class _Build:
+    """What one ``golden add`` resolved before building: the release, its folder and its environment."""
+
+    release: str
+    package: str
+    folder: str
+    target: Path
+    cutoff: str
+    env_cfg: dict
+    interpreter: Path
+    recipe: Path
+    dates: dict
+    online: bool
+
+
 def add_release(
     release: str,
     *,
@@ -83,9 +115,42 @@ def add_release(
     log: Callable = print,
     build_root: Path | None = None,
 ) -> dict:
-    """Build ``golden/<release>/`` with the real release; returns a summary of what changed."""
+    """Build ``golden/<release>/`` with the real release; returns a summary of what changed.
+
+    The steps: resolve the request (:func:`_resolve`), install the environment, run the recipe into a
+    staging folder, write ``meta.json`` there, then commit folder and registry at once (:func:`_commit`).
+    """
     started = time.monotonic()
     golden_dir = Path(golden_dir).resolve()
+    build = _resolve(release, package, golden_dir, python=python, torch=torch, force=force, log=log)
+    build_root = Path(build_root or BUILD_ROOT)
+    build_dir = build_root / build.folder
+    env_dir = build_root / ".envs" / build.folder
+    stage = golden_dir / f".staging-{build.folder}-{os.getpid()}"
+    try:
+        for path in (build_dir, env_dir):
+            if path.exists():
+                shutil.rmtree(path)
+        build_dir.mkdir(parents=True)
+        env_python, freeze = _install(build, env_dir, log)
+        stage.mkdir()
+        result = _run_recipe(build, env_python, build_dir, stage, scenarios, accelerator, log)
+        kept = _keep_other_scenarios(build.target, stage, scenarios, result) if scenarios else {}
+        registry_files = _hash_files(stage, result, kept)
+        meta = _meta(build, result, kept, scenarios, freeze, accelerator, build_root)
+        (stage / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
+        added, removed = _commit(build, golden_dir, stage, registry_files, force)
+    finally:
+        for path in (stage, env_dir, build_dir):
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+    return _report(build, meta, added, removed, round(time.monotonic() - started, 1), log)
+
+
+def _resolve(
+    release: str, package: str, golden_dir: Path, *, python: str | None, torch: str | None, force: bool, log: Callable
+) -> _Build:
+    """Check the request and resolve its environment; nothing is built or written yet."""
     if package not in PACKAGES:
         raise GoldenBuildError(f"unknown package {package!r} (choose from {', '.join(PACKAGES)})")
     try:
@@ -99,11 +164,9 @@ def add_release(
     registry = read_registry(golden_dir, missing_ok=True)
     if not force and (target.exists() or any(k.startswith(folder + "/") for k in registry)):
         raise GoldenBuildError(f"golden/{folder} already exists; pass --force to rebuild it")
-
     dates, online = release_dates(package, golden_dir, log=log)
     if release not in dates:
         raise GoldenBuildError(f"{package} {release} is not on PyPI (no upload date known)")
-    cutoff = exclude_newer(dates[release])
     env_cfg = resolve_environment(release, package, load_environments(golden_dir))
     if python:
         env_cfg["python"] = python
@@ -117,119 +180,143 @@ def add_release(
     recipe = golden_dir / RECIPE
     if not recipe.exists():
         raise GoldenBuildError(f"recipe missing: {recipe}")
+    return _Build(
+        release, package, folder, target, exclude_newer(dates[release]), env_cfg, interpreter, recipe, dates, online
+    )
 
-    build_root = Path(build_root or BUILD_ROOT)
-    build_dir = build_root / folder
-    env_dir = build_root / ".envs" / folder
-    stage = golden_dir / f".staging-{folder}-{os.getpid()}"
-    requirements = [f"{package}=={release}"]
-    if env_cfg["torch"]:
-        requirements.append(f"torch=={env_cfg['torch']}")
-    requirements += env_cfg["pins"]
-    log(f"golden add {folder}: python {env_cfg['python']}, exclude-newer {cutoff}, requirements {requirements}")
-    try:
-        for path in (build_dir, env_dir):
-            if path.exists():
-                shutil.rmtree(path)
-        build_dir.mkdir(parents=True)
-        uv = uv_command()
-        _run(uv + ["venv", "--quiet", "--python", interpreter, env_dir], log, what="uv venv")
-        env_python = env_dir / "bin" / "python"
-        _run(
-            uv + ["pip", "install", "--quiet", "--python", env_python, "--exclude-newer", cutoff] + requirements,
-            log,
-            what=f"installing {package}=={release}",
-        )
-        freeze = _run(uv + ["pip", "freeze", "--python", env_python], log, what="uv pip freeze").split()
-        stage.mkdir()
-        cmd = [
-            env_python,
-            recipe,
-            "--package",
-            package,
-            "--build-dir",
-            build_dir,
-            "--out",
-            stage,
-            "--accelerator",
-            accelerator,
-        ]
-        for name in scenarios or []:
-            cmd += ["--scenario", name]
-        run_env = {
-            k: v
-            for k, v in os.environ.items()
-            if k in ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "CUDA_VISIBLE_DEVICES")
-        }
-        run_env.update(
-            PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore", CUBLAS_WORKSPACE_CONFIG=":4096:8"
-        )
-        _run(cmd, log, cwd=build_dir, env=run_env, what=f"recipe under {package} {release}")
-        result = json.loads((stage / "recipe-result.json").read_text())
-        (stage / "recipe-result.json").unlink()
-        if not result["scenarios"]:
-            raise GoldenBuildError(f"recipe made no scenario for {folder}: {result['skipped'] or result['failed']}")
-        kept = _keep_other_scenarios(target, stage, scenarios, result) if scenarios else {}
-        files = {entry["file"]: entry["sha256"] for entry in kept.values()}
-        for name, entry in sorted(result["scenarios"].items()):
-            digest = sha256_file(stage / entry["file"])
-            files[entry["file"]] = digest
-            entry["sha256"] = digest
-            entry["size"] = (stage / entry["file"]).stat().st_size
-        meta = {
-            "release": release,
-            "package": package,
-            "python": result["python"],
-            "torch": result["torch"],
-            "pins": env_cfg["pins"] + ([f"torch=={env_cfg['torch']}"] if env_cfg["torch"] else []),
-            "exclude_newer": cutoff,
-            "made_with": " ".join(
-                ["ckpt-compat golden add", release]
-                + ([f"--package {package}"] if package != "pytorch-lightning" else [])
-                + ([f"--accelerator {accelerator}"] if accelerator != "cpu" else [])
-            ),
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
-            "build_dir": str(build_root.as_posix().rstrip("/") + "/" + folder),
-            "lightning_version": result["lightning_version"],
-            "environment": freeze,
-            "scenarios": dict(sorted({**kept, **result["scenarios"]}.items())),
-            "skipped": {
-                k: v
-                for k, v in sorted({**_old_skipped(target, scenarios), **result["skipped"], **result["failed"]}.items())
-                if k not in kept and k not in result["scenarios"]
-            },
-        }
-        (stage / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
-        files["meta.json"] = sha256_file(stage / "meta.json")
-        registry_files = {k: v for k, v in files.items() if k.endswith(".ckpt")}
 
-        # Commit: one rename for the folder, one atomic rewrite for the registry. The lock keeps
-        # two concurrent builds from losing each other's registry lines.
-        with _commit_lock(golden_dir):
-            if not force and target.exists():
-                raise GoldenBuildError(f"golden/{folder} appeared while building; pass --force to replace it")
-            old = None
-            if target.exists():
-                old = golden_dir / f".old-{folder}-{os.getpid()}"
-                os.replace(target, old)
-            os.replace(stage, target)
-            new_registry, added, removed = update_registry(
-                read_registry(golden_dir, missing_ok=True), folder, registry_files
-            )
-            write_registry(golden_dir, new_registry)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-            if online:
-                store_release_dates(golden_dir, package, dates)
-    finally:
-        for path in (stage, env_dir, build_dir):
-            if path.exists():
-                shutil.rmtree(path, ignore_errors=True)
-    seconds = round(time.monotonic() - started, 1)
-    summary = {
-        "release": release,
-        "folder": folder,
+def _install(build: _Build, env_dir: Path, log: Callable) -> tuple[Path, list[str]]:
+    """A fresh uv environment with the release, resolved as of its upload date; returns its python and freeze."""
+    requirements = [f"{build.package}=={build.release}"]
+    if build.env_cfg["torch"]:
+        requirements.append(f"torch=={build.env_cfg['torch']}")
+    requirements += build.env_cfg["pins"]
+    log(
+        f"golden add {build.folder}: python {build.env_cfg['python']}, exclude-newer {build.cutoff}, "
+        f"requirements {requirements}"
+    )
+    uv = uv_command()
+    _run(uv + ["venv", "--quiet", "--python", build.interpreter, env_dir], log, what="uv venv")
+    env_python = env_dir / "bin" / "python"
+    _run(
+        uv + ["pip", "install", "--quiet", "--python", env_python, "--exclude-newer", build.cutoff] + requirements,
+        log,
+        what=f"installing {build.package}=={build.release}",
+    )
+    freeze = _run(uv + ["pip", "freeze", "--python", env_python], log, what="uv pip freeze").split()
+    return env_python, freeze
+
+
+def _run_recipe(
+    build: _Build,
+    env_python: Path,
+    build_dir: Path,
+    stage: Path,
+    scenarios: list[str] | None,
+    accelerator: str,
+    log: Callable,
+) -> dict:
+    """Run the recipe in the neutral build folder, writing into ``stage``; returns its result."""
+    cmd = [env_python, build.recipe, "--package", build.package, "--build-dir", build_dir, "--out", stage]
+    cmd += ["--accelerator", accelerator]
+    for name in scenarios or []:
+        cmd += ["--scenario", name]
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "CUDA_VISIBLE_DEVICES")
+    run_env = {k: v for k, v in os.environ.items() if k in keep}
+    run_env.update(
+        PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", PYTHONWARNINGS="ignore", CUBLAS_WORKSPACE_CONFIG=":4096:8"
+    )
+    _run(cmd, log, cwd=build_dir, env=run_env, what=f"recipe under {build.package} {build.release}")
+    result = json.loads((stage / "recipe-result.json").read_text())
+    (stage / "recipe-result.json").unlink()
+    if not result["scenarios"]:
+        raise GoldenBuildError(f"recipe made no scenario for {build.folder}: {result['skipped'] or result['failed']}")
+    return result
+
+
+def _hash_files(stage: Path, result: dict, kept: dict) -> dict[str, str]:
+    """sha256 (and size) of every checkpoint in ``stage``, recorded in its scenario entry; the registry lines."""
+    files = {entry["file"]: entry["sha256"] for entry in kept.values()}
+    for entry in result["scenarios"].values():
+        digest = sha256_file(stage / entry["file"])
+        files[entry["file"]] = digest
+        entry["sha256"] = digest
+        entry["size"] = (stage / entry["file"]).stat().st_size
+    return {k: v for k, v in files.items() if k.endswith(".ckpt")}
+
+
+def _meta(
+    build: _Build,
+    result: dict,
+    kept: dict,
+    scenarios: list[str] | None,
+    freeze: list[str],
+    accelerator: str,
+    build_root: Path,
+) -> dict:
+    """The release's ``meta.json``: environment, the truth per scenario, and why a scenario is absent."""
+    env_cfg, package = build.env_cfg, build.package
+    made_with = ["ckpt-compat golden add", build.release]
+    made_with += [f"--package {package}"] if package != "pytorch-lightning" else []
+    made_with += [f"--accelerator {accelerator}"] if accelerator != "cpu" else []
+    skipped = {**_old_skipped(build.target, scenarios), **result["skipped"], **result["failed"]}
+    return {
+        "release": build.release,
         "package": package,
+        "python": result["python"],
+        "torch": result["torch"],
+        "pins": env_cfg["pins"] + ([f"torch=={env_cfg['torch']}"] if env_cfg["torch"] else []),
+        "exclude_newer": build.cutoff,
+        "made_with": " ".join(made_with),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
+        "build_dir": str(build_root.as_posix().rstrip("/") + "/" + build.folder),
+        "lightning_version": result["lightning_version"],
+        "environment": freeze,
+        "scenarios": dict(sorted({**kept, **result["scenarios"]}.items())),
+        "skipped": {k: v for k, v in sorted(skipped.items()) if k not in kept and k not in result["scenarios"]},
+    }
+
+
+def _commit(
+    build: _Build, golden_dir: Path, stage: Path, registry_files: dict[str, str], force: bool
+) -> tuple[list[str], list[str]]:
+    """One rename for the folder, one atomic rewrite for the registry; returns registry names added and removed.
+
+    The lock keeps two concurrent builds from losing each other's registry lines.
+    """
+    folder, target = build.folder, build.target
+    with _commit_lock(golden_dir):
+        if not force and target.exists():
+            raise GoldenBuildError(f"golden/{folder} appeared while building; pass --force to replace it")
+        old = None
+        if target.exists():
+            old = golden_dir / f".old-{folder}-{os.getpid()}"
+            os.replace(target, old)
+        os.replace(stage, target)
+        new_registry, added, removed = update_registry(
+            read_registry(golden_dir, missing_ok=True), folder, registry_files
+        )
+        write_registry(golden_dir, new_registry)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        if build.online:
+            store_release_dates(golden_dir, build.package, build.dates)
+    return added, removed
+
+
+def _report(build: _Build, meta: dict, added: list[str], removed: list[str], seconds: float, log: Callable) -> dict:
+    """Log what changed and return the summary ``golden add`` prints."""
+    log(f"golden/{build.folder}: {len(added)} registry entries added/changed, {len(removed)} removed, in {seconds}s")
+    for name in added:
+        log(f"  + {name}")
+    for name in removed:
+        log(f"  - {name}")
+    for name, why in meta["skipped"].items():
+        log(f"  (no {name}: {why})")
+    return {
+        "release": build.release,
+        "folder": build.folder,
+        "package": build.package,
         "python": meta["python"],
         "torch": meta["torch"],
         "pins": meta["pins"],
@@ -239,14 +326,6 @@ def add_release(
         "removed": removed,
         "seconds": seconds,
     }
-    log(f"golden/{folder}: {len(added)} registry entries added/changed, {len(removed)} removed, in {seconds}s")
-    for name in added:
-        log(f"  + {name}")
-    for name in removed:
-        log(f"  - {name}")
-    for name, why in meta["skipped"].items():
-        log(f"  (no {name}: {why})")
-    return summary
 
 
 def _old_skipped(target: Path, scenarios: list[str] | None) -> dict:
@@ -299,6 +378,8 @@ def list_goldens(
     for folder, row in present.items():
         meta_path = golden_dir / folder / "meta.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if not row["bytes"]:  # an installed wheel ships meta.json, not the files: their recorded sizes
+            row["bytes"] = sum(s.get("size", 0) for s in meta.get("scenarios", {}).values() if isinstance(s, dict))
         row.update(package=meta.get("package", "?"), python=meta.get("python"), torch=meta.get("torch"))
     if missing is None:
         return sorted(

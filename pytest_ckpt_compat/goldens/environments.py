@@ -21,7 +21,7 @@ from typing import Callable
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from ..core.errors import GoldenError
+from ..core.errors import GoldenBuildError
 from ..files.writing.atomic import write_bytes
 
 try:  # Python 3.11+
@@ -32,10 +32,6 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.9/3.10
 PYPI_JSON = "https://pypi.org/pypi/{package}/json"
 DATES_FILE = "pypi-release-dates.json"
 ENVIRONMENTS_FILE = "environments.toml"
-
-
-class GoldenBuildError(GoldenError):
-    """Building a golden failed; ``golden/`` was left untouched."""
 
 
 def folder_name(release: str, package: str = "pytorch-lightning") -> str:

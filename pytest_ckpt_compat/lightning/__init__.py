@@ -37,6 +37,9 @@ from ..core.engine import plan, upgrade
 from ..core.versions import LIGHTNING_MODULES, VERSION_KEY
 from ..files.loading import checkpoint_file, load_checkpoint
 
+# The user's part; the Trainer harness helpers below (``trainer_module``, ...) serve the matrix.
+__all__ = ["CheckpointUpgrade", "Installed", "install", "load_from_checkpoint", "uninstall"]
+
 
 def trainer_module():
     """The installed Lightning trainer package: ``lightning.pytorch``, else ``pytorch_lightning``."""
@@ -161,7 +164,11 @@ class _UpgradingCheckpointIO:
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None, **kwargs: Any
     ) -> dict:
-        options = {"trust": self.trust, "target_version": self.target_version, "assume_version": self.assume_version}
+        options: dict[str, Any] = {
+            "trust": self.trust,
+            "target_version": self.target_version,
+            "assume_version": self.assume_version,
+        }
         if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and _stock_loader(self.inner):
             checkpoint = _load_upgraded(
                 path, **options, callbacks=self.trainer.callbacks, map_location=map_location, weights_only=weights_only
@@ -382,7 +389,8 @@ def install(*, trust: bool = False, target_version: str | None = None, assume_ve
         if _active is not None:
             if _active[0] != options:
                 raise RuntimeError(
-                    f"pytest_ckpt_compat.lightning is installed with {_active[0]}; uninstall() before installing with {options}"
+                    f"pytest_ckpt_compat.lightning is installed with {_active[0]}; uninstall() before installing with "
+                    f"{options}"
                 )
             return Installed(options, owner=False)
         patched: list = []

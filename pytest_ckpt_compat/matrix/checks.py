@@ -17,6 +17,7 @@ import contextlib
 import importlib
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.version import Version
@@ -137,7 +138,8 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckFailed(
-            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}"
         ) from None
     installed = versions.installed_lightning_version()
     if loaded.get(versions.VERSION_KEY) != installed:
@@ -258,7 +260,7 @@ def _fit(
     upgraded: dict,
     *,
     max_epochs: int,
-    extra: list = (),
+    extra: Sequence = (),
     plain: bool = False,
     installed: bool = False,
     trainer_kwargs: dict | None = None,
@@ -318,7 +320,8 @@ def _check_refused(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, ex
             f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__}: {exc}, expected {error_cls.__name__}"
         ) from None
     raise CheckFailed(
-        f"{golden.id}: resuming {what or 'it'} succeeded; Lightning must refuse it ({error_cls.__name__} naming {needle!r})"
+        f"{golden.id}: resuming {what or 'it'} succeeded; Lightning must refuse it ({error_cls.__name__} naming "
+        f"{needle!r})"
     )
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-
-class CheckFailed(AssertionError):
-    """A matrix check found a difference; the message lists every difference found."""
+from ..core.errors import CheckFailed
 
 
 class Mismatches:
     """Collects differences so one failure reports all of them, not just the first."""
 
     def __init__(self, where: str):
-        self.where, self.lines = where, []
+        self.where = where
+        self.lines: list[str] = []
 
     def eq(self, what: str, got: Any, expected: Any) -> None:
         if got != expected or type(got) is not type(expected) and not _same_number(got, expected):

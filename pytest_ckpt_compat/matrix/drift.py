@@ -92,7 +92,8 @@ def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
         units = [m for m in lightning_catalogue().migrations if versions.parse(golden.saved_version) < m.version]
         known = ", ".join(m.id for m in units) or "none"
         raise CheckFailed(
-            f"schema drift: a {scenario} checkpoint saved now by Lightning {installed} differs from golden {golden.name} "
+            f"schema drift: a {scenario} checkpoint saved now by Lightning {installed} "
+            f"differs from golden {golden.name} "
             f"(saved by {golden.saved_version}) after upgrade:\n  "
             + "\n  ".join(diff[:80])
             + ("\n  ..." if len(diff) > 80 else "")

@@ -20,7 +20,10 @@ def count_line(state: State) -> str:
     c = state.counts()
     goldens = len(state.rows())
     units = len(state.migration_outcomes())
-    line = f"ckpt-compat: {goldens} goldens, {units} migrations: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+    line = (
+        f"ckpt-compat: {goldens} goldens, {units} migrations: "
+        f"{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+    )
     return line + "".join(f", {c[kind]} {kind}" for kind in ("xfailed", "xpassed") if c[kind])
 
 

@@ -72,7 +72,8 @@ class State:
     # ---------------------------------------------------------------- collection
     def header(self) -> list[str]:
         lines = [
-            f"ckpt-compat: goldens from {self.store.source} (registry {self.store.registry_dir}), cache {self.store.cache}"
+            f"ckpt-compat: goldens from {self.store.source} (registry {self.store.registry_dir}), cache "
+            f"{self.store.cache}"
         ]
         if self.shard_spec:
             lines.append(f"ckpt-compat: shard {self.shard_spec[0]}/{self.shard_spec[1]}")
@@ -95,7 +96,8 @@ class State:
             return items, []
         index, total = self.shard_spec
         order = {g.name: i for i, g in enumerate(self.store.goldens)}
-        keep, drop = [], []
+        keep: list = []
+        drop: list = []
         for item in items:
             golden = _param(item, "ckpt_compat_cell")
             if golden is not None:
@@ -167,7 +169,7 @@ class State:
         return problems
 
     # ---------------------------------------------------------------- summaries
-    def rows(self) -> list[tuple[Golden, dict[str, str]]]:
+    def rows(self) -> list[tuple[Golden, dict[str, str | None]]]:
         cells = self.cell_outcomes()
         out = []
         for golden in self.store.goldens:

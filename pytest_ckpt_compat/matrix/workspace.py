@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ..goldens.store import Golden, GoldenStore
 
@@ -39,7 +40,8 @@ def load_recipe(path: str):
     if existing is not None and getattr(existing, "__file__", None) == str(path) and getattr(existing, "CLASSES", None):
         return existing
     spec = importlib.util.spec_from_file_location(RECIPE_MODULE, path)
-    module = importlib.util.module_from_spec(spec)
+    assert spec is not None and spec.loader is not None, path  # a .py file always has a source loader
+    module: Any = importlib.util.module_from_spec(spec)
     sys.modules[RECIPE_MODULE] = module
     spec.loader.exec_module(module)
     module.pl, module.torch = trainer_module(), torch
@@ -72,7 +74,7 @@ class Workspace:
         try:
             return load_checkpoint(path)
         except UnsafeCheckpoint:
-            self.recipe  # the pickled user classes live in the recipe module
+            _ = self.recipe  # imports the recipe module: the pickled user classes live there
             self.trusted.add(golden.name)
             return load_checkpoint(path, trust=True)
 

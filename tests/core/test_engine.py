@@ -152,7 +152,10 @@ def test_downstream_catalogue_runs_after_lightning_with_its_own_key(catalogue, t
         "v0_2_0__10_rename_head",
         "mine-0.2.0-rename-head",
         "0.2.0",
-        body="checkpoint['state_dict']['head'] = checkpoint['state_dict'].pop('fc', None); checkpoint.setdefault('trail', []).append(ID)",
+        body=(
+            "checkpoint['state_dict']['head'] = checkpoint['state_dict'].pop('fc', None); "
+            "checkpoint.setdefault('trail', []).append(ID)"
+        ),
     )
     mine = Catalogue(name="mymodel", path=folder, version_key="mymodel_version", target_version=lambda: "0.3.0")
     ckpt = {"pytorch-lightning_version": "1.9.0", "mymodel_version": "0.1.0", "state_dict": {"fc": 1}}

@@ -171,9 +171,12 @@ def test_lightning_migrated_copy_upgrades_to_our_upgrade_of_the_original(ws, mig
             "1.2.10/grad_accum.ckpt",
             {
                 "/loops/fit_loop/epoch_progress/current/processed: 0 -> 2",  # resumes at epoch 0, not 2
-                "/loops/fit_loop/epoch_loop.automatic_optimization.optim_progress/optimizer/step/total/completed: 5 -> 4",  # +1
+                # +1
+                "/loops/fit_loop/epoch_loop.automatic_optimization.optim_progress/optimizer/step/total/completed: "
+                "5 -> 4",
                 "/loops/fit_loop/epoch_loop.state_dict/_batches_that_stepped: 0 -> 4",  # logger step from 0
-                "/loops/fit_loop/epoch_loop.optimizer_loop.optim_progress removed",  # stale 1.x keys next to the 2.x ones
+                # stale 1.x keys next to the 2.x ones
+                "/loops/fit_loop/epoch_loop.optimizer_loop.optim_progress removed",
                 "/loops/fit_loop/epoch_loop.manual_loop.optim_step_progress removed",
             },
         ),
@@ -250,7 +253,8 @@ def test_a_loop_that_is_not_lightnings_synthesis_is_kept_and_reported(ws, migrat
     assert record["repaired"] == []
     assert record["not_repaired"] == [
         "loops.fit_loop of this pre-1.6 file is not what Lightning synthesises from epoch/global_step "
-        f"(epoch={epoch}, global_step={step}): kept as it is; its epoch and step progress may be Lightning's (wrong) ones"
+        f"(epoch={epoch}, global_step={step}): kept as it is; its epoch and step progress may be Lightning's (wrong) "
+        "ones"
     ]
     assert main(["inspect", str(path)]) == 0
     assert (
@@ -357,7 +361,8 @@ def test_a_pre_0_10_file_migrated_by_lightning_gets_our_callback_states(tmp_path
     upgrade(original)
     # the one difference: which key the state had in the file (Lightning's class, our 0.10 unit's name)
     assert _diff(checkpoint, original) == [
-        f"/ckpt_compat/callback_keys/ModelCheckpoint/from: '{versions.lightning_module_name()}.callbacks.model_checkpoint.ModelCheckpoint' -> 'ModelCheckpoint'"
+        "/ckpt_compat/callback_keys/ModelCheckpoint/from: "
+        f"'{versions.lightning_module_name()}.callbacks.model_checkpoint.ModelCheckpoint' -> 'ModelCheckpoint'"
     ]
 
 

@@ -112,7 +112,8 @@ def make_bad(kind: str, folder: Path) -> Path:
 
         data = zip_bytes()
         path.write_text(
-            f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
+            f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize "
+            f"{len(data)}\n"
         )
     elif kind == "runs_code_on_load":
         torch.save({"pytorch-lightning_version": "1.5.10", "x": RunsCodeOnLoad(folder / "MARKER")}, path)

@@ -39,7 +39,8 @@ def _str(s: str) -> bytes:  # BINUNICODE
 
 
 def _lightning_dict_pickle(extra: bytes = b"") -> bytes:
-    """Protocol-2 opcodes of ``{"pytorch-lightning_version": "1.5.10", ...extra}``; ``extra`` pushes key, value pairs."""
+    """Protocol-2 opcodes of ``{"pytorch-lightning_version": "1.5.10", ...extra}``; ``extra`` pushes key, value
+    pairs."""
     return b"\x80\x02}" + _str(VERSION) + _str("1.5.10") + b"s" + extra + b"."
 
 

@@ -8,6 +8,7 @@ a file of no known format: never "please report this", never a traceback, never 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,8 +85,10 @@ def test_a_file_of_no_known_format_names_a_documented_error(tmp_path, capsys):
     path = tmp_path / "notes.ckpt"
     path.write_bytes(b"\x00\x01 neither zip nor pickle")
     assert cli.main(["upgrade", str(path), "-o", str(tmp_path / "out.ckpt")]) == 5
-    err = capsys.readouterr().err
-    assert "CorruptCheckpoint: " in err and "NoTorchMagic" not in err
+    shown = capsys.readouterr().err.split(": ")[1]  # FAILED PATH: ErrorClass: ...
+    assert shown == "NoTorchMagic" and getattr(errors, shown).__module__ == "pytest_ckpt_compat.core.errors"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"`{shown}`" in readme
 
 
 def test_every_error_the_file_layer_raises_is_a_documented_class():

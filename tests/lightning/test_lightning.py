@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 pl = pytest.importorskip("pytorch_lightning")
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
 
-from pytest_ckpt_compat.lightning import (
+from pytest_ckpt_compat.lightning import (  # noqa: E402 - after the importorskip above
     CheckpointUpgrade,
     lightning_migration_disabled,
     load_from_checkpoint,

@@ -37,7 +37,8 @@ class Probe(pl.Callback):
 callbacks = recipe._callbacks(topk_cls, workdir, "ckpt_subclass") + [Probe(), integration.CheckpointUpgrade(trust=True)]
 kwargs = recipe._trainer_kwargs(workdir, "ckpt_subclass", "cpu", callbacks)
 kwargs.update(max_epochs=4)
-model = module_cls(hidden=16, lr=0.01, name="golden-ckpt_subclass", schedule={"gamma": 0.5, "step_size": 1, "tags": ["a", "b"]})
+schedule = {"gamma": 0.5, "step_size": 1, "tags": ["a", "b"]}
+model = module_cls(hidden=16, lr=0.01, name="golden-ckpt_subclass", schedule=schedule)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     trainer = pl.Trainer(**kwargs)

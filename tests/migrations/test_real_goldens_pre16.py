@@ -24,7 +24,10 @@ from pytest_ckpt_compat.files.loading import legacy_class_ref
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 RELEASES = ("1.0.8", "1.1.0", "1.2.10", "1.4.9", "1.5.0", "1.5.7", "1.5.10")
 SCENARIOS = ("end_of_fit", "mid_epoch", "manual_opt", "ckpt_subclass", "two_checkpoints", "fault_tolerant")
-MC_KEY = "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+MC_KEY = (
+    "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', "
+    "'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+)
 OPTIM = "epoch_loop.automatic_optimization.optim_progress"
 MANUAL = "epoch_loop.manual_optimization.optim_step_progress"
 
@@ -61,7 +64,7 @@ def _weights_sha(state_dict):
     digest = hashlib.sha256()
     for tensor in state_dict.values():
         flat = [float(v) for v in tensor.detach().cpu().to(torch.float32).reshape(-1).tolist()]
-        digest.update(struct.pack("<%df" % len(flat), *flat))
+        digest.update(struct.pack(f"<{len(flat)}f", *flat))
     return digest.hexdigest()
 
 

@@ -16,7 +16,10 @@ UNIT = unit("pl-1.5.0-callback-state-keys")
 MC_REF = legacy_class_ref("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
 ES_REF = legacy_class_ref("pytorch_lightning.callbacks.early_stopping", "EarlyStopping")
 USER_REF = legacy_class_ref("my_project.callbacks", "MyCallback")
-MC_KEY = "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+MC_KEY = (
+    "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', "
+    "'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+)
 ES_KEY = "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}"
 
 
@@ -120,7 +123,10 @@ def test_how_each_key_was_resolved_is_in_the_ledger():
     assert recs[MC_KEY]["how"].startswith("monitor recorded in the state; mode: Lightning's default")
     assert recs[ES_KEY] == {
         "from": "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
-        "how": "monitor of the ModelCheckpoint state with the same best score; mode: Lightning's default (not saved before 1.5)",
+        "how": (
+            "monitor of the ModelCheckpoint state with the same best score; "
+            "mode: Lightning's default (not saved before 1.5)"
+        ),
     }
     assert "MyCallback" not in recs  # its state_key is its class name: nothing to resolve
 

@@ -79,12 +79,10 @@ def fit_loop_1_5():
 def fit_loop_1_4():
     """Hand-made 1.4.x fault-tolerant fit loop: one Tracker type with None for unused fields."""
     none2 = dict(started=None, processed=None)
-    tracker = lambda **kw: {
-        "ready": kw.get("ready", 0),
-        "started": kw.get("started", 0),
-        "processed": kw.get("processed", 0),
-        "completed": kw.get("completed", 0),
-    }  # noqa: E731
+
+    def tracker(**kw):
+        return {field: kw.get(field, 0) for field in ("ready", "started", "processed", "completed")}
+
     return {
         "state_dict": {},
         "epoch_progress": {

@@ -154,7 +154,7 @@ def test_lightning_case_4_batches_that_stepped(tmp_path, monkeypatch):
         seen = {}
 
         class Check(Model):
-            def on_train_start(self):
+            def on_train_start(self, seen=seen):
                 seen["start"] = (self.trainer.global_step, self.trainer.fit_loop.epoch_loop._batches_that_stepped)
 
         trainer = pl.Trainer(

@@ -14,7 +14,9 @@ from tests.migrations.helpers_pre16 import lightning_migrations_off, same, snaps
 UNIT = unit("pl-1.9.0-model-checkpoint-state-key")
 ID = "pl-1.9.0-model-checkpoint-state-key"
 
-NEW = "ModelCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+# Lightning's defaults of the fields that a ModelCheckpoint state key names after monitor and mode
+DEFAULTS = "'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+NEW = "ModelCheckpoint{'monitor': None, 'mode': 'min', " + DEFAULTS
 
 
 def old_key(flag, name="ModelCheckpoint", monitor="None"):
@@ -69,12 +71,12 @@ def test_subclass_key_is_recognised_by_shape():
     }
     UNIT.upgrade(ckpt)
     assert list(ckpt["callbacks"]) == [
-        "TopKCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}",
+        "TopKCheckpoint{'monitor': 'val_loss', 'mode': 'min', " + DEFAULTS,
         "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}",
     ]
     nested = old_key(False, name="test_fn.<locals>.MyCheckpoint")
     assert list(UNIT.upgrade({"callbacks": {nested: {}}})["callbacks"]) == [
-        "test_fn.<locals>.MyCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}"
+        "test_fn.<locals>.MyCheckpoint{'monitor': None, 'mode': 'min', " + DEFAULTS
     ]
 
 
@@ -82,9 +84,7 @@ def test_monitor_text_is_not_touched():
     tricky = "\"a, 'save_on_train_epoch_end': True\""
     ckpt = {"callbacks": {old_key(True, monitor=tricky): {}}}
     UNIT.upgrade(ckpt)
-    assert list(ckpt["callbacks"]) == [
-        f"ModelCheckpoint{{'monitor': {tricky}, 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}}"
-    ]
+    assert list(ckpt["callbacks"]) == [f"ModelCheckpoint{{'monitor': {tricky}, 'mode': 'min', " + DEFAULTS]
 
 
 def test_legacy_and_other_keys_untouched_without_warning():

@@ -46,7 +46,8 @@ def test_unit_does_not_run_on_2_1_1_files():
 
 @pytest.mark.parametrize("stamp", ["1.9.5", "1.8.6"])
 def test_resumed_16_mixed_restores_grad_scaler(tmp_path, monkeypatch, stamp):
-    """End to end on CPU: a 1.9 (MixedPrecisionPlugin) / 1.8 (NativeMixedPrecisionPlugin) 16-mixed file keeps its GradScaler.
+    """End to end on CPU: a 1.9 (MixedPrecisionPlugin) / 1.8 (NativeMixedPrecisionPlugin) 16-mixed file keeps
+    its GradScaler.
 
     Hand-made: a 2.6 save whose precision key is renamed to the old name and whose version is
     stamped old. Without the upgrade the resumed run silently starts a fresh scaler.

@@ -27,7 +27,8 @@ def test_matrix_passes_on_unpatched_lightning(namespace, run_matrix, mutation_go
 def test_matrix_kills_mutant(mutant, namespace, run_matrix, mutation_goldens, monkeypatch):
     if mutant.needs and not list(mutation_goldens.glob(f"*/{mutant.needs}.ckpt")):
         pytest.skip(
-            f"{mutant.what}: only a {mutant.needs} golden can show it (ckpt-compat golden add R --scenario {mutant.needs})"
+            f"{mutant.what}: only a {mutant.needs} golden can show it (ckpt-compat golden add R --scenario "
+            f"{mutant.needs})"
         )
     mutant.apply(namespace, monkeypatch)
     outcome = run_matrix()

@@ -83,7 +83,8 @@ def test_marker_parametrizes_migration_over_a_downstream_catalogue(pytester, gol
     units = pytester.mkdir("mymodel_migrations")
     for version, uid in (("1.0.0", "mm-1.0.0-rename"), ("2.0.0", "mm-2.0.0-drop")):
         (units / f"v{version.replace('.', '_')}__10_unit.py").write_text(
-            f'"""Unit {uid}."""\nID = {uid!r}\nVERSION = {version!r}\n\ndef upgrade(checkpoint):\n    return checkpoint\n'
+            f'"""Unit {uid}."""\nID = {uid!r}\nVERSION = {version!r}\n\n'
+            "def upgrade(checkpoint):\n    return checkpoint\n"
         )
     pytester.makepyfile(
         test_marker="""
@@ -91,8 +92,8 @@ import pathlib
 import pytest
 from pytest_ckpt_compat import Catalogue
 
-MINE = Catalogue(name="mymodel", path=pathlib.Path(__file__).parent / "mymodel_migrations", version_key="mymodel_version",
-                 target_version="2.0.0")
+MINE = Catalogue(name="mymodel", path=pathlib.Path(__file__).parent / "mymodel_migrations",
+                 version_key="mymodel_version", target_version="2.0.0")
 
 @pytest.mark.ckpt_compat_migrations(catalogue=MINE)
 def test_mine(migration):

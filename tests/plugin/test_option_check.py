@@ -44,7 +44,8 @@ def test_golden_missing_from_registry_fails_the_session(pytester, golden_copy, c
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
-            "ckpt-compat check: golden 2.6.6/mid_epoch.ckpt is described in meta.json but missing from registry.txt, so it is never tested"
+            "ckpt-compat check: golden 2.6.6/mid_epoch.ckpt is described in meta.json but missing from registry.txt, "
+            "so it is never tested"
         ]
     )
 
@@ -92,7 +93,8 @@ def test_synthetic_format_change_is_reported(pytester, golden_subset, cache_args
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*schema drift: a end_of_fit checkpoint saved now by Lightning 2.6.6 differs from golden 2.6.6/end_of_fit.ckpt*",
+            "*schema drift: a end_of_fit checkpoint saved now by Lightning 2.6.6 differs from golden "
+            "2.6.6/end_of_fit.ckpt*",
             "*- hparams_name (str)  only in the upgraded golden",
             "*+ new_format_key (dict)  only in the checkpoint saved now",
             "*+ new_format_key.count (int)  only in the checkpoint saved now",

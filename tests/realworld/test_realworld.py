@@ -13,12 +13,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib.util
 import inspect
 import io
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import warnings
@@ -34,8 +36,53 @@ from pytest_ckpt_compat.cli import main as cli_main  # noqa: E402
 from pytest_ckpt_compat.lightning import CheckpointUpgrade  # noqa: E402
 
 HERE = Path(__file__).parent
-DATA = HERE / "data"
 MANIFEST = json.loads((HERE / "manifest.json").read_text())["files"]
+# The files are other projects' data, not this repository's: a setting names the folder that holds them.
+SETTING = "CKPT_COMPAT_REALWORLD"
+HOW_TO_GET = (
+    f"the real-world checkpoints are not in this repository: set {SETTING} to a folder holding the files "
+    "that tests/realworld/SOURCES.md lists (take each with `git show COMMIT:PATH > FILE` in a clone of its "
+    "repository; CI points it at ../shared/realworld/project)"
+)
+
+
+def data_folder() -> Path:
+    """The folder the setting names: unset skips this module (with how to get the files); a setting
+    that names no folder is an error, so a CI that asked for the files never passes without them."""
+    setting = os.environ.get(SETTING, "")
+    if not setting:
+        pytest.skip(HOW_TO_GET, allow_module_level=True)
+    folder = Path(setting).expanduser().resolve()
+    if not folder.is_dir():
+        pytest.fail(f"{SETTING}={setting!r} is not a folder; {HOW_TO_GET}", pytrace=False)
+    return folder
+
+
+DATA = data_folder()
+
+
+@functools.cache
+def _located(folder: Path) -> dict[str, Path]:
+    """Each manifest file's path in the folder: by its name, else a file with its sha256 (a folder
+    that names the same bytes otherwise, such as ``extra/``). Files not there are left out."""
+    by_hash: dict[str, Path] | None = None
+    found = {}
+    for entry in MANIFEST:
+        path = folder / entry["file"]
+        if not path.is_file():
+            if by_hash is None:
+                by_hash = {sha256(p): p for p in sorted(folder.iterdir()) if p.is_file()}
+            path = by_hash.get(entry["sha256"], path)
+        if path.is_file():
+            found[entry["file"]] = path
+    return found
+
+
+def data_file(entry: dict) -> Path:
+    """The manifest entry's file in the data folder."""
+    return _located(DATA)[entry["file"]]
+
+
 MAX_BYTES = 5 * 1024 * 1024
 # Paths of the machines this project is built on; a file from elsewhere must not contain them.
 OUR_PATHS = (b"/work/", b"/root/", b"/golden-build/", b"/tmp/pytest-of-")
@@ -52,6 +99,10 @@ def entries(*kinds: str, check: str | None = None) -> list:
         missing = [m for m in entry.get("requires", []) if importlib.util.find_spec(m) is None]
         if check and missing:  # the file pickles that package's classes (the [test] extra installs it)
             marks.append(pytest.mark.skip(reason=f"needs {', '.join(missing)} installed to unpickle"))
+        if entry["file"] not in _located(DATA):
+            marks.append(
+                pytest.mark.skip(reason=f"{entry['file']} (sha256 {entry['sha256'][:12]}...) is not in {DATA}")
+            )
         params.append(pytest.param(entry, id=entry["file"], marks=marks))
     return params
 
@@ -81,7 +132,7 @@ def raw_load(entry: dict) -> dict:
     """The original file, read by our loader (trusted where the manifest says it must be)."""
     from pytest_ckpt_compat.files.loading import load_checkpoint
 
-    return load_checkpoint(DATA / entry["file"], trust=entry["trust"] is not None)
+    return load_checkpoint(data_file(entry), trust=entry["trust"] is not None)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +143,7 @@ def upgraded_files(tmp_path_factory):
     def get(entry: dict) -> tuple[subprocess.CompletedProcess, Path]:
         if entry["file"] not in done:
             out = tmp_path_factory.mktemp("upgraded") / entry["file"]
-            done[entry["file"]] = (cli("upgrade", DATA / entry["file"], "-o", out, *options(entry)), out)
+            done[entry["file"]] = (cli("upgrade", data_file(entry), "-o", out, *options(entry)), out)
         return done[entry["file"]]
 
     return get
@@ -102,7 +153,7 @@ def upgraded_files(tmp_path_factory):
 @pytest.mark.parametrize("entry", entries("lightning", "foreign-classes", "refuse"))
 def test_file_is_the_recorded_one(entry):
     """Unmodified (sha256 as recorded), small, and free of this machine's paths."""
-    path = DATA / entry["file"]
+    path = data_file(entry)
     data = path.read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry["sha256"]
     assert len(data) < MAX_BYTES
@@ -110,7 +161,13 @@ def test_file_is_the_recorded_one(entry):
 
 
 def test_every_data_file_is_in_the_manifest():
-    assert sorted(p.name for p in DATA.iterdir()) == sorted(e["file"] for e in MANIFEST)
+    """The folder holds the manifest's files and nothing else (``SOURCES.md`` and ``sha256.txt``
+    aside), and its ``sha256.txt``, where there is one, pins each as the manifest does."""
+    beside = {"SOURCES.md", "sha256.txt"}
+    assert sorted(p.name for p in DATA.iterdir() if p.name not in beside) == sorted(e["file"] for e in MANIFEST)
+    if (DATA / "sha256.txt").is_file():
+        pinned = dict(line.split()[::-1] for line in (DATA / "sha256.txt").read_text().splitlines() if line.strip())
+        assert pinned == {e["file"]: e["sha256"] for e in MANIFEST}
     sources = (HERE / "SOURCES.md").read_text()
     assert [e["file"] for e in MANIFEST if f"`{e['file']}`" not in sources] == []
 
@@ -118,7 +175,7 @@ def test_every_data_file_is_in_the_manifest():
 # ------------------------------------------------------------------------------ Lightning files
 @pytest.mark.parametrize("entry", entries("lightning", check="inspect"))
 def test_inspect(entry):
-    result = cli("inspect", DATA / entry["file"], "--json", *options(entry))
+    result = cli("inspect", data_file(entry), "--json", *options(entry))
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["saved_version"] == (entry["saved_version"] if not entry.get("assume_version") else None)
@@ -131,7 +188,7 @@ def test_inspect(entry):
 @pytest.mark.parametrize("entry", entries("lightning", check="upgrade"))
 def test_upgrade_keeps_every_tensor(entry, upgraded_files):
     """Exit 0, the input untouched, OUT loads with weights_only=True, tensors bit-identical."""
-    source = DATA / entry["file"]
+    source = data_file(entry)
     result, out = upgraded_files(entry)
     assert result.returncode == 0, result.stderr
     assert sha256(source) == entry["sha256"]
@@ -238,7 +295,7 @@ def test_plain_lightning_resumes_the_upgraded_file(entry, upgraded_files, tmp_pa
     "entry", [p for p in entries("lightning", check="callback_resume") if p.values[0]["resume"] is True]
 )
 def test_checkpoint_upgrade_resumes_the_original_file(entry, upgraded_files, tmp_path):
-    source = DATA / entry["file"]
+    source = data_file(entry)
     result, out = upgraded_files(entry)
     assert result.returncode == 0, result.stderr
     upgraded = torch.load(out, map_location="cpu", weights_only=entry["trust"] is None)
@@ -255,7 +312,7 @@ def test_the_projects_own_callbacks_get_their_saved_states(entry, tmp_path):
     project really used (SOURCES.md) is stated: with ``--callback`` the upgraded key must be the
     ``state_key`` Lightning gives that callback, and ``CheckpointUpgrade`` with it live must
     restore the original file's state into it."""
-    source, out = DATA / entry["file"], tmp_path / "out.ckpt"
+    source, out = data_file(entry), tmp_path / "out.ckpt"
     stated = [arg for spec in entry["project_callbacks"] for arg in ("--callback", spec)]
     result = cli("upgrade", source, "-o", out, *options(entry), *stated)
     assert result.returncode == 0, result.stderr
@@ -547,7 +604,7 @@ def optimized_names(floats: list, state_dict: dict, optimizer: dict) -> list:
     def fits(names) -> bool:
         total = sum(state_dict[k].numel() for k in names)
         for index, state in states.items():
-            for key, value in state.items():
+            for value in state.values():
                 if not isinstance(value, torch.Tensor) or not value.dim():
                     continue
                 if value.shape != ((total,) if lbfgs else state_dict[names[index]].shape):  # LBFGS keeps flat vectors
@@ -607,7 +664,7 @@ def test_refused_without_trust_and_unchanged(entry, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     source = folder / entry["file"]
-    shutil.copyfile(DATA / entry["file"], source)
+    shutil.copyfile(data_file(entry), source)
     out = tmp_path / "out.ckpt"
     for command in (("inspect", source), ("upgrade", source, "-o", out), ("upgrade", source, "--in-place")):
         result = cli(*command)
@@ -625,7 +682,7 @@ TRUSTED_REFUSAL = {3: "not a Lightning checkpoint", 5: "not a readable torch che
 @pytest.mark.parametrize("entry", entries("refuse", check="trusted_refuse"))
 def test_refused_even_when_trusted(entry, tmp_path):
     """Trust only lifts the pickle allowlist: a file that is not Lightning is still refused."""
-    source = DATA / entry["file"]
+    source = data_file(entry)
     result = cli("upgrade", source, "--trust", "-o", tmp_path / "out.ckpt")
     assert result.returncode == entry["exit_code_trusted"], result.stderr
     assert TRUSTED_REFUSAL[entry["exit_code_trusted"]] in result.stderr
@@ -635,7 +692,7 @@ def test_refused_even_when_trusted(entry, tmp_path):
 @pytest.mark.parametrize("entry", entries("foreign-classes", check="trusted_upgrade"))
 def test_trusted_upgrade_without_the_projects_classes_is_a_named_error(entry, tmp_path):
     """``--trust`` cannot import a project that is not installed: a named error, never a traceback."""
-    source = DATA / entry["file"]
+    source = data_file(entry)
     result = cli("upgrade", source, "--trust", "-o", tmp_path / "out.ckpt")
     assert result.returncode == entry["exit_code_trusted"] == 10, result.stderr  # MissingGlobal
     missing = entry["stderr_contains"][0].split(".")[0]

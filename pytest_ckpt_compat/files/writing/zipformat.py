@@ -61,8 +61,8 @@ def source_records(fd: int) -> tuple[dict[str, SourceRecord], str]:
         for info in infos:
             _, _, name = info.filename.partition("/")
             if name == "byteorder":
-                with archive.open(info) as fh:  # bounded: a compressed record may inflate to gigabytes
-                    byteorder = fh.read(_BYTEORDER_MAX + 1).decode("ascii", "replace")
+                with archive.open(info) as record:  # bounded: a compressed record may inflate to gigabytes
+                    byteorder = record.read(_BYTEORDER_MAX + 1).decode("ascii", "replace")
             if info.compress_type != zipfile.ZIP_STORED or not name.startswith("data/"):
                 continue
             header = os.pread(fd, 30, info.header_offset)
