@@ -6,10 +6,12 @@ named errors (``CheckpointCompatError``) are the expected outcome for damaged in
 else (an uncaught exception, a crash, a hang past ``-timeout``) is a finding and fails the run.
 
     python benchmarks/fuzz_roundtrip.py --seconds 600            # the long run
-    python benchmarks/fuzz_roundtrip.py --seconds 60 --seed 1    # what the `fuzz` test runs in CI
+    python benchmarks/fuzz_roundtrip.py --runs 4000 --seed 1     # what the `fuzz` test runs in CI
 
+The CI run counts inputs, not seconds, so a busy machine runs the same inputs, only slower.
 libFuzzer prints ``stat::number_of_executed_units: N`` at the end (the inputs run); a crashing
-input is written to ``--artifacts`` and the exit status is non-zero.
+input (also one over ``--rss-limit-mb`` or ``--input-timeout``) is written to ``--artifacts``
+and the exit status is non-zero.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ with atheris.instrument_imports(include=["pytest_ckpt_compat"]):
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = ["0.10.0", "1.0.0", "1.2.10", "1.4.9", "1.5.10", "1.6.5", "1.9.5", "2.0.0", "2.2.3", "lightning-2.6.6"]
 TARGET = "2.6.6"
-_work = Path(tempfile.mkdtemp(prefix="ckpt-compat-fuzz-"))
+_work = Path()  # set by main(): where each input is written and upgraded
 
 
 def seed_corpus(folder: Path, per_release: int = 2) -> int:
@@ -59,22 +61,31 @@ def one_input(data: bytes) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=600)
+    parser.add_argument("--seconds", type=int, default=600, help="stop after this long (0: no limit)")
+    parser.add_argument("--runs", type=int, default=-1, help="stop after this many inputs (-1: no limit)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--input-timeout", type=int, default=30, help="seconds one input may take (a hang)")
+    parser.add_argument("--rss-limit-mb", type=int, default=2048, help="memory the process may reach (a bomb)")
+    parser.add_argument("--workdir", default=None, help="folder for the inputs and the corpus (default: a temp folder)")
     parser.add_argument(
         "--artifacts", default=None, help="where libFuzzer writes crashing inputs (default: a temp folder)"
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    corpus = Path(tempfile.mkdtemp(prefix="ckpt-compat-fuzz-corpus-"))
+    global _work
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ckpt-compat-fuzz-"))
+    _work, corpus = workdir / "work", workdir / "corpus"
+    _work.mkdir(parents=True, exist_ok=True)
+    corpus.mkdir(exist_ok=True)
     print(f"seed inputs: {seed_corpus(corpus)}", flush=True)
     artifacts = args.artifacts or tempfile.mkdtemp(prefix="ckpt-compat-fuzz-crashes-")
     libfuzzer = [
         sys.argv[0],
         f"-seed={args.seed}",
         f"-max_total_time={args.seconds}",
-        "-timeout=30",
-        "-rss_limit_mb=4096",
+        f"-runs={args.runs}",
+        f"-timeout={args.input_timeout}",
+        f"-rss_limit_mb={args.rss_limit_mb}",
         "-max_len=65536",
         f"-artifact_prefix={os.path.join(artifacts, '')}",
         "-print_final_stats=1",

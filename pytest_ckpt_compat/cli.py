@@ -152,6 +152,20 @@ def _cmd_migrations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jsonable(value: object, depth: int = 0, seen: frozenset = frozenset()) -> object:
+    """``value`` as JSON can show it whatever a file holds: other keys as text, a cycle or a deep nest cut short."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if id(value) in seen or depth > 32:
+        return "..."
+    inner = seen | {id(value)}
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): _jsonable(v, depth + 1, inner) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1, inner) for v in value]
+    return str(value)
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.path, trust=args.trust)
     file = checkpoint_file(args.path)
@@ -176,12 +190,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         premigrated.RECORD_KEY
     )  # already migrated by Lightning
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print(json.dumps(_jsonable(info), indent=2))
         return 0
     for key in ("path", "format", "size_bytes", "saved_version", "legacy_version"):
         print(f"{key:>15}: {info[key]}")
     print(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
-    print(f"{'ledger':>15}: {json.dumps(info['ledger'], default=str) if info['ledger'] else '-'}")
+    print(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
     print(f"{'plan':>15}: {len(info['plan'])} migration(s)")
     for step in info["plan"]:
         print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")

@@ -31,9 +31,18 @@ SUBPACKAGES = [
     (
         "files",
         [
-            {"files.signals", "files.formats", "files.pickles", "files.writing.atomic", "files.writing.plaindata"},
-            {"files.writing.sources", "files.writing.carryover", "files.writing.zipformat"},
-            {"files.writing.inplace"},
+            {
+                "files.signals",
+                "files.formats",
+                "files.pickles",
+                "files.bounds",
+                "files.sharded",
+                "files.writing.atomic",
+                "files.writing.plaindata",
+            },
+            {"files.allowlist", "files.writing.sources", "files.writing.carryover", "files.writing.zipformat"},
+            {"files.unpicklers", "files.writing.inplace"},
+            {"files.load_errors"},
             {"files.writing", "files.loading"},
             {"files"},
         ],

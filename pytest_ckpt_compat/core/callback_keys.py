@@ -179,10 +179,12 @@ def parse_spec(text: str) -> tuple[str, dict]:
     body = "{" + rest
     try:
         config = json.loads(body)
+    except RecursionError:
+        raise ValueError(f"callback spec {text[:60]!r}...: the configuration is nested too deeply") from None
     except ValueError:
         try:
             config = ast.literal_eval(body)
-        except (ValueError, SyntaxError) as exc:
+        except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
             raise ValueError(
                 f"callback spec {text!r}: the configuration is neither JSON nor a Python literal ({exc})"
             ) from None

@@ -9,9 +9,11 @@ executing it: the zip directory, and pickle opcodes through ``pickletools``.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import pickletools
+import sys
 import zipfile
 import zlib
 from typing import IO, Any, BinaryIO
@@ -80,7 +82,7 @@ def check_legacy(fd: int, name: str) -> int:
     """A non-zip file must start with the pickled torch magic number; returns its pickle protocol.
 
     Without this a text file starting with ``c`` (a pickle GLOBAL opcode) would be reported as
-    an unsafe pickle instead of as what it is: not a torch checkpoint.
+    an unsafe pickle instead of as what it is: not a torch checkpoint (maybe a file of another format).
     """
     protocol: Any = 0
     try:
@@ -103,12 +105,19 @@ def check_legacy(fd: int, name: str) -> int:
     )
 
 
+def _unprintable(value: int) -> bool:
+    """An int longer than ``sys.get_int_max_str_digits()`` digits: ``str()`` of it raises ``ValueError``."""
+    digits = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    return bool(digits) and abs(value).bit_length() > digits * math.log2(10)
+
+
 def check_pickles(stream: IO[bytes], name: str, count: int) -> None:
     """Parse ``count`` pickles from ``stream`` (opcodes only, nothing runs); refuse what would blow up memory.
 
     The C unpickler sizes its memo by the largest index a PUT names, so ``LONG_BINPUT 2**31`` costs
     16 GiB for a few bytes of input; a pickle names its memo entries in order, so an index beyond
-    the number of opcodes read is refused. Lengths that run past the data fail the parse here.
+    the number of opcodes read is refused. Lengths that run past the data fail the parse here. An
+    integer too long to print (a 5,000-digit "version") is refused here, before any message needs it.
     """
     for _ in range(count):
         ops = 0
@@ -119,14 +128,12 @@ def check_pickles(stream: IO[bytes], name: str, count: int) -> None:
                     raise CorruptCheckpoint(
                         f"{name}: the pickle stores memo entry {arg} after {ops} opcodes (a memory bomb?)"
                     )
+                if opcode.name in ("LONG1", "LONG4") and isinstance(arg, int) and _unprintable(arg):
+                    raise CorruptCheckpoint(
+                        f"{name}: the pickle holds an integer of {arg.bit_length()} bits, too long for Python to "
+                        "print or compare as text (a version or key no Lightning wrote)"
+                    )
         except CorruptCheckpoint:
             raise
         except Exception as exc:  # noqa: BLE001 - not a well-formed pickle
             raise CorruptCheckpoint(f"{name} is not a readable torch checkpoint: malformed pickle ({exc})") from None
-
-
-def bounded_bytearray(*args: object) -> bytearray:
-    """``builtins.bytearray`` for safe loads: ``bytearray(2**40)`` in a pickle is a memory bomb, not data."""
-    if args and isinstance(args[0], int) and args[0] > MAX_PICKLE:
-        raise pickle.UnpicklingError(f"refusing bytearray({args[0]}): larger than {MAX_PICKLE} bytes")
-    return bytearray(*args)

@@ -1,7 +1,7 @@
 """The pickle module the writer hands to torch: nothing named in a checkpoint is ever imported.
 
 Why: pickling a class or function stores its name, and ``pickle`` checks the name by importing
-its module. A stand-in for a pickled Lightning class (``loading.LegacyClassRef``) left anywhere in
+its module. A stand-in for a pickled Lightning class (``allowlist.LegacyClassRef``) left anywhere in
 an upgraded checkpoint would make the writer import ``pytorch_lightning...``: whatever package of
 that name is first on ``sys.path`` (a ``lightning/`` folder in the working directory) would run.
 Upgraded files hold plain data only, so such a stand-in, or any class or function of a module
@@ -21,9 +21,9 @@ _NAMED = (type, types.FunctionType, types.BuiltinFunctionType)
 
 
 def _is_stand_in(obj: Any) -> bool:
-    """A ``loading.LegacyClassRef`` class (recognised by its metaclass, so writing need not import loading)."""
+    """A ``allowlist.LegacyClassRef`` class (recognised by its metaclass, so writing need not import it)."""
     meta = type(obj)
-    return meta.__name__ == "LegacyClassRef" and meta.__module__ == "pytest_ckpt_compat.files.loading"
+    return meta.__name__ == "LegacyClassRef" and meta.__module__ == "pytest_ckpt_compat.files.allowlist"
 
 
 class PlainDataPickler(pickle.Pickler):
