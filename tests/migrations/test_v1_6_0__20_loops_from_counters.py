@@ -178,7 +178,7 @@ def test_lightning_test_utils_case_9_version_0_0_1():
 
 def test_fault_tolerant_progress_is_kept():
     # hand-made 1.5 FT file after the layout unit: mid-epoch, 6 optimizer steps recorded
-    from test_v1_6_0__10_fault_tolerant_loop_layouts import _ckpt, fit_loop_1_5  # noqa: PLC0415
+    from tests.migrations.test_v1_6_0__10_fault_tolerant_loop_layouts import _ckpt, fit_loop_1_5
 
     ckpt = _ckpt(fit_loop_1_5(), "1.5.10")
     upgrade(ckpt, "1.6.0")
