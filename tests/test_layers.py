@@ -31,6 +31,7 @@ SUBPACKAGES = [
     (
         "files",
         [
+            {"files.writing.sink", "files.writing.tempfiles"},
             {
                 "files.signals",
                 "files.formats",

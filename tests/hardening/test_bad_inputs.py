@@ -264,7 +264,7 @@ def _disk_full(*args, **kwargs):
 @pytest.mark.parametrize("where", ["_write_all", "_copy_range"])
 def test_disk_full_during_write_to_output(good, tmp_path, monkeypatch, where):
     before = good.read_bytes()
-    monkeypatch.setattr(writing.atomic, where, _disk_full)
+    monkeypatch.setattr(writing.sink, where, _disk_full)
     assert run_cli("upgrade", good, "-o", tmp_path / "out.ckpt") != 0
     assert good.read_bytes() == before
     assert listing(tmp_path) == ["good.ckpt"]
@@ -273,7 +273,7 @@ def test_disk_full_during_write_to_output(good, tmp_path, monkeypatch, where):
 def test_disk_full_during_in_place_write(good, tmp_path, monkeypatch):
     """The backup (copied in the kernel) succeeds, the checkpoint write fails: the file is untouched."""
     before = good.read_bytes()
-    monkeypatch.setattr(writing.atomic, "_write_all", _disk_full)
+    monkeypatch.setattr(writing.sink, "_write_all", _disk_full)
     assert run_cli("upgrade", good, "--in-place") != 0
     assert good.read_bytes() == before
     assert (tmp_path / "good.ckpt.bak").read_bytes() == before
@@ -286,7 +286,7 @@ def test_disk_full_during_in_place_write(good, tmp_path, monkeypatch):
 
 def test_disk_full_during_backup(good, tmp_path, monkeypatch):
     before = good.read_bytes()
-    monkeypatch.setattr(writing.atomic, "_copy_range", _disk_full)
+    monkeypatch.setattr(writing.sink, "_copy_range", _disk_full)
     assert run_cli("upgrade", good, "--in-place") != 0
     assert good.read_bytes() == before
     assert listing(tmp_path) == ["good.ckpt"]

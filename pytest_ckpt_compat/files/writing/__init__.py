@@ -1,7 +1,8 @@
 """Atomic checkpoint writes that carry tensor records over unchanged where that is provably safe.
 
-Three rooms: ``atomic`` (temp + fsync + rename, metadata kept, only regular files opened or
-replaced), ``carryover`` (which records of the source can be copied, via the ``/proc`` page
+Rooms: ``atomic`` (temp + fsync + rename, metadata kept, only regular files opened or
+replaced) on ``tempfiles`` (locked temp files, stale ones swept) and ``sink`` (where every byte is
+written), ``carryover`` (which records of the source can be copied, via the ``/proc`` page
 map), ``zipformat`` (torch's archive layout); ``inplace`` adds the lock and backup of
 ``--in-place``. Either path's output loads with ``torch.load(weights_only=True)`` exactly as
 ``torch.save``'s would.

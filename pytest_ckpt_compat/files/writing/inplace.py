@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import sources
-from .atomic import _BUFFER, BACKUP_SUFFIX, PathLike, atomic_output, fcntl, open_regular, require_regular, resolve_dest
+from .atomic import BACKUP_SUFFIX, PathLike, atomic_output, open_regular, require_regular, resolve_dest
+from .sink import _BUFFER
+from .tempfiles import fcntl
 
 __all__ = ["backup", "exclusive", "keep_first_original"]
 
