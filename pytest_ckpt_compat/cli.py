@@ -1,7 +1,8 @@
 """``ckpt-compat``: the one argparse front end: upgrade, inspect, migrations, golden, matrix.
 
 Every sub-command is defined here and calls the functions of its room (engine, building,
-the plugin's matrix file); no room registers commands of its own.
+the plugin's matrix file); no room registers commands of its own. The loader (torch) is imported
+by the commands that read a checkpoint, so ``--help``, ``--version`` and ``migrations`` answer at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from .core.engine import LEDGER_KEY, plan, upgrade
 from .core.errors import CheckpointCompatError, HardLinked, classify
 from .core.progress import echo, iterate
 from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
-from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
 from .files.signals import signals_as_exceptions
 from .goldens.building import PACKAGES, add_release, default_golden_dir, list_goldens
 
@@ -167,6 +167,8 @@ def _jsonable(value: object, depth: int = 0, seen: frozenset = frozenset()) -> o
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint
+
     checkpoint = load_checkpoint(args.path, trust=args.trust)
     file = checkpoint_file(args.path)
     info: dict[str, Any] = {
@@ -258,6 +260,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 
 def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
     from .files import writing
+    from .files.loading import checkpoint_file
 
     file = checkpoint_file(path)
     if args.in_place:  # load → backup → replace must not interleave with another upgrader
@@ -269,6 +272,8 @@ def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
 
 
 def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
+    from .files.loading import load_checkpoint
+
     checkpoint = load_checkpoint(path, trust=args.trust)
     ours = isinstance(checkpoint, dict) and isinstance(checkpoint.get(LEDGER_KEY), dict)  # already our output
     lightning_migrated = premigrated.detect(checkpoint) is not None  # repaired by this upgrade, said below
@@ -308,6 +313,8 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:
     """Files stay; a sharded checkpoint folder is one checkpoint; other folders recurse over *.ckpt."""
+    from .files.loading import sharded_metadata
+
     found: list[Path] = []
     for path in paths:
         try:
