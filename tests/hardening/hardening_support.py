@@ -41,10 +41,11 @@ def run_cli(*argv: str) -> int:
     return cli.main([str(a) for a in argv])
 
 
-def fork_cli(*argv: str, start_fd: int | None = None) -> int:
+def fork_cli(*argv: str, start_fd: int | None = None, setup=None) -> int:
     """Start ``ckpt-compat ARGV`` in a forked child (torch already imported); returns its pid.
 
     With ``start_fd`` the child first waits for one byte on that pipe, so several start together.
+    ``setup`` runs in the child before the CLI (it may patch what only the child should see).
     """
     pid = os.fork()
     if pid == 0:  # child: never return into pytest
@@ -55,12 +56,44 @@ def fork_cli(*argv: str, start_fd: int | None = None) -> int:
             os.dup2(devnull, 2)
             if start_fd is not None:
                 os.read(start_fd, 1)
+            if setup is not None:
+                setup()
             code = cli.main([str(a) for a in argv])
         except BaseException:
             code = 99
         finally:
             os._exit(code)
     return pid
+
+
+def fork_cli_held_mid_write(*argv: str) -> tuple[int, int, int]:
+    """``fork_cli`` whose first write of checkpoint bytes waits: returns ``(pid, ready_fd, go_fd)``.
+
+    The child writes one byte to ``ready_fd`` once its temp file exists and bytes are about to be
+    written, then waits for one byte on ``go_fd``. A test reads ``ready_fd``, does what it must do
+    mid-write (send a signal), then writes ``go_fd``: no timing, under any load. A signal that
+    arrives before the child's read starts is handled as soon as the read returns, still mid-write.
+    """
+    from pytest_ckpt_compat.files.writing import sink
+
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+
+    def hold_first_write() -> None:
+        real = sink._write_all
+
+        def held(fd, data):
+            sink._write_all = real
+            os.write(ready_w, b"w")
+            os.read(go_r, 1)
+            return real(fd, data)
+
+        sink._write_all = held
+
+    pid = fork_cli(*argv, setup=hold_first_write)
+    os.close(ready_w)
+    os.close(go_r)
+    return pid, ready_r, go_w
 
 
 def wait_exit_code(pid: int) -> int:

@@ -86,11 +86,14 @@ def _save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None
                     write_archive(plan, out)
                     report = _WriteReport("carry-over", plan.copied, plan.new, "")
             except (CheckpointCompatError, OSError):
+                out.raise_if_interrupted()
                 raise
             except (Exception, RecursionError) as exc:
+                out.raise_if_interrupted()  # torch turned a Ctrl-C in our write into its own error
                 raise CheckpointWriteError(
                     f"cannot write {os.fsdecode(dest_path)}: {type(exc).__name__}: {exc}"
                 ) from exc
+            out.raise_if_interrupted()  # ... or swallowed it: the file may be incomplete
             if source is not None:  # the source must not have changed while we read it
                 sources.check_unchanged(source)
     finally:

@@ -61,14 +61,32 @@ def _copy_file_range_works() -> bool:
 
 
 class Out:
-    """A write-only, position-tracking, buffered sink on a raw fd (also torch.save's file object)."""
+    """A write-only, position-tracking, buffered sink on a raw fd (also torch.save's file object).
+
+    ``interrupted``: a Ctrl-C / SIGTERM raised inside ``write``. torch's C++ archive writer calls
+    ``write`` and does not pass that exception on (it fails later with "unexpected pos", or not at
+    all), so the writer re-raises it from here (``raise_if_interrupted``): an interrupted write ends
+    as an interrupt (exit 130 / 143), never as a write error or a finished file.
+    """
 
     def __init__(self, fd: int):
         self.fd = fd
         self.pos = 0
         self._buf = bytearray()
+        self.interrupted: KeyboardInterrupt | None = None
+
+    def raise_if_interrupted(self) -> None:
+        if self.interrupted is not None:
+            raise self.interrupted
 
     def write(self, data: Any) -> int:
+        try:
+            return self._write(data)
+        except KeyboardInterrupt as exc:
+            self.interrupted = exc
+            raise
+
+    def _write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         n = view.nbytes
         if n >= _BUFFER:
