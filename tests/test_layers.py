@@ -31,7 +31,7 @@ SUBPACKAGES = [
     (
         "files",
         [
-            {"files.writing.sink", "files.writing.tempfiles"},
+            {"files.names", "files.writing.sink", "files.writing.tempfiles"},
             {
                 "files.signals",
                 "files.formats",
@@ -45,6 +45,8 @@ SUBPACKAGES = [
             {"files.unpicklers", "files.writing.inplace"},
             {"files.load_errors"},
             {"files.writing", "files.loading"},
+            {"files.paths"},
+            {"files.discovery"},
             {"files"},
         ],
     ),

@@ -24,6 +24,7 @@ from pytest_ckpt_compat import (
     load_checkpoint,
     upgrade,
 )
+from pytest_ckpt_compat.core.errors import NotARegularFile
 from pytest_ckpt_compat.files import writing
 from tests.hardening.hardening_support import lightning_checkpoint, listing, run_cli, run_cli_subprocess, temp_files
 
@@ -222,7 +223,7 @@ def test_directory_without_meta_pt(tmp_path):
     (folder / "__0_0.distcp").write_bytes(b"shard bytes")
     with pytest.raises(CorruptCheckpoint, match="meta.pt"):
         load_checkpoint(folder)
-    assert run_cli("inspect", folder) == CorruptCheckpoint.exit_code
+    assert run_cli("inspect", folder) == NotARegularFile.exit_code == 2  # as `upgrade` says of such a folder
     assert run_cli("upgrade", folder, "--in-place") != 0
     assert listing(folder) == ["__0_0.distcp"]
 

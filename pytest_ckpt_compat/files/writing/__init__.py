@@ -15,6 +15,7 @@ import os
 from typing import Any, NamedTuple
 
 from ...core.errors import CheckpointCompatError, CheckpointWriteError
+from ..names import shown
 from . import sources
 from .atomic import (
     BACKUP_SUFFIX,
@@ -90,9 +91,7 @@ def _save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None
                 raise
             except (Exception, RecursionError) as exc:
                 out.raise_if_interrupted()  # torch turned a Ctrl-C in our write into its own error
-                raise CheckpointWriteError(
-                    f"cannot write {os.fsdecode(dest_path)}: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise CheckpointWriteError(f"cannot write {shown(dest_path)}: {type(exc).__name__}: {exc}") from exc
             out.raise_if_interrupted()  # ... or swallowed it: the file may be incomplete
             if source is not None:  # the source must not have changed while we read it
                 sources.check_unchanged(source)

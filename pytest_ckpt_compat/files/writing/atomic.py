@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Union
 
-from ...core.errors import NotARegularFile
+from ...core.errors import CheckpointNotFound, NotARegularFile
+from ..names import shown
 from .sink import Out
 from .tempfiles import _O_BINARY, _O_CLOEXEC, TEMP_MARKER, clean_stale_temp_files, create_temp, fcntl, signals_deferred
 
@@ -62,7 +63,7 @@ def require_regular(path: PathLike, st: os.stat_result, what: str = "checkpoint"
     """Raise ``NotARegularFile`` unless ``st`` (of ``path``) describes a regular file."""
     if not stat.S_ISREG(st.st_mode):
         raise NotARegularFile(
-            errno.EINVAL, f"{os.fsdecode(path)} is {_kind(st.st_mode)}, not a regular {what} file; refusing to use it"
+            errno.EINVAL, f"{shown(path)} is {_kind(st.st_mode)}, not a regular {what} file; refusing to use it"
         )
 
 
@@ -100,7 +101,7 @@ def atomic_output(dest: Path, *, like: Path | None = None, no_clobber: bool = Fa
     tmp, fd = None, -1
     try:
         with signals_deferred():  # a Ctrl-C / SIGTERM handler runs once the temp file is ours to remove
-            tmp, fd = create_temp(dest)
+            tmp, fd = _create_temp_in_folder(dest)
         out = Out(fd)
         yield out
         out.flush()
@@ -124,6 +125,18 @@ def atomic_output(dest: Path, *, like: Path | None = None, no_clobber: bool = Fa
     finally:
         if fd >= 0:
             os.close(fd)  # closing releases the lock, after the rename
+
+
+def _create_temp_in_folder(dest: Path) -> tuple[Path, int]:
+    """``create_temp``, with a missing folder named as such (not as the internal temp file's name)."""
+    try:
+        return create_temp(dest)
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.isdir(dest.parent):
+            raise
+        raise CheckpointNotFound(
+            f"cannot write {shown(dest)}: the folder {shown(dest.parent)} does not exist; create it first"
+        ) from None
 
 
 def _stat_or_none(path: Path) -> os.stat_result | None:
