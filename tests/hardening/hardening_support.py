@@ -66,31 +66,40 @@ def fork_cli(*argv: str, start_fd: int | None = None, setup=None) -> int:
     return pid
 
 
-def fork_cli_held_mid_write(*argv: str) -> tuple[int, int, int]:
-    """``fork_cli`` whose first write of checkpoint bytes waits: returns ``(pid, ready_fd, go_fd)``.
+def fork_cli_held(*argv: str, nth: int = 1) -> tuple[int, int, int]:
+    """``fork_cli`` held at its ``nth`` write step: returns ``(pid, ready_fd, go_fd)``.
 
-    The child writes one byte to ``ready_fd`` once its temp file exists and bytes are about to be
-    written, then waits for one byte on ``go_fd``. A test reads ``ready_fd``, does what it must do
-    mid-write (send a signal), then writes ``go_fd``: no timing, under any load. A signal that
-    arrives before the child's read starts is handled as soon as the read returns, still mid-write.
+    Write steps, in the order a run makes them: each call of the byte sink (``sink._write_all``,
+    ``sink._copy_range``: a temp file exists and bytes are about to go into it) and each
+    ``atomic._fsync_dir`` (a rename just happened). At the ``nth`` the child writes one byte to
+    ``ready_fd`` and waits for one byte on ``go_fd``. A test reads ``ready_fd`` (empty: the run
+    ended before its ``nth`` step), does what it must do there (send a signal, SIGKILL), then writes
+    ``go_fd``: no timing, under any load. A signal that arrives before the child's read starts is
+    handled as soon as the read returns, still at that step.
     """
-    from pytest_ckpt_compat.files.writing import sink
+    from pytest_ckpt_compat.files.writing import atomic, sink
 
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
 
-    def hold_first_write() -> None:
-        real = sink._write_all
+    def hold_at_nth_step() -> None:
+        os.close(ready_r)
+        os.close(go_w)
+        steps = 0
+        for module, name in ((sink, "_write_all"), (sink, "_copy_range"), (atomic, "_fsync_dir")):
+            real = getattr(module, name)
 
-        def held(fd, data):
-            sink._write_all = real
-            os.write(ready_w, b"w")
-            os.read(go_r, 1)
-            return real(fd, data)
+            def held(*args, _real=real):
+                nonlocal steps
+                steps += 1
+                if steps == nth:
+                    os.write(ready_w, b"w")
+                    os.read(go_r, 1)
+                return _real(*args)
 
-        sink._write_all = held
+            setattr(module, name, held)
 
-    pid = fork_cli(*argv, setup=hold_first_write)
+    pid = fork_cli(*argv, setup=hold_at_nth_step)
     os.close(ready_w)
     os.close(go_r)
     return pid, ready_r, go_w

@@ -19,7 +19,7 @@ from pytest_ckpt_compat import cli, load_checkpoint, save_checkpoint
 from pytest_ckpt_compat.core import errors
 from pytest_ckpt_compat.files.loading import legacy_class_ref
 from tests.hardening.hardening_support import (
-    fork_cli_held_mid_write,
+    fork_cli_held,
     lightning_checkpoint,
     listing,
     run_cli,
@@ -428,7 +428,7 @@ def test_signal_mid_write_leaves_no_temp_file(tmp_path, sig):
     source = tmp_path / "old.ckpt"
     torch.save(lightning_checkpoint(4), source, _use_new_zipfile_serialization=False)
     before = os.stat(source)
-    pid, ready, go = fork_cli_held_mid_write("upgrade", source, "-o", tmp_path / "out.ckpt")
+    pid, ready, go = fork_cli_held("upgrade", source, "-o", tmp_path / "out.ckpt")
     assert os.read(ready, 1) == b"w"
     seen = temp_files(tmp_path)
     os.kill(pid, sig)
