@@ -316,8 +316,9 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
     _print_unkeyed(path, callback_keys.unresolved(checkpoint), sys.stderr)
     if args.in_place and not args.break_hardlinks and os.stat(file).st_nlink > 1:
         raise HardLinked(
-            f"{shown(file)} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, so the other "
-            "links would keep the old checkpoint. Use -o, or pass --break-hardlinks to upgrade this name only"
+            f"{shown(file)} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, "
+            "so the other links would keep the old checkpoint. "
+            "Use -o, or pass --break-hardlinks to upgrade this name only"
         )
     if args.in_place:
         if not steps and not rekeyed and before == checkpoint.get(VERSION_KEY):
