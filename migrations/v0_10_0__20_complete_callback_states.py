@@ -21,8 +21,6 @@ touched; complete states are left as they are.
 
 from __future__ import annotations
 
-import torch
-
 from pytest_ckpt_compat import ops
 
 ID = "pl-0.10.0-complete-callback-states"
@@ -34,9 +32,15 @@ _MODEL_CHECKPOINT_DEFAULTS = (("best_model_path", lambda: ""), ("best_model_scor
 _EARLY_STOPPING_DEFAULTS = (
     ("wait_count", lambda: 0),
     ("stopped_epoch", lambda: 0),
-    ("best_score", lambda: torch.tensor(float("inf"))),
+    ("best_score", lambda: _tensor(float("inf"))),
     ("patience", lambda: 3),
 )
+
+
+def _tensor(value: float):
+    import torch  # when a state is completed, not when the catalogue is listed
+
+    return torch.tensor(value)
 
 
 def _complete(checkpoint: dict, name: str, defaults) -> None:

@@ -1,7 +1,8 @@
 """``ckpt-compat``: the one argparse front end: upgrade, inspect, migrations, golden, matrix.
 
 Every sub-command is defined here and calls the functions of its room (engine, building,
-the plugin's matrix file); no room registers commands of its own.
+the plugin's matrix file); no room registers commands of its own. The loader (torch) is imported
+by the commands that read a checkpoint, so ``--help``, ``--version`` and ``migrations`` answer at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .core.engine import LEDGER_KEY, plan, upgrade
 from .core.errors import CheckpointCompatError, HardLinked, classify
 from .core.progress import echo, iterate
 from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
-from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
+from .files.names import shown
 from .files.signals import signals_as_exceptions
 from .goldens.building import PACKAGES, add_release, default_golden_dir, list_goldens
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + int(getattr(exc, "signal_number", signal.SIGINT))
     except Exception as exc:  # single-file commands (inspect): the same named errors and exit codes
         error = classify(exc)
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {shown(str(error))}", file=sys.stderr)
         return error.exit_code
 
 
@@ -77,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     up.add_argument("--no-backup", action="store_true", help="with --in-place: do not keep NAME.ckpt.bak")
+    up.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="in a folder: also upgrade what symbolic links point to outside it (default: skipped, and said so)",
+    )
     up.add_argument(
         "--break-hardlinks",
         action="store_true",
@@ -167,6 +173,10 @@ def _jsonable(value: object, depth: int = 0, seen: frozenset = frozenset()) -> o
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint
+    from .files.paths import checked_input
+
+    checked_input(args.path)  # a plain folder, a dangling link: named, exit 2 as for upgrade
     checkpoint = load_checkpoint(args.path, trust=args.trust)
     file = checkpoint_file(args.path)
     info: dict[str, Any] = {
@@ -192,17 +202,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_jsonable(info), indent=2))
         return 0
-    for key in ("path", "format", "size_bytes", "saved_version", "legacy_version"):
-        print(f"{key:>15}: {info[key]}")
-    print(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
-    print(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
-    print(f"{'plan':>15}: {len(info['plan'])} migration(s)")
-    for step in info["plan"]:
-        print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")
-    for key, rec in info["callback_keys"].items():
-        print(f"{'callback key':>15}: {key}  <- {rec['from']} ({rec['how']})")
+    lines = [f"{key:>15}: {info[key]}" for key in ("path", "format", "size_bytes", "saved_version", "legacy_version")]
+    lines.append(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
+    lines.append(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
+    lines.append(f"{'plan':>15}: {len(info['plan'])} migration(s)")
+    lines += [f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}" for step in info["plan"]]
+    lines += [f"{'callback key':>15}: {k}  <- {rec['from']} ({rec['how']})" for k, rec in info["callback_keys"].items()]
     if info["lightning_migrated"]:
-        print(f"{'lightning_migrated':>15}: {premigrated.summary(info['lightning_migrated'])}")
+        lines.append(f"{'lightning_migrated':>15}: {premigrated.summary(info['lightning_migrated'])}")
+    for line in lines:  # names and keys come from the file: nothing in them may reach the terminal raw
+        print(shown(line))
     _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
     return 0
 
@@ -211,7 +220,7 @@ def _print_unkeyed(path, unkeyed: dict, stream) -> None:
     """Callback states plain Lightning will not restore until their configuration is stated."""
     for key, why in unkeyed.items():
         print(
-            f"{path}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
+            f"{shown(path)}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
             f'state its configuration with --callback \'{key}{{"monitor": ..., "mode": ...}}\'',
             file=stream,
         )
@@ -227,20 +236,36 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if args.output is None and not args.in_place and not args.dry_run:
         print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
         return 2
-    targets = _expand(args.paths)
+    from .files.discovery import discover
+    from .files.paths import is_same_entry
+
+    if args.output is not None and is_same_entry(args.output, args.paths[0]):
+        print(
+            f"error: -o {shown(args.output)} is the input {shown(args.paths[0])} itself (through a link or '..'); "
+            "use --in-place to replace it (the original is kept as NAME.ckpt.bak), or another -o",
+            file=sys.stderr,
+        )
+        return 2
+    found = discover(args.paths, follow_links=args.follow_links)
+    for path, why in found.skipped:
+        echo(f"skipped {shown(path)}: {why}", file=sys.stderr)
+    targets = found.found
     failures: list[CheckpointCompatError] = []
     if not targets:
         print("error: no checkpoint found in the given paths", file=sys.stderr)
         return 2
     done = 0
-    for index, path in enumerate(iterate(targets, desc="upgrading", unit="ckpt")):
+    for index, entry in enumerate(iterate(targets, desc="upgrading", unit="ckpt")):
+        path = entry.path
         try:
+            if entry.error is not None:  # a folder that could not be searched fails alone
+                raise entry.error
             _upgrade_one(path, args)
             done += 1
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in progress is left as it was
             code = 128 + int(getattr(exc, "signal_number", signal.SIGINT))
             echo(
-                f"interrupted while upgrading {path} (left as it was): {done} done, {len(failures)} failed, "
+                f"interrupted while upgrading {shown(path)} (left as it was): {done} done, {len(failures)} failed, "
                 f"{len(targets) - index - 1} not started",
                 file=sys.stderr,
             )
@@ -248,7 +273,7 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
         except Exception as exc:  # the per-file error boundary: one bad file does not stop the run
             error = classify(exc)
             failures.append(error)
-            echo(f"FAILED {path}: {type(error).__name__}: {error}", file=sys.stderr)
+            echo(f"FAILED {shown(path)}: {type(error).__name__}: {shown(str(error))}", file=sys.stderr)
     if failures:
         codes = {f.exit_code for f in failures}
         print(f"{len(failures)} of {len(targets)} checkpoint(s) failed", file=sys.stderr)
@@ -258,9 +283,12 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 
 def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
     from .files import writing
+    from .files.loading import checkpoint_file
+    from .files.paths import checked_input, in_place_target
 
-    file = checkpoint_file(path)
+    file = checkpoint_file(checked_input(path))
     if args.in_place:  # load → backup → replace must not interleave with another upgrader
+        file = in_place_target(file)  # through a link: the file it points to, its backup beside it
         writing.clean_stale_temp_files(file.parent)
         with writing.exclusive(file):
             _upgrade_file(path, file, args, writing)
@@ -269,13 +297,15 @@ def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
 
 
 def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
+    from .files.loading import checkpoint_file, load_checkpoint
+
     checkpoint = load_checkpoint(path, trust=args.trust)
     ours = isinstance(checkpoint, dict) and isinstance(checkpoint.get(LEDGER_KEY), dict)  # already our output
     lightning_migrated = premigrated.detect(checkpoint) is not None  # repaired by this upgrade, said below
     steps = plan(checkpoint, args.target, assume_version=args.assume_version)
     before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
     if args.dry_run:
-        echo(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
+        echo(f"{shown(path)}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
         if migrated := premigrated.repair(checkpoint):  # in memory only, to be shown
             echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
         for m in steps:
@@ -286,45 +316,27 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
     _print_unkeyed(path, callback_keys.unresolved(checkpoint), sys.stderr)
     if args.in_place and not args.break_hardlinks and os.stat(file).st_nlink > 1:
         raise HardLinked(
-            f"{file} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, so the other "
-            "links would keep the old checkpoint. Use -o, or pass --break-hardlinks to upgrade this name only"
+            f"{shown(file)} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, "
+            "so the other links would keep the old checkpoint. "
+            "Use -o, or pass --break-hardlinks to upgrade this name only"
         )
     if args.in_place:
         if not steps and not rekeyed and before == checkpoint.get(VERSION_KEY):
-            echo(f"{path}: already at {before}, nothing to do")
+            echo(f"{shown(path)}: already at {before}, nothing to do")
             return
-        if not args.no_backup:
-            writing.keep_first_original(file, ours=ours)
+        kept = None if args.no_backup else writing.keep_first_original(file, ours=ours)
         writing.save_checkpoint(checkpoint, file, source=file)
+        named = checkpoint_file(path)  # as given: a link names the file written, not itself
+        where = shown(file) + (f" (the file the link {shown(named)} points to)" if os.path.islink(named) else "")
+        where += f"; original kept as {shown(kept)}" if kept is not None else ""
     else:
         writing.save_checkpoint(checkpoint, args.output, source=file)
-    dest = file if args.in_place else args.output
+        where = shown(args.output)
     migrated = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY) if lightning_migrated else None
     echo(
-        f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}"
+        f"{shown(path)}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {where}"
         + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else "")
     )
-
-
-def _expand(paths: Sequence[Path]) -> list[Path]:
-    """Files stay; a sharded checkpoint folder is one checkpoint; other folders recurse over *.ckpt."""
-    found: list[Path] = []
-    for path in paths:
-        try:
-            is_dir = path.is_dir()
-        except OSError:  # a name too long, a loop of links: the per-file boundary reports it
-            is_dir = False
-        if not is_dir or sharded_metadata(path) is not None:
-            found.append(path)
-            continue
-        for root, dirs, files in os.walk(path):
-            root_path = Path(root)
-            for d in list(dirs):
-                if sharded_metadata(root_path / d) is not None:
-                    found.append(root_path / d)
-                    dirs.remove(d)
-            found.extend(root_path / f for f in sorted(files) if f.endswith(".ckpt"))
-    return found
 
 
 def _add_golden(subparsers) -> None:

@@ -31,6 +31,7 @@ SUBPACKAGES = [
     (
         "files",
         [
+            {"files.names", "files.writing.sink", "files.writing.tempfiles"},
             {
                 "files.signals",
                 "files.formats",
@@ -44,6 +45,8 @@ SUBPACKAGES = [
             {"files.unpicklers", "files.writing.inplace"},
             {"files.load_errors"},
             {"files.writing", "files.loading"},
+            {"files.paths"},
+            {"files.discovery"},
             {"files"},
         ],
     ),

@@ -4,14 +4,13 @@ In the spirit of Alembic's ``op`` module: the few moves that several units in ``
 (keep removed state in the ledger, note what was done, rename top-level keys, find the fit loop,
 build 1.6.0 progress trackers) live here once, so each unit reads as what changed and nothing else.
 Import-light on purpose: the engine imports ``LEDGER_KEY`` from here, so this module must not
-import the engine or the catalogue.
+import the engine or the catalogue, nor torch at import (``ckpt-compat migrations`` and ``--help``
+load the units, which import this module, and must answer at once).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import torch
 
 __all__ = [
     "LEDGER_KEY",
@@ -40,12 +39,14 @@ LEDGER_KEY = "ckpt_compat"  # our own top-level key in a checkpoint; Lightning i
 # destroying it. What they move may hold objects (numpy RNG states, torch functions, sets, enums);
 # ``to_plain`` keeps the data (numbers and arrays become tensors) and names the other objects.
 
-_ALLOWED = (str, int, float, bool, type(None), torch.Tensor, torch.device, torch.dtype)
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def to_plain(value: Any) -> Any:
     """A weights_only-loadable copy of ``value``: tensors kept, arrays as tensors, objects named."""
-    if isinstance(value, _ALLOWED):
+    import torch  # here: see the module docstring
+
+    if isinstance(value, (*_SCALARS, torch.Tensor, torch.device, torch.dtype)):
         return value
     if isinstance(value, dict):
         return {k if isinstance(k, (str, int)) else repr(k): to_plain(v) for k, v in value.items()}

@@ -22,7 +22,7 @@ import torch
 
 from pytest_ckpt_compat.files import writing
 from pytest_ckpt_compat.files.writing import TEMP_MARKER, backup, clean_stale_temp_files, save_checkpoint
-from pytest_ckpt_compat.files.writing import atomic as _atomic  # noqa: F401 - loaded for writing.<room>
+from pytest_ckpt_compat.files.writing import sink as _sink  # noqa: F401 - loaded for writing.<room>
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="carry-over relies on /proc (Linux)")
 
@@ -331,7 +331,7 @@ def test_source_that_is_not_where_the_tensors_came_from(source, tmp_path):
 
 
 def _failing_writer(monkeypatch, after_bytes: int, exc: BaseException):
-    real = writing.atomic._write_all
+    real = writing.sink._write_all
     budget = {"left": after_bytes}
 
     def write_all(fd, data):
@@ -342,7 +342,7 @@ def _failing_writer(monkeypatch, after_bytes: int, exc: BaseException):
         budget["left"] -= n
         real(fd, data)
 
-    monkeypatch.setattr(writing.atomic, "_write_all", write_all)
+    monkeypatch.setattr(writing.sink, "_write_all", write_all)
 
 
 @pytest.mark.parametrize("with_source", [True, False], ids=["carry-over", "plain"])
@@ -367,7 +367,7 @@ def test_failure_while_copying_records(source, tmp_path, monkeypatch):
     def disk_full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writing.atomic, "_copy_range", disk_full)
+    monkeypatch.setattr(writing.sink, "_copy_range", disk_full)
     with pytest.raises(OSError) as info:
         save_checkpoint(ckpt, source, source=source)
     assert info.value.errno == errno.ENOSPC

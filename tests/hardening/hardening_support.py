@@ -41,10 +41,11 @@ def run_cli(*argv: str) -> int:
     return cli.main([str(a) for a in argv])
 
 
-def fork_cli(*argv: str, start_fd: int | None = None) -> int:
+def fork_cli(*argv: str, start_fd: int | None = None, setup=None) -> int:
     """Start ``ckpt-compat ARGV`` in a forked child (torch already imported); returns its pid.
 
     With ``start_fd`` the child first waits for one byte on that pipe, so several start together.
+    ``setup`` runs in the child before the CLI (it may patch what only the child should see).
     """
     pid = os.fork()
     if pid == 0:  # child: never return into pytest
@@ -55,12 +56,53 @@ def fork_cli(*argv: str, start_fd: int | None = None) -> int:
             os.dup2(devnull, 2)
             if start_fd is not None:
                 os.read(start_fd, 1)
+            if setup is not None:
+                setup()
             code = cli.main([str(a) for a in argv])
         except BaseException:
             code = 99
         finally:
             os._exit(code)
     return pid
+
+
+def fork_cli_held(*argv: str, nth: int = 1) -> tuple[int, int, int]:
+    """``fork_cli`` held at its ``nth`` write step: returns ``(pid, ready_fd, go_fd)``.
+
+    Write steps, in the order a run makes them: each call of the byte sink (``sink._write_all``,
+    ``sink._copy_range``: a temp file exists and bytes are about to go into it) and each
+    ``atomic._fsync_dir`` (a rename just happened). At the ``nth`` the child writes one byte to
+    ``ready_fd`` and waits for one byte on ``go_fd``. A test reads ``ready_fd`` (empty: the run
+    ended before its ``nth`` step), does what it must do there (send a signal, SIGKILL), then writes
+    ``go_fd``: no timing, under any load. A signal that arrives before the child's read starts is
+    handled as soon as the read returns, still at that step.
+    """
+    from pytest_ckpt_compat.files.writing import atomic, sink
+
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+
+    def hold_at_nth_step() -> None:
+        os.close(ready_r)
+        os.close(go_w)
+        steps = 0
+        for module, name in ((sink, "_write_all"), (sink, "_copy_range"), (atomic, "_fsync_dir")):
+            real = getattr(module, name)
+
+            def held(*args, _real=real):
+                nonlocal steps
+                steps += 1
+                if steps == nth:
+                    os.write(ready_w, b"w")
+                    os.read(go_r, 1)
+                return _real(*args)
+
+            setattr(module, name, held)
+
+    pid = fork_cli(*argv, setup=hold_at_nth_step)
+    os.close(ready_w)
+    os.close(go_r)
+    return pid, ready_r, go_w
 
 
 def wait_exit_code(pid: int) -> int:

@@ -24,6 +24,7 @@ from pytest_ckpt_compat import (
     load_checkpoint,
     upgrade,
 )
+from pytest_ckpt_compat.core.errors import NotARegularFile
 from pytest_ckpt_compat.files import writing
 from tests.hardening.hardening_support import lightning_checkpoint, listing, run_cli, run_cli_subprocess, temp_files
 
@@ -222,7 +223,7 @@ def test_directory_without_meta_pt(tmp_path):
     (folder / "__0_0.distcp").write_bytes(b"shard bytes")
     with pytest.raises(CorruptCheckpoint, match="meta.pt"):
         load_checkpoint(folder)
-    assert run_cli("inspect", folder) == CorruptCheckpoint.exit_code
+    assert run_cli("inspect", folder) == NotARegularFile.exit_code == 2  # as `upgrade` says of such a folder
     assert run_cli("upgrade", folder, "--in-place") != 0
     assert listing(folder) == ["__0_0.distcp"]
 
@@ -264,7 +265,7 @@ def _disk_full(*args, **kwargs):
 @pytest.mark.parametrize("where", ["_write_all", "_copy_range"])
 def test_disk_full_during_write_to_output(good, tmp_path, monkeypatch, where):
     before = good.read_bytes()
-    monkeypatch.setattr(writing.atomic, where, _disk_full)
+    monkeypatch.setattr(writing.sink, where, _disk_full)
     assert run_cli("upgrade", good, "-o", tmp_path / "out.ckpt") != 0
     assert good.read_bytes() == before
     assert listing(tmp_path) == ["good.ckpt"]
@@ -273,7 +274,7 @@ def test_disk_full_during_write_to_output(good, tmp_path, monkeypatch, where):
 def test_disk_full_during_in_place_write(good, tmp_path, monkeypatch):
     """The backup (copied in the kernel) succeeds, the checkpoint write fails: the file is untouched."""
     before = good.read_bytes()
-    monkeypatch.setattr(writing.atomic, "_write_all", _disk_full)
+    monkeypatch.setattr(writing.sink, "_write_all", _disk_full)
     assert run_cli("upgrade", good, "--in-place") != 0
     assert good.read_bytes() == before
     assert (tmp_path / "good.ckpt.bak").read_bytes() == before
@@ -286,7 +287,7 @@ def test_disk_full_during_in_place_write(good, tmp_path, monkeypatch):
 
 def test_disk_full_during_backup(good, tmp_path, monkeypatch):
     before = good.read_bytes()
-    monkeypatch.setattr(writing.atomic, "_copy_range", _disk_full)
+    monkeypatch.setattr(writing.sink, "_copy_range", _disk_full)
     assert run_cli("upgrade", good, "--in-place") != 0
     assert good.read_bytes() == before
     assert listing(tmp_path) == ["good.ckpt"]

@@ -1,7 +1,8 @@
 """Atomic checkpoint writes that carry tensor records over unchanged where that is provably safe.
 
-Three rooms: ``atomic`` (temp + fsync + rename, metadata kept, only regular files opened or
-replaced), ``carryover`` (which records of the source can be copied, via the ``/proc`` page
+Rooms: ``atomic`` (temp + fsync + rename, metadata kept, only regular files opened or
+replaced) on ``tempfiles`` (locked temp files, stale ones swept) and ``sink`` (where every byte is
+written), ``carryover`` (which records of the source can be copied, via the ``/proc`` page
 map), ``zipformat`` (torch's archive layout); ``inplace`` adds the lock and backup of
 ``--in-place``. Either path's output loads with ``torch.load(weights_only=True)`` exactly as
 ``torch.save``'s would.
@@ -14,6 +15,7 @@ import os
 from typing import Any, NamedTuple
 
 from ...core.errors import CheckpointCompatError, CheckpointWriteError
+from ..names import shown
 from . import sources
 from .atomic import (
     BACKUP_SUFFIX,
@@ -85,11 +87,12 @@ def _save_checkpoint(checkpoint: Any, dest: PathLike, *, source: PathLike | None
                     write_archive(plan, out)
                     report = _WriteReport("carry-over", plan.copied, plan.new, "")
             except (CheckpointCompatError, OSError):
+                out.raise_if_interrupted()
                 raise
             except (Exception, RecursionError) as exc:
-                raise CheckpointWriteError(
-                    f"cannot write {os.fsdecode(dest_path)}: {type(exc).__name__}: {exc}"
-                ) from exc
+                out.raise_if_interrupted()  # torch turned a Ctrl-C in our write into its own error
+                raise CheckpointWriteError(f"cannot write {shown(dest_path)}: {type(exc).__name__}: {exc}") from exc
+            out.raise_if_interrupted()  # ... or swallowed it: the file may be incomplete
             if source is not None:  # the source must not have changed while we read it
                 sources.check_unchanged(source)
     finally:

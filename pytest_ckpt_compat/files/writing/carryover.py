@@ -21,8 +21,9 @@ from typing import Any
 
 import torch
 
-from .atomic import _O_CLOEXEC, PathLike, open_regular
+from .atomic import PathLike, open_regular
 from .plaindata import plain_data_pickle
+from .tempfiles import _O_CLOEXEC
 from .zipformat import RecordCollector, SourceRecord, archive_template, source_records
 
 _PAGE = mmap.PAGESIZE

@@ -12,8 +12,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ...core.errors import NotARegularFile
+from ..names import shown
 from . import sources
-from .atomic import _BUFFER, BACKUP_SUFFIX, PathLike, atomic_output, fcntl, open_regular, require_regular, resolve_dest
+from .atomic import BACKUP_SUFFIX, PathLike, atomic_output, open_regular, require_regular, resolve_dest
+from .sink import _BUFFER
+from .tempfiles import fcntl
 
 __all__ = ["backup", "exclusive", "keep_first_original"]
 
@@ -31,6 +35,7 @@ def backup(path: PathLike, *, overwrite: bool = False, name: str | None = None) 
     """
     src = Path(os.fspath(path))
     bak = src.with_name(name or src.name + BACKUP_SUFFIX)
+    _refuse_link(bak)
     sources.check_unchanged(src)  # back up what was loaded, not what another process wrote since
     with open(open_regular(src), "rb") as fin:
         st = os.fstat(fin.fileno())
@@ -38,7 +43,9 @@ def backup(path: PathLike, *, overwrite: bool = False, name: str | None = None) 
             require_regular(bak, os.stat(bak), "backup")  # a FIFO .bak is refused, not read
             if _same_bytes(fin.fileno(), st.st_size, bak):
                 return bak
-            raise FileExistsError(errno.EEXIST, f"a different backup already exists (not overwritten): {bak}", str(bak))
+            raise FileExistsError(
+                errno.EEXIST, f"a different backup already exists (not overwritten): {shown(bak)}", str(bak)
+            )
         try:
             with atomic_output(bak, like=src, no_clobber=not overwrite) as out:
                 out.copy_from(fin.fileno(), 0, st.st_size)
@@ -52,6 +59,19 @@ def backup(path: PathLike, *, overwrite: bool = False, name: str | None = None) 
     if os.utime not in os.supports_fd:  # pragma: no cover - platforms without futimens
         os.utime(bak, ns=(st.st_atime_ns, st.st_mtime_ns))
     return bak
+
+
+def _refuse_link(bak: Path) -> None:
+    """A backup is a regular file of its own: a link there (to the checkpoint itself, say) keeps nothing.
+
+    Counted as the backup, a ``NAME.ckpt.bak`` linked to ``NAME.ckpt`` would let the upgrade replace
+    the only original; followed, it would write the backup somewhere else.
+    """
+    if os.path.islink(bak):
+        raise NotARegularFile(
+            f"{shown(bak)} is a symbolic link (to {shown(os.readlink(bak))}), not a backup: the original must be "
+            "kept there as a file of its own; move the link away and run again (nothing was written)",
+        )
 
 
 def _same_bytes(fd: int, size: int, other: Path) -> bool:
@@ -115,6 +135,7 @@ def keep_first_original(file: PathLike, *, ours: bool) -> Path:
     file = Path(os.fspath(file))
     first = file.with_name(file.name + BACKUP_SUFFIX)
     if ours and os.path.lexists(first):
+        _refuse_link(first)
         return first
     n = 1
     while True:

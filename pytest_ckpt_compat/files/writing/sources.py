@@ -14,6 +14,7 @@ import os
 import threading
 
 from ...core.errors import SourceChanged
+from ..names import shown
 
 _PRUNE_FROM = 64  # entries before the first look at which files are still mapped
 _loaded: dict[str, tuple[int, int, int, int]] = {}
@@ -86,6 +87,6 @@ def check_unchanged(path: str | os.PathLike) -> None:
             )
         )
         raise SourceChanged(
-            f"{os.fsdecode(path)} {what} after it was loaded: another process is writing it; nothing was written. "
+            f"{shown(path)} {what} after it was loaded: another process is writing it; nothing was written. "
             "Run the upgrade again when that process is done (for a training job's last.ckpt, after training)."
         )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .atomic import _BUFFER, Out
+from .sink import _BUFFER, Out
 
 if TYPE_CHECKING:  # pragma: no cover
     from .carryover import Plan
