@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .core import callback_keys, premigrated
+from .core import callback_keys, premigrated, redirects
 from .core.catalogue import all_catalogues
 from .core.engine import LEDGER_KEY, plan, upgrade
 from .core.errors import CheckpointCompatError, HardLinked, classify
@@ -177,6 +177,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if isinstance(checkpoint, dict) else None,
         "top_level_keys": [str(k) for k in checkpoint] if isinstance(checkpoint, dict) else [],
         "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
+        "redirects": redirects.recorded(checkpoint),  # moved classes resolved by this load or an earlier upgrade
         "plan": [
             {"id": m.id, "version": str(m.version), "title": m.title}
             for m in plan(checkpoint, args.target, assume_version=args.assume_version)
@@ -196,6 +197,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{key:>15}: {info[key]}")
     print(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
     print(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
+    for old, new in info["redirects"].items():
+        print(f"{'redirect':>15}: {old} -> {new}")
     print(f"{'plan':>15}: {len(info['plan'])} migration(s)")
     for step in info["plan"]:
         print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")
@@ -278,6 +281,8 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
         echo(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
         if migrated := premigrated.repair(checkpoint):  # in memory only, to be shown
             echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
+        for old, new in redirects.recorded(checkpoint).items():
+            echo(f"    redirect {old} -> {new}")
         for m in steps:
             echo(f"    {str(m.version):<8} {m.id}  {m.title}")
         return

@@ -22,7 +22,7 @@ SUBPACKAGES = [
         "core",
         [
             {"core.errors", "core.ops", "core.progress"},
-            {"core.versions", "core.callback_keys"},
+            {"core.versions", "core.callback_keys", "core.redirects"},
             {"core.catalogue", "core.premigrated"},
             {"core.engine"},
             {"core"},
@@ -39,6 +39,7 @@ SUBPACKAGES = [
                 "files.sharded",
                 "files.writing.atomic",
                 "files.writing.plaindata",
+                "files.redirecting",
             },
             {"files.allowlist", "files.writing.sources", "files.writing.carryover", "files.writing.zipformat"},
             {"files.unpicklers", "files.writing.inplace"},

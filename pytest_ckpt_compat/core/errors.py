@@ -136,6 +136,23 @@ class MissingGlobal(CheckpointCompatError):
         )
 
 
+class IncompatibleClass(CheckpointCompatError):
+    """A trusted file's class imports but cannot be rebuilt from the state the file saved: its library
+    changed how the class pickles (a pandas 1.x DataFrame under pandas 3), so no redirect or unit helps."""
+
+    exit_code = 11
+
+    def __init__(self, path: str, name: str, reason: str, library: str = ""):
+        self.path, self.name, self.library = path, name, library
+        where = f"the installed {library}" if library else "the installed code"
+        super().__init__(
+            f"{path}: the file pickles {name}, which {where} cannot rebuild from the saved state ({reason}): "
+            "the class's pickle layout changed since the file was written. Load the file where the release that "
+            "wrote it is installed and keep that value as plain data (or declare a redirect to a class that reads "
+            "the old state)"
+        )
+
+
 class MigrationError(CheckpointCompatError):
     """A migration raised: the id says which one, the cause is chained."""
 
