@@ -22,7 +22,7 @@ SUBPACKAGES = [
         "core",
         [
             {"core.errors", "core.ops", "core.progress"},
-            {"core.versions", "core.callback_keys", "core.redirects"},
+            {"core.versions", "core.callback_keys", "core.redirects", "core.renames"},
             {"core.catalogue", "core.premigrated"},
             {"core.engine"},
             {"core"},
@@ -72,7 +72,7 @@ SUBPACKAGES = [
     (
         "",
         [
-            {"errors", "ops"},
+            {"errors", "ops", "toolkit"},
             {"testing"},
             {"plugin", "_matrix", "_check"},
             {"cli", "__init__"},

@@ -1,0 +1,30 @@
+"""A team's migration toolkit: the helpers its own units use (``from pytest_ckpt_compat import toolkit``).
+
+Ready-made units: a unit file whose ``upgrade`` is one of these needs only its ``ID``, ``VERSION``
+and docstring, e.g. ``from pytest_ckpt_compat.toolkit import strip_compiled_prefix as upgrade``.
+
+* keys: ``rename_state_keys`` (regex / ``prefix`` rules; ``_metadata``, optimizer ``param_names``
+  and callback weight copies follow), ``strip_compiled_prefix`` / ``add_compiled_prefix``
+  (``torch.compile``'s ``_orig_mod.``), ``strip_wrapper_prefix`` / ``add_wrapper_prefix`` (``module.``);
+* moved classes: a unit's ``REDIRECTS = {"old.module.Class": "new.module.Class"}`` (``core.redirects``).
+"""
+
+from __future__ import annotations
+
+from .core.renames import (
+    add_compiled_prefix,
+    add_wrapper_prefix,
+    prefix,
+    rename_state_keys,
+    strip_compiled_prefix,
+    strip_wrapper_prefix,
+)
+
+__all__ = [
+    "add_compiled_prefix",
+    "add_wrapper_prefix",
+    "prefix",
+    "rename_state_keys",
+    "strip_compiled_prefix",
+    "strip_wrapper_prefix",
+]
