@@ -6,11 +6,15 @@ and docstring, e.g. ``from pytest_ckpt_compat.toolkit import strip_compiled_pref
 * keys: ``rename_state_keys`` (regex / ``prefix`` rules; ``_metadata``, optimizer ``param_names``
   and callback weight copies follow), ``strip_compiled_prefix`` / ``add_compiled_prefix``
   (``torch.compile``'s ``_orig_mod.``), ``strip_wrapper_prefix`` / ``add_wrapper_prefix`` (``module.``);
+* hyperparameters: ``hparams.rename`` / ``hparams.drop`` (values kept in the ledger) /
+  ``hparams.set_default``, and ``hparams.check(saved, MyModule)``: what ``load_from_checkpoint``
+  will drop, reject or miss;
 * moved classes: a unit's ``REDIRECTS = {"old.module.Class": "new.module.Class"}`` (``core.redirects``).
 """
 
 from __future__ import annotations
 
+from .core import hparams
 from .core.renames import (
     add_compiled_prefix,
     add_wrapper_prefix,
@@ -21,6 +25,7 @@ from .core.renames import (
 )
 
 __all__ = [
+    "hparams",
     "add_compiled_prefix",
     "add_wrapper_prefix",
     "prefix",

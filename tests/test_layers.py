@@ -22,7 +22,7 @@ SUBPACKAGES = [
         "core",
         [
             {"core.errors", "core.ops", "core.progress"},
-            {"core.versions", "core.callback_keys", "core.redirects", "core.renames"},
+            {"core.versions", "core.callback_keys", "core.redirects", "core.renames", "core.hparams"},
             {"core.catalogue", "core.premigrated"},
             {"core.engine"},
             {"core"},
