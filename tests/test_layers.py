@@ -24,7 +24,7 @@ SUBPACKAGES = [
             {"core.errors", "core.ops", "core.progress"},
             {"core.versions", "core.callback_keys", "core.redirects", "core.renames", "core.hparams"},
             {"core.catalogue", "core.premigrated"},
-            {"core.engine"},
+            {"core.engine", "core.stamps"},
             {"core"},
         ],
     ),

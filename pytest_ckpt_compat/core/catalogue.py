@@ -60,7 +60,9 @@ class Catalogue:
 
     ``target_version`` is a string or a zero-argument callable (the installed version of the
     project the catalogue belongs to); ``None`` means the installed Lightning. ``redirects``: moved
-    or renamed classes (old pickled name -> new one) that every load resolves (``core.redirects``).
+    or renamed classes (old pickled name -> new one) that every load resolves (``core.redirects``);
+    ``models``: the LightningModules whose checkpoints saved through ``CheckpointUpgrade`` /
+    ``install()`` get this catalogue's version stamp (``core.stamps``; empty: every checkpoint).
     """
 
     name: str
@@ -68,11 +70,13 @@ class Catalogue:
     version_key: str = versions.VERSION_KEY
     target_version: str | Callable[[], str] | None = None
     redirects: Mapping[str, str] = field(default_factory=dict)
+    models: tuple = ()  # classes (or "module.QualName") whose saved checkpoints get the version stamp; () = all
     _units: list[Migration] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.redirects = validate_redirects(self.redirects, f"catalogue {self.name!r}")
+        self.models = tuple(self.models)
 
     @property
     def legacy_version_key(self) -> str:
@@ -108,6 +112,7 @@ class Catalogue:
             version_key=self.version_key,
             target_version=target,
             redirects=self.redirects,
+            models=self.models,
         )
         restricted._units = [m for m in self.migrations if m.id in wanted]
         return restricted
