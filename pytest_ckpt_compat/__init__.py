@@ -61,6 +61,7 @@ _EXPORTS = {
     "CorruptCheckpoint": "core.errors",
     "GoldenError": "core.errors",
     "HashMismatch": "core.errors",
+    "IncompatibleClass": "core.errors",
     "InvalidVersion": "core.errors",
     "MigrationError": "core.errors",
     "MissingGlobal": "core.errors",
