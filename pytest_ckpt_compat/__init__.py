@@ -66,6 +66,7 @@ _EXPORTS = {
     "MigrationError": "core.errors",
     "MissingGlobal": "core.errors",
     "NotALightningCheckpoint": "core.errors",
+    "PreflightFailed": "core.errors",
     "UnsafeCheckpoint": "core.errors",
     "load_checkpoint": "files.loading",
     "save_checkpoint": "files.writing",

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ins)
     ins.set_defaults(func=_cmd_inspect)
 
+    _add_check(sub)
+
     mig = sub.add_parser("migrations", help="list the catalogue in application order")
     mig.add_argument("--json", action="store_true")
     mig.set_defaults(func=_cmd_migrations)
@@ -119,6 +121,72 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="configuration of a callback that wrote a pre-1.5 file, "
         'e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
     )
+
+
+def _add_check(subparsers) -> None:
+    """``ckpt-compat check``: preflight of a file against your module (:mod:`.lightning.preflight`)."""
+    chk = subparsers.add_parser(
+        "check", help="what a load or resume into your module would not restore or fail on (no training)"
+    )
+    chk.add_argument("path", type=Path)
+    chk.add_argument("--model", required=True, metavar="PKG.MODULE:CLASS", help="your LightningModule class")
+    chk.add_argument("--datamodule", metavar="PKG.MODULE:CLASS", help="your LightningDataModule class")
+    chk.add_argument(
+        "--callback",
+        action="append",
+        default=[],
+        dest="callbacks",
+        metavar="SPEC",
+        type=_callback_spec,
+        help="a live callback: 'EarlyStopping{\"monitor\": \"val_loss\"}' or 'pkg.mod:MyCallback{...}' (repeatable)",
+    )
+    chk.add_argument("--precision", help="the Trainer's precision, e.g. 16-mixed (default 32-true)")
+    chk.add_argument("--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)")
+    chk.add_argument("--json", action="store_true", help="machine-readable output")
+    chk.set_defaults(func=_cmd_check)
+
+
+def _import_object(spec: str):
+    import importlib
+
+    module, _, name = spec.partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _live_callback(spec: str):
+    from .core.callback_keys import parse_spec
+    from .lightning import trainer_module
+
+    name, config = parse_spec(spec)
+    cls = _import_object(name) if ":" in name else getattr(trainer_module().callbacks, name)
+    return cls(**config)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .core.errors import PreflightFailed
+    from .lightning.preflight import preflight
+
+    try:
+        model = _import_object(args.model)
+        datamodule = _import_object(args.datamodule) if args.datamodule else None
+        callbacks = [_live_callback(spec) for spec in args.callbacks]
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        print(
+            f"error: cannot build what --model/--datamodule/--callback name: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    report = preflight(
+        args.path, model, datamodule=datamodule, callbacks=callbacks, precision=args.precision, trust=args.trust
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else PreflightFailed.exit_code
 
 
 def _callback_spec(text: str) -> str:

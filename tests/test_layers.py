@@ -48,7 +48,7 @@ SUBPACKAGES = [
             {"files"},
         ],
     ),
-    ("lightning", [{"lightning"}]),
+    ("lightning", [{"lightning"}, {"lightning.preflight"}]),
     (
         "goldens",
         [

@@ -153,6 +153,13 @@ class IncompatibleClass(CheckpointCompatError):
         )
 
 
+class PreflightFailed(CheckpointCompatError):
+    """``ckpt-compat check`` / ``preflight``: a load or resume of the file into the given module would
+    fail or lose state (the report lists each finding)."""
+
+    exit_code = 12
+
+
 class MigrationError(CheckpointCompatError):
     """A migration raised: the id says which one, the cause is chained."""
 
