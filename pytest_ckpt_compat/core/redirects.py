@@ -12,6 +12,9 @@ Two forms, both ``"module.QualName"`` strings:
 * a class: ``"chemprop.nn.loss.MSELoss": "chemprop.nn.metrics.MSE"``;
 * a module (everything in it): ``"chemprop.nn.loss.*": "chemprop.nn.metrics.*"``.
 
+A name mapped to itself (``"chemprop.*": "chemprop.*"``) is not a move but a name the catalogue
+vouches for: the safe loader gives it a stand-in too (so ``inspect`` and ``--dry-run`` read a team's
+files without ``--trust``), the trusted loader imports it as it is, and the ledger does not list it.
 An exact name wins over a module, a longer module over a shorter one. One step only: a redirect's
 target is not redirected again, so a table can never loop. Which redirects a load used is kept in
 the ledger (``ckpt_compat["redirects"]``: old → new), so ``inspect`` and ``--dry-run`` show them.
@@ -52,8 +55,6 @@ def validate(mapping: object, where: str) -> dict[str, str]:
                 raise CatalogueError(
                     f"{where}: redirect {old!r} -> {new!r}: {name!r} is not 'module.ClassName' or 'module.*'"
                 )
-        if old == new:
-            raise CatalogueError(f"{where}: redirect {old!r} maps a name to itself")
         out[old] = new
     return out
 
@@ -119,6 +120,7 @@ def from_catalogues(catalogues: Iterable[Catalogue]) -> Redirects:
 
 def record(checkpoint: object, used: Mapping[str, str]) -> None:
     """Keep the redirects a load used in the ledger (merged with any an earlier upgrade recorded)."""
+    used = {old: new for old, new in used.items() if old != new}  # names vouched for, not moved
     if not used or not isinstance(checkpoint, dict):
         return
     existing = checkpoint.get("ckpt_compat")

@@ -42,7 +42,6 @@ def test_the_same_redirect_twice_is_fine_two_targets_for_one_name_are_a_conflict
         ({"a.*": "c.D"}, "a module .* maps to a module"),
         ({"B": "c.D"}, "is not 'module.ClassName'"),
         ({"a.B c": "c.D"}, "is not 'module.ClassName'"),
-        ({"a.B": "a.B"}, "maps a name to itself"),
     ],
 )
 def test_malformed_redirects_are_a_catalogue_error_naming_where(mapping, message):
@@ -64,6 +63,15 @@ def test_catalogue_and_unit_redirects_are_collected_with_their_origin(tmp_path):
     assert table.declared_by("team.old", "Metric") == "team:team-moved"
     assert table.declared_by("team.a.x", "Y") == "catalogue team"
     assert catalogue.subset(catalogue.migrations).redirects == {"team.a.*": "team.b.*"}
+
+
+def test_a_name_mapped_to_itself_resolves_but_is_not_recorded_as_a_move():
+    table = redirects.Redirects([("lib.*", "lib.*", "x"), ("lib.old.A", "lib.new.B", "x")])
+    assert table.resolve("lib.util", "Act") == ("lib.util", "Act")
+    assert table.resolve("lib.old", "A") == ("lib.new", "B")
+    checkpoint: dict = {}
+    redirects.record(checkpoint, {"lib.util.Act": "lib.util.Act", "lib.old.A": "lib.new.B"})
+    assert checkpoint == {"ckpt_compat": {"redirects": {"lib.old.A": "lib.new.B"}}}
 
 
 def test_record_merges_into_the_ledger_and_leaves_a_foreign_ledger_alone():
