@@ -26,6 +26,7 @@ __all__ = [
     "GoldenError",
     "HardLinked",
     "HashMismatch",
+    "IncompatibleClass",
     "InvalidLedger",
     "InvalidVersion",
     "MigrationError",
@@ -34,6 +35,7 @@ __all__ = [
     "NotALightningCheckpoint",
     "NotARegularFile",
     "NotPlainData",
+    "PreflightFailed",
     "SourceChanged",
     "UnexpectedError",
     "UnsafeCheckpoint",
@@ -142,14 +144,16 @@ class IncompatibleClass(CheckpointCompatError):
 
     exit_code = 11
 
-    def __init__(self, path: str, name: str, reason: str, library: str = ""):
+    def __init__(self, path: str, name: str, library: str = "", detail: str = ""):
         self.path, self.name, self.library = path, name, library
         where = f"the installed {library}" if library else "the installed code"
+        message = _with_detail(
+            f"{path}: the file pickles {name}, which {where} cannot rebuild from the saved state", detail
+        )
         super().__init__(
-            f"{path}: the file pickles {name}, which {where} cannot rebuild from the saved state ({reason}): "
-            "the class's pickle layout changed since the file was written. Load the file where the release that "
-            "wrote it is installed and keep that value as plain data (or declare a redirect to a class that reads "
-            "the old state)"
+            f"{message}: the class's pickle layout changed since the file was written. Load the file where the "
+            "release that wrote it is installed and keep that value as plain data (or declare a redirect to a "
+            "class that reads the old state)"
         )
 
 

@@ -106,9 +106,7 @@ def check(hparams: Mapping[str, Any], cls: Any, *, given: Iterable[str] = ()) ->
 
     ``given``: names the caller passes to ``load_from_checkpoint`` as keyword arguments (they win).
     """
-    params = list(inspect.signature(cls.__init__ if isinstance(cls, type) else cls).parameters.values())
-    if isinstance(cls, type) and params and params[0].name == "self":
-        params = params[1:]
+    params = list(inspect.signature(cls).parameters.values())  # a class: its constructor's, without self
     named = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
     saved = {str(k) for k in hparams if str(k) not in _LIGHTNING_CLI_KEYS} | set(given)

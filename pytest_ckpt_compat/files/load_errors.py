@@ -42,7 +42,7 @@ def translate(
         return UnsafeCheckpoint(name, _unsafe_globals(source, exc, zipped, redirects), _short_reason(exc))
     blamed = trusted.blame(exc) if trusted is not None else None
     if blamed is not None:
-        return IncompatibleClass(name, blamed[0], blamed[2], blamed[1])
+        return IncompatibleClass(name, blamed[0], blamed[1], detail=blamed[2])
     if isinstance(exc, pickle.UnpicklingError):
         return CorruptCheckpoint(f"{name} is not a readable torch checkpoint: {_short_reason(exc) or first_line(exc)}")
     # IndexError, struct.error, LookupError, MemoryError, RecursionError, ...

@@ -35,7 +35,8 @@ class RedirectedClass(type):
     """Metaclass of the per-load stand-ins for redirected classes under the safe loader."""
 
     def __repr__(cls) -> str:
-        return f"<stand-in for {cls.__module__}.{cls.__qualname__}, redirected from {cls.redirected_from}>"
+        origin = getattr(cls, "redirected_from", "?")
+        return f"<stand-in for {cls.__module__}.{cls.__qualname__}, redirected from {origin}>"
 
 
 class RedirectedObject:

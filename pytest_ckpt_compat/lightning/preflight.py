@@ -121,7 +121,7 @@ def _construct(cls: type, checkpoint: dict, key: str, given: Mapping) -> tuple[A
     """Build ``cls`` as Lightning's ``_load_state`` does (saved hparams, filtered unless ``**kwargs``)."""
     saved = checkpoint.get(key) or {}
     saved = dict(saved) if isinstance(saved, Mapping) else dict(vars(saved))
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters
     name = checkpoint.get("hyper_parameters_name")
     if isinstance(name, str) and name in params:
         saved = {name: saved}
