@@ -146,46 +146,26 @@ def _add_check(subparsers) -> None:
     chk.set_defaults(func=_cmd_check)
 
 
-def _import_object(spec: str):
-    import importlib
-
-    module, _, name = spec.partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _live_callback(spec: str):
-    from .core.callback_keys import parse_spec
-    from .lightning import trainer_module
-
-    name, config = parse_spec(spec)
-    cls = _import_object(name) if ":" in name else getattr(trainer_module().callbacks, name)
-    return cls(**config)
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
     from .core.errors import PreflightFailed
-    from .lightning.preflight import preflight
+    from .lightning.preflight import preflight_specs
 
     try:
-        model = _import_object(args.model)
-        datamodule = _import_object(args.datamodule) if args.datamodule else None
-        callbacks = [_live_callback(spec) for spec in args.callbacks]
+        report = preflight_specs(
+            args.path,
+            args.model,
+            datamodule=args.datamodule,
+            callbacks=args.callbacks,
+            precision=args.precision,
+            trust=args.trust,
+        )
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         print(
             f"error: cannot build what --model/--datamodule/--callback name: {type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
         return 2
-    report = preflight(
-        args.path, model, datamodule=datamodule, callbacks=callbacks, precision=args.precision, trust=args.trust
-    )
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print("\n".join(report.lines()))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else "\n".join(report.lines()))
     return 0 if report.ok else PreflightFailed.exit_code
 
 

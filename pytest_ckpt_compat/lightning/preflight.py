@@ -16,6 +16,7 @@ Severities: ``fail`` (the load or resume raises), ``lost`` (it runs but state is
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from collections.abc import Iterable, Mapping
@@ -23,10 +24,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core import hparams as _hparams
+from ..core.callback_keys import parse_spec
 from ..core.engine import upgrade
 from ..core.errors import PreflightFailed
 from ..core.renames import COMPILED_SEGMENT
 from ..files.loading import load_checkpoint
+from . import trainer_module
 
 _SCALER_KEYS = ("MixedPrecision", "MixedPrecisionPlugin", "native_amp_scaling_state")  # GradScaler state, by era
 
@@ -96,6 +99,45 @@ def preflight(
     add(_callback_findings(checkpoint, callbacks))
     add(_precision_findings(checkpoint, precision))
     return report
+
+
+def preflight_specs(
+    path: Any,
+    model: str,
+    *,
+    datamodule: str | None = None,
+    callbacks: Iterable[str] = (),
+    precision: str | None = None,
+    trust: bool = False,
+) -> PreflightReport:
+    """``preflight`` with classes named ``pkg.module:Class`` and callbacks as specs (what the CLI takes):
+    ``'EarlyStopping{"monitor": "val_loss"}'`` (a Lightning callback) or ``'pkg.module:MyCallback{...}'``.
+
+    A name that does not import raises ``ImportError``/``AttributeError`` before the file is read.
+    """
+    built = [_live_callback(spec) for spec in callbacks]
+    return preflight(
+        path,
+        _import_object(model),
+        datamodule=_import_object(datamodule) if datamodule else None,
+        callbacks=built,
+        precision=precision,
+        trust=trust,
+    )
+
+
+def _import_object(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split(".") if name else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def _live_callback(spec: str) -> Any:
+    name, config = parse_spec(spec)
+    cls = _import_object(name) if ":" in name else getattr(trainer_module().callbacks, name)
+    return cls(**config)
 
 
 # ------------------------------------------------------------------------------ hyperparameters
