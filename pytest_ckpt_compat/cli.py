@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .core import callback_keys, premigrated
+from .core import callback_keys, premigrated, redirects
 from .core.catalogue import all_catalogues
 from .core.engine import LEDGER_KEY, plan, upgrade
 from .core.errors import CheckpointCompatError, HardLinked, classify
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ins)
     ins.set_defaults(func=_cmd_inspect)
 
+    _add_check(sub)
+
     mig = sub.add_parser("migrations", help="list the catalogue in application order")
     mig.add_argument("--json", action="store_true")
     mig.set_defaults(func=_cmd_migrations)
@@ -125,6 +127,52 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="configuration of a callback that wrote a pre-1.5 file, "
         'e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
     )
+
+
+def _add_check(subparsers) -> None:
+    """``ckpt-compat check``: preflight of a file against your module (:mod:`.lightning.preflight`)."""
+    chk = subparsers.add_parser(
+        "check", help="what a load or resume into your module would not restore or fail on (no training)"
+    )
+    chk.add_argument("path", type=Path)
+    chk.add_argument("--model", required=True, metavar="PKG.MODULE:CLASS", help="your LightningModule class")
+    chk.add_argument("--datamodule", metavar="PKG.MODULE:CLASS", help="your LightningDataModule class")
+    chk.add_argument(
+        "--callback",
+        action="append",
+        default=[],
+        dest="callbacks",
+        metavar="SPEC",
+        type=_callback_spec,
+        help="a live callback: 'EarlyStopping{\"monitor\": \"val_loss\"}' or 'pkg.mod:MyCallback{...}' (repeatable)",
+    )
+    chk.add_argument("--precision", help="the Trainer's precision, e.g. 16-mixed (default 32-true)")
+    chk.add_argument("--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)")
+    chk.add_argument("--json", action="store_true", help="machine-readable output")
+    chk.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .core.errors import PreflightFailed
+    from .lightning.preflight import preflight_specs
+
+    try:
+        report = preflight_specs(
+            args.path,
+            args.model,
+            datamodule=args.datamodule,
+            callbacks=args.callbacks,
+            precision=args.precision,
+            trust=args.trust,
+        )
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        print(
+            f"error: cannot build what --model/--datamodule/--callback name: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
+    print(json.dumps(report.to_dict(), indent=2) if args.json else "\n".join(report.lines()))
+    return 0 if report.ok else PreflightFailed.exit_code
 
 
 def _callback_spec(text: str) -> str:
@@ -187,6 +235,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if isinstance(checkpoint, dict) else None,
         "top_level_keys": [str(k) for k in checkpoint] if isinstance(checkpoint, dict) else [],
         "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
+        "redirects": redirects.recorded(checkpoint),  # moved classes resolved by this load or an earlier upgrade
         "plan": [
             {"id": m.id, "version": str(m.version), "title": m.title}
             for m in plan(checkpoint, args.target, assume_version=args.assume_version)
@@ -205,6 +254,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     lines = [f"{key:>15}: {info[key]}" for key in ("path", "format", "size_bytes", "saved_version", "legacy_version")]
     lines.append(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
     lines.append(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
+    lines += [f"{'redirect':>15}: {old} -> {new}" for old, new in info["redirects"].items()]
     lines.append(f"{'plan':>15}: {len(info['plan'])} migration(s)")
     lines += [f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}" for step in info["plan"]]
     lines += [f"{'callback key':>15}: {k}  <- {rec['from']} ({rec['how']})" for k, rec in info["callback_keys"].items()]
@@ -308,6 +358,8 @@ def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> 
         echo(f"{shown(path)}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
         if migrated := premigrated.repair(checkpoint):  # in memory only, to be shown
             echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
+        for old, new in redirects.recorded(checkpoint).items():
+            echo(shown(f"    redirect {old} -> {new}"))
         for m in steps:
             echo(f"    {str(m.version):<8} {m.id}  {m.title}")
         return

@@ -22,9 +22,9 @@ SUBPACKAGES = [
         "core",
         [
             {"core.errors", "core.ops", "core.progress"},
-            {"core.versions", "core.callback_keys"},
+            {"core.versions", "core.callback_keys", "core.redirects", "core.renames", "core.hparams"},
             {"core.catalogue", "core.premigrated"},
-            {"core.engine"},
+            {"core.engine", "core.stamps"},
             {"core"},
         ],
     ),
@@ -40,6 +40,7 @@ SUBPACKAGES = [
                 "files.sharded",
                 "files.writing.atomic",
                 "files.writing.plaindata",
+                "files.redirecting",
             },
             {"files.allowlist", "files.writing.sources", "files.writing.carryover", "files.writing.zipformat"},
             {"files.unpicklers", "files.writing.inplace"},
@@ -50,7 +51,7 @@ SUBPACKAGES = [
             {"files"},
         ],
     ),
-    ("lightning", [{"lightning"}]),
+    ("lightning", [{"lightning"}, {"lightning.preflight"}]),
     (
         "goldens",
         [
@@ -74,7 +75,7 @@ SUBPACKAGES = [
     (
         "",
         [
-            {"errors", "ops"},
+            {"errors", "ops", "toolkit"},
             {"testing"},
             {"plugin", "_matrix", "_check"},
             {"cli", "__init__"},

@@ -14,7 +14,7 @@ import importlib.util
 import inspect
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +24,7 @@ from packaging.version import Version
 
 from . import versions
 from .errors import CatalogueError
+from .redirects import validate as validate_redirects
 
 _ENTRY_POINT_GROUP = "pytest_ckpt_compat.catalogues"
 
@@ -41,6 +42,7 @@ class Migration:
     catalogue: str = "lightning"
     changes_tensors: bool = False
     requires: tuple[str, ...] = ()  # ids of units whose output this one reads (they must sort before it)
+    redirects: tuple[tuple[str, str], ...] = ()  # moved classes: (old pickled name, new name), see core.redirects
 
     @property
     def title(self) -> str:
@@ -57,17 +59,24 @@ class Catalogue:
     """A folder of migration units plus the checkpoint key that holds the version they compare to.
 
     ``target_version`` is a string or a zero-argument callable (the installed version of the
-    project the catalogue belongs to); ``None`` means the installed Lightning.
+    project the catalogue belongs to); ``None`` means the installed Lightning. ``redirects``: moved
+    or renamed classes (old pickled name -> new one) that every load resolves (``core.redirects``);
+    ``models``: the LightningModules whose checkpoints saved through ``CheckpointUpgrade`` /
+    ``install()`` get this catalogue's version stamp (``core.stamps``; empty: every checkpoint).
     """
 
     name: str
     path: Path
     version_key: str = versions.VERSION_KEY
     target_version: str | Callable[[], str] | None = None
+    redirects: Mapping[str, str] = field(default_factory=dict)
+    models: tuple = ()  # classes (or "module.QualName") whose saved checkpoints get the version stamp; () = all
     _units: list[Migration] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
+        self.redirects = validate_redirects(self.redirects, f"catalogue {self.name!r}")
+        self.models = tuple(self.models)
 
     @property
     def legacy_version_key(self) -> str:
@@ -97,7 +106,14 @@ class Catalogue:
         if unknown:
             raise CatalogueError(f"catalogue {self.name!r} has no unit {', '.join(sorted(unknown))}")
         target = self.target_version if target_version is None else str(target_version)
-        restricted = Catalogue(name=self.name, path=self.path, version_key=self.version_key, target_version=target)
+        restricted = Catalogue(
+            name=self.name,
+            path=self.path,
+            version_key=self.version_key,
+            target_version=target,
+            redirects=self.redirects,
+            models=self.models,
+        )
         restricted._units = [m for m in self.migrations if m.id in wanted]
         return restricted
 
@@ -154,6 +170,9 @@ class Catalogue:
             catalogue=self.name,
             changes_tensors=bool(getattr(module, "CHANGES_TENSORS", False)),
             requires=tuple(str(r) for r in getattr(module, "REQUIRES", ())),
+            redirects=tuple(
+                validate_redirects(getattr(module, "REDIRECTS", {}), f"migration file {path.name}").items()
+            ),
         )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "GoldenError",
     "HardLinked",
     "HashMismatch",
+    "IncompatibleClass",
     "InvalidLedger",
     "InvalidVersion",
     "MigrationError",
@@ -34,6 +35,7 @@ __all__ = [
     "NotALightningCheckpoint",
     "NotARegularFile",
     "NotPlainData",
+    "PreflightFailed",
     "SourceChanged",
     "UnexpectedError",
     "UnsafeCheckpoint",
@@ -134,6 +136,32 @@ class MissingGlobal(CheckpointCompatError):
             f"{message}. Install the package that defines it (or restore the renamed class under its old name) "
             "and load again with trust"
         )
+
+
+class IncompatibleClass(CheckpointCompatError):
+    """A trusted file's class imports but cannot be rebuilt from the state the file saved: its library
+    changed how the class pickles (a pandas 1.x DataFrame under pandas 3), so no redirect or unit helps."""
+
+    exit_code = 11
+
+    def __init__(self, path: str, name: str, library: str = "", detail: str = ""):
+        self.path, self.name, self.library = path, name, library
+        where = f"the installed {library}" if library else "the installed code"
+        message = _with_detail(
+            f"{path}: the file pickles {name}, which {where} cannot rebuild from the saved state", detail
+        )
+        super().__init__(
+            f"{message}: the class's pickle layout changed since the file was written. Load the file where the "
+            "release that wrote it is installed and keep that value as plain data (or declare a redirect to a "
+            "class that reads the old state)"
+        )
+
+
+class PreflightFailed(CheckpointCompatError):
+    """``ckpt-compat check`` / ``preflight``: a load or resume of the file into the given module would
+    fail or lose state (the report lists each finding)."""
+
+    exit_code = 12
 
 
 class MigrationError(CheckpointCompatError):

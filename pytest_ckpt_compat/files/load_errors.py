@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..core.errors import CheckpointCompatError, CorruptCheckpoint, MissingGlobal, UnsafeCheckpoint
+from ..core.errors import CheckpointCompatError, CorruptCheckpoint, IncompatibleClass, MissingGlobal, UnsafeCheckpoint
 from .allowlist import safe_table
 from .bounds import _TooLarge
 from .unpicklers import _MissingGlobal, _Refused
@@ -24,8 +24,14 @@ _PASS_THROUGH = (FileNotFoundError, PermissionError, IsADirectoryError, Keyboard
 _UNSAFE_WORDING = r"Unsupported (global|class)|not an allowed global|Trying to call reduce"
 
 
-def translate(exc: BaseException, name: str, source: Any, zipped: bool) -> BaseException:
-    """The error to raise for ``exc`` raised while loading ``name`` (``exc`` itself where it must pass through)."""
+def translate(
+    exc: BaseException, name: str, source: Any, zipped: bool, trusted: Any = None, redirects: Any = None
+) -> BaseException:
+    """The error to raise for ``exc`` raised while loading ``name`` (``exc`` itself where it must pass through).
+
+    ``trusted``: a trusted load's ``redirecting.PerLoad``, which can tell a class whose pickle layout
+    changed (``IncompatibleClass``) from a corrupt file; ``redirects``: names not to list as unsafe.
+    """
     if isinstance(exc, (CheckpointCompatError, *_PASS_THROUGH)):
         return exc
     if isinstance(exc, _MissingGlobal):
@@ -33,7 +39,10 @@ def translate(exc: BaseException, name: str, source: Any, zipped: bool) -> BaseE
     if isinstance(exc, _TooLarge):
         return CorruptCheckpoint(f"{name}: {exc}")
     if isinstance(exc, _Refused) or (isinstance(exc, pickle.UnpicklingError) and re.search(_UNSAFE_WORDING, str(exc))):
-        return UnsafeCheckpoint(name, _unsafe_globals(source, exc, zipped), _short_reason(exc))
+        return UnsafeCheckpoint(name, _unsafe_globals(source, exc, zipped, redirects), _short_reason(exc))
+    blamed = trusted.blame(exc) if trusted is not None else None
+    if blamed is not None:
+        return IncompatibleClass(name, blamed[0], blamed[1], detail=blamed[2])
     if isinstance(exc, pickle.UnpicklingError):
         return CorruptCheckpoint(f"{name} is not a readable torch checkpoint: {_short_reason(exc) or first_line(exc)}")
     # IndexError, struct.error, LookupError, MemoryError, RecursionError, ...
@@ -54,14 +63,17 @@ def _short_reason(exc: BaseException) -> str:
     return first_line(exc) if isinstance(exc, _Refused) and exc.name.startswith("BUILD on ") else ""
 
 
-def _unsafe_globals(file: Any, exc: BaseException, zipped: bool) -> list[str]:
+def _unsafe_globals(file: Any, exc: BaseException, zipped: bool, redirects: Any = None) -> list[str]:
     """Every offending global for zip files (torch can list them); the first one otherwise."""
     if isinstance(exc, _Refused) and exc.name.startswith("BUILD on "):
         return [exc.name]
     allowed = set(safe_table())
     if zipped:
         with contextlib.suppress(Exception):
-            found = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(file)) - allowed)
+            names = set(torch.serialization.get_unsafe_globals_in_checkpoint(file))
+            if redirects is not None:  # a declared move resolves: not an offending global
+                names = {n for n in names if redirects.resolve(*n.rpartition(".")[::2]) is None}
+            found = sorted(names - allowed)
             if found:
                 return found
     if isinstance(exc, _Refused):

@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
+from ..core import redirects as _redirects
 from ..core.errors import CheckpointNotFound, CorruptCheckpoint, NotALightningCheckpoint, NoTorchMagic
-from . import bounds, formats, pickles
+from . import bounds, formats, pickles, redirecting
 from .allowlist import LegacyClassRef, legacy_class_ref, numpy_globals, safe_table
 from .load_errors import translate
 from .sharded import SHARDED_METADATA, checkpoint_file, sharded_metadata
@@ -41,7 +42,13 @@ def is_zip_checkpoint(path: str | os.PathLike) -> bool:
         return fh.read(4) == b"PK\x03\x04"
 
 
-def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_location: Any = "cpu") -> dict:
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    trust: bool = False,
+    map_location: Any = "cpu",
+    redirects: _redirects.Redirects | None = None,
+) -> dict:
     """Load a checkpoint file (or a sharded directory's metadata) without running pickled code.
 
     Zip-format files are memory-mapped, so tensors are not read until used and the writer can
@@ -50,6 +57,9 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
     (``NotARegularFile`` otherwise); the container is checked before torch reads it
     (``pickles``); a file of another format (MindSpore, NumPy, a Git LFS pointer: ``formats``)
     is ``NotALightningCheckpoint``, and any other failure ``CorruptCheckpoint`` or ``UnsafeCheckpoint``.
+    Moved classes resolve through ``redirects`` (default: those every catalogue in use declares); the
+    ones used are recorded in the ledger. A trusted file whose class cannot be rebuilt from its saved
+    state (its pickle layout changed) is ``IncompatibleClass``.
     """
     file = checkpoint_file(path)
     name = os.fsdecode(file)
@@ -76,12 +86,19 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, map_locatio
         source = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else file
         if zipped:  # before torch maps it: the writer must know this file's identity while any tensor maps it
             sources.remember(file, st)
-        checkpoint = _load(source, name, zipped, trust, map_location, st.st_size)
+        per_load = redirecting.for_load(redirects)
+        checkpoint = _load(source, name, zipped, trust, map_location, st.st_size, per_load)
+        _redirects.record(checkpoint, per_load.used)
         return checkpoint
 
 
-def _load(source: Any, name: str, zipped: bool, trust: bool, map_location: Any, size: int) -> Any:
-    pickle_module = RedirectingPickleModule() if trust else SafePickleModule(safe_table(), bounds.LoadBudget(size))
+def _load(
+    source: Any, name: str, zipped: bool, trust: bool, map_location: Any, size: int, per_load: redirecting.PerLoad
+) -> Any:
+    if trust:
+        pickle_module: Any = RedirectingPickleModule(per_load)
+    else:
+        pickle_module = SafePickleModule(safe_table(), bounds.LoadBudget(size), per_load)
     try:
         # weights_only=False only because an explicit pickle_module carries the restriction (see unpicklers)
         checkpoint = torch.load(
@@ -90,7 +107,7 @@ def _load(source: Any, name: str, zipped: bool, trust: bool, map_location: Any, 
         bounds.check_expansion(checkpoint, size)
         return checkpoint
     except BaseException as exc:
-        error = translate(exc, name, source, zipped)
+        error = translate(exc, name, source, zipped, per_load if trust else None, per_load.redirects)
         if error is exc:
             raise
         try:

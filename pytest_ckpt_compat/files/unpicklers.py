@@ -62,6 +62,7 @@ class SafeUnpickler(_PyUnpickler):
 
     table: MappingProxyType = MappingProxyType({})
     budget: bounds.LoadBudget = bounds.LoadBudget(0)
+    per_load: Any = None  # redirecting.PerLoad: the load's redirects for moved classes
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -72,7 +73,10 @@ class SafeUnpickler(_PyUnpickler):
         try:
             return self.table[f"{module}.{name}"]
         except KeyError:
-            raise _Refused(f"{module}.{name}") from None
+            found = self.per_load.safe(module, name, self.table) if self.per_load is not None else None
+            if found is None:  # not a moved class a catalogue declared either
+                raise _Refused(f"{module}.{name}") from None
+            return found
 
     def _call(self, func: Any, args: tuple, kwargs: dict, new: bool) -> Any:
         """``func(*args, **kwargs)`` (``func.__new__`` for NEWOBJ), within the load's budget."""
@@ -136,8 +140,9 @@ class SafePickleModule:
 
     __name__ = "pickle"
 
-    def __init__(self, table: MappingProxyType, budget: bounds.LoadBudget):
-        self.Unpickler = type("SafeUnpickler", (SafeUnpickler,), {"table": table, "budget": budget})
+    def __init__(self, table: MappingProxyType, budget: bounds.LoadBudget, per_load: Any = None):
+        attributes = {"table": table, "budget": budget, "per_load": per_load}
+        self.Unpickler = type("SafeUnpickler", (SafeUnpickler,), attributes)
 
     def load(self, file: Any, **kwargs: Any) -> Any:
         return self.Unpickler(file, **kwargs).load()
@@ -179,14 +184,23 @@ class RedirectingUnpickler(pickle.Unpickler):
     """Trusted loads: Lightning's legacy shims, and ``pytorch_lightning.*`` ↔ ``lightning.pytorch.*``.
 
     A global that cannot be imported under either namespace (a module removed, a class renamed)
-    raises ``_MissingGlobal`` naming it, instead of a traceback or "corrupt".
+    raises ``_MissingGlobal`` naming it, instead of a traceback or "corrupt". A catalogue's redirect
+    for a moved class is applied first; every global found is noted (``PerLoad.blame``).
     """
+
+    per_load: Any = None
 
     def find_class(self, module: str, name: str) -> Any:
         module, name = pickled_name(module, name)
         shim = _LEGACY_SHIMS.get(f"{module}.{name}")
         if shim is not None:
             return shim
+        pickled = f"{module}.{name}"
+        moved = self.per_load.redirect(module, name) if self.per_load is not None else None
+        if moved is not None:
+            module, name = moved
+        if self.per_load is not None:
+            self.per_load.resolved.append(f"{module}.{name}")
         try:
             return super().find_class(module, name)
         except (ImportError, AttributeError) as first:
@@ -194,14 +208,17 @@ class RedirectingUnpickler(pickle.Unpickler):
                 if module == old or module.startswith(old + "."):
                     with contextlib.suppress(ImportError, AttributeError):
                         return super().find_class(new + module[len(old) :], name)
-            raise _MissingGlobal(f"{module}.{name}", f"{type(first).__name__}: {first}") from None
+            shown = f"{pickled} (redirected to {module}.{name})" if moved is not None else pickled
+            raise _MissingGlobal(shown, f"{type(first).__name__}: {first}") from None
 
 
 class RedirectingPickleModule:
     """A ``pickle_module`` for ``torch.load`` whose Unpickler redirects Lightning's namespaces."""
 
-    Unpickler = RedirectingUnpickler
     __name__ = "pickle"
+
+    def __init__(self, per_load: Any = None):
+        self.Unpickler = type("RedirectingUnpickler", (RedirectingUnpickler,), {"per_load": per_load})
 
     def load(self, file: Any, **kwargs: Any) -> Any:
         return self.Unpickler(file, **kwargs).load()

@@ -15,7 +15,7 @@ does nothing.
     model = load_from_checkpoint(MyModel, "old.ckpt")
 
 Or leave every call site unchanged and switch the whole process over once (``install()``, its
-reverse ``uninstall()``): three seams per Lightning namespace, the loader ``load_from_checkpoint``
+reverse ``uninstall()``): four seams per Lightning namespace, the loader ``load_from_checkpoint``
 reads with, the connector every ``ckpt_path=`` resume goes through, and LightningCLI's hparams
 read of ``--ckpt_path``.
 """
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.engine import plan, upgrade
+from ..core.stamps import stamp
 from ..core.versions import LIGHTNING_MODULES, VERSION_KEY
 from ..files.loading import checkpoint_file, load_checkpoint
 
@@ -188,6 +189,11 @@ class _UpgradingCheckpointIO:
             )
         return match_callback_states(checkpoint, self.trainer.callbacks)
 
+    def save_checkpoint(self, checkpoint: Any, *args: Any, **kwargs: Any) -> Any:
+        """Saves go to the wrapped CheckpointIO, with the team catalogues' version stamps (``core.stamps``)."""
+        stamp(checkpoint, getattr(self.trainer, "lightning_module", None))
+        return self.inner.save_checkpoint(checkpoint, *args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
@@ -224,6 +230,11 @@ def _make_callback_class():
                     assume_version=self.assume_version,
                 )
                 self._wrapped = (strategy, original)
+
+        def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict) -> None:
+            """Team catalogues' version stamps, also on saves after ``fit`` (while it runs, the wrapped
+            CheckpointIO stamps every save, ``save_weights_only`` ones included)."""
+            stamp(checkpoint, pl_module)
 
         def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
             if self._wrapped is not None:
@@ -286,7 +297,7 @@ def upgraded_copy(checkpoint: dict, source: str | os.PathLike):
 
 
 # ---------------------------------------------------------------------------------- install()
-# The process-wide switch: three seams per Lightning namespace, all reached through Lightning's
+# The process-wide switch: four seams per Lightning namespace, all reached through Lightning's
 # unchanged public calls. Lightning keeps its ``pl_legacy_patch`` lock and its own migration
 # around each seam: our loader never enters the lock, and leaves the migration nothing to do.
 _SWITCH_LOCK = threading.Lock()
@@ -325,6 +336,18 @@ def _resume_start_seam(original: Any, options: dict) -> Any:
     return resume_start
 
 
+def _dump_seam(original: Any, options: dict) -> Any:
+    """``_CheckpointConnector.dump_checkpoint``: every save builds its dict here; add the version stamps."""
+
+    @functools.wraps(original)
+    def dump_checkpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        checkpoint = original(self, *args, **kwargs)
+        stamp(checkpoint, getattr(self.trainer, "lightning_module", None))
+        return checkpoint
+
+    return dump_checkpoint
+
+
 def _cli_seam(original: Any, options: dict) -> Any:
     """``LightningCLI._parse_ckpt_path`` (2.5.5+): reads the file's hparams with ``torch.load(weights_only=True)``."""
 
@@ -349,7 +372,11 @@ def _seams(namespace: str) -> list:
     """``(owner, attribute, make_wrapper)`` for one installed Lightning namespace."""
     saving = importlib.import_module(f"{namespace}.core.saving")
     connector = importlib.import_module(f"{namespace}.trainer.connectors.checkpoint_connector")._CheckpointConnector
-    seams = [(saving, "pl_load", _pl_load_seam), (connector, "resume_start", _resume_start_seam)]
+    seams = [
+        (saving, "pl_load", _pl_load_seam),
+        (connector, "resume_start", _resume_start_seam),
+        (connector, "dump_checkpoint", _dump_seam),
+    ]
     try:
         cli = importlib.import_module(f"{namespace}.cli").LightningCLI
     except ImportError:  # a jsonargparse that does not import: no LightningCLI to patch

@@ -21,6 +21,7 @@ FACTS = {
     errors.CheckpointTooNew: ({"saved": "2.6.0", "target": "2.0.0"}, ["2.6.0", "2.0.0"]),
     errors.UnsafeCheckpoint: ({"path": "a.ckpt", "globals_": ["os.system"]}, ["a.ckpt", "os.system"]),
     errors.MissingGlobal: ({"path": "a.ckpt", "name": "gone.Model"}, ["a.ckpt", "gone.Model"]),
+    errors.IncompatibleClass: ({"path": "a.ckpt", "name": "lib.Frame", "library": "lib 3.0"}, ["lib.Frame", "lib 3.0"]),
     errors.MigrationError: ({"migration_id": "v1_0_0__x", "cause": KeyError("k")}, ["v1_0_0__x", "KeyError"]),
 }
 

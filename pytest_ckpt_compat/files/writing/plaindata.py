@@ -26,10 +26,22 @@ def _is_stand_in(obj: Any) -> bool:
     return meta.__name__ == "LegacyClassRef" and meta.__module__ == "pytest_ckpt_compat.files.allowlist"
 
 
+def _is_redirected_stand_in(obj: Any) -> bool:
+    """A safe load's stand-in for a redirected class (``redirecting.RedirectedClass``, by its metaclass)."""
+    meta = type(obj)
+    return meta.__name__ == "RedirectedClass" and meta.__module__ == "pytest_ckpt_compat.files.redirecting"
+
+
 class PlainDataPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, _NAMED):
             name = f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
+            if _is_redirected_stand_in(obj):
+                raise NotPlainData(
+                    f"the checkpoint holds {name}, a redirected class loaded safely as an inert stand-in "
+                    f"(pickled as {getattr(obj, 'redirected_from', '?')}); writing needs the real class: "
+                    "upgrade with trust=True (CLI: --trust) so the redirect imports it"
+                )
             if _is_stand_in(obj):
                 raise NotPlainData(
                     f"the checkpoint still holds the pickled Lightning class {name} as a value (not as a callbacks "

@@ -1,0 +1,197 @@
+"""Preflight verdicts against what a real load or resume then does, file by file.
+
+One real checkpoint (Trainer.fit with ModelCheckpoint, EarlyStopping and a scheduler), checked
+against the right module (nothing reported) and against wrong ones: a renamed layer, a removed
+hyperparameter, a changed ``monitor``, one more optimizer. Each verdict is followed by the real
+``fit(ckpt_path=...)`` / ``load_from_checkpoint`` it predicts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+pl = pytest.importorskip("pytorch_lightning")
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
+
+from pytest_ckpt_compat.cli import main  # noqa: E402
+from pytest_ckpt_compat.core.errors import PreflightFailed  # noqa: E402
+from pytest_ckpt_compat.lightning.preflight import Finding, preflight  # noqa: E402
+
+
+class Model(pl.LightningModule):
+    def __init__(self, width: int = 3, lr: float = 0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(width, 1)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        return torch.nn.functional.mse_loss(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", torch.nn.functional.mse_loss(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1)}
+
+    def train_dataloader(self):
+        g = torch.Generator().manual_seed(0)
+        return DataLoader(TensorDataset(torch.randn(8, 3, generator=g), torch.randn(8, 1, generator=g)), batch_size=4)
+
+    val_dataloader = train_dataloader
+
+
+class RenamedLayer(Model):
+    def __init__(self, width: int = 3, lr: float = 0.1):
+        super().__init__(width, lr)
+        self.body = self.net
+        del self.net
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class RemovedHparam(Model):
+    def __init__(self, lr: float = 0.1):  # width is gone (fixed at 3)
+        super(Model, self).__init__()  # LightningModule's, skipping Model's
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(3, 1)
+
+
+class TwoOptimizers(Model):
+    def configure_optimizers(self):
+        return [torch.optim.Adam(self.parameters()), torch.optim.SGD(self.parameters(), lr=0.1)], []
+
+
+def _callbacks(monitor="val_loss"):
+    return [ModelCheckpoint(monitor="val_loss"), EarlyStopping(monitor=monitor, patience=3)]
+
+
+def _trainer(tmp_path, epochs, callbacks):
+    return pl.Trainer(
+        max_epochs=epochs,
+        callbacks=callbacks,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("preflight")
+    torch.manual_seed(0)
+    trainer = _trainer(folder, 2, _callbacks())
+    trainer.fit(Model())
+    trainer.save_checkpoint(folder / "saved.ckpt")
+    return folder / "saved.ckpt"
+
+
+def test_the_right_module_and_callbacks_report_nothing_and_resume(saved, tmp_path):
+    report = preflight(saved, Model, callbacks=_callbacks())
+    assert report.findings == [] and report.ok
+    report.raise_for_problems()  # nothing to raise
+    _trainer(tmp_path, 3, _callbacks()).fit(Model(), ckpt_path=saved)
+
+
+def test_a_renamed_layer_is_named_with_the_prefix_hint_and_the_resume_fails(saved, tmp_path):
+    findings = preflight(saved, RenamedLayer, callbacks=_callbacks()).findings
+    hint = (
+        "the file's keys start with 'net.' where the module's start with 'body.': "
+        "toolkit.rename_state_keys(checkpoint, [prefix('net.', 'body.')])"
+    )
+    assert findings == [
+        Finding("fail", "state_dict", "2 missing key(s): body.weight, body.bias", hint),
+        Finding("fail", "state_dict", "2 unexpected key(s): net.weight, net.bias", hint),
+    ]
+    with pytest.raises(RuntimeError, match="Missing key"):
+        _trainer(tmp_path, 3, _callbacks()).fit(RenamedLayer(), ckpt_path=saved)
+
+
+def test_a_removed_hyperparameter_is_lost_and_load_from_checkpoint_drops_it_silently(saved):
+    report = preflight(saved, RemovedHparam, callbacks=_callbacks())
+    assert report.findings == [
+        Finding("lost", "hyperparameters", "saved 'width' is not an argument of RemovedHparam: the load drops it")
+    ]
+    with pytest.raises(PreflightFailed, match="saved 'width' is not an argument"):
+        report.raise_for_problems()
+    model = RemovedHparam.load_from_checkpoint(saved, weights_only=False)
+    assert "width" not in model.hparams  # the real load: no error, the value is gone
+
+
+def test_a_changed_monitor_names_the_state_key_it_would_need_and_the_resume_starts_fresh(saved, tmp_path):
+    findings = preflight(saved, Model, callbacks=_callbacks(monitor="train_loss")).findings
+    saved_key = "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}"
+    assert findings == [
+        Finding(
+            "lost",
+            "callbacks",
+            f"the state saved under {saved_key} reaches no live callback",
+            "your EarlyStopping has state_key EarlyStopping{'monitor': 'train_loss', 'mode': 'min'}; "
+            f"it would need {saved_key}",
+        ),
+        Finding(
+            "note",
+            "callbacks",
+            "EarlyStopping{'monitor': 'train_loss', 'mode': 'min'} has no saved state: it starts fresh",
+        ),
+    ]
+    state = torch.load(saved, weights_only=True)["callbacks"][saved_key]
+    callbacks = _callbacks(monitor="train_loss")
+    callbacks[1].on_train_start = lambda *a: None
+    trainer = _trainer(tmp_path, 2, callbacks)  # max_epochs reached: restore only
+    trainer.fit(Model(), ckpt_path=saved)
+    assert state["best_score"] != callbacks[1].best_score  # what the file held is not what runs
+
+
+def test_one_more_optimizer_and_a_missing_scheduler_fail_as_the_resume_does(saved, tmp_path):
+    findings = preflight(saved, TwoOptimizers, callbacks=_callbacks()).findings
+    assert findings == [
+        Finding("fail", "optimizers", "the file has 1 optimizer state(s), configure_optimizers returns 2"),
+        Finding("lost", "lr_schedulers", "the file has 1 scheduler state(s), configure_optimizers returns 0"),
+    ]
+
+
+def test_cli_check_prints_the_report_and_exits_12_on_problems(saved, capsys):
+    spec = 'EarlyStopping{"monitor": "val_loss", "patience": 3}'
+    base = ["check", str(saved), "--callback", 'ModelCheckpoint{"monitor": "val_loss"}', "--callback", spec]
+    assert main([*base, "--model", f"{__name__}:Model"]) == 0
+    assert capsys.readouterr().out.strip() == f"{saved} -> {__name__}.Model: nothing would be lost"
+    assert main([*base, "--model", f"{__name__}:RemovedHparam", "--json"]) == 12
+    out = json.loads(capsys.readouterr().out)
+    assert (out["ok"], [f["area"] for f in out["findings"]]) == (False, ["hyperparameters"])
+    assert main([*base, "--model", "no_such_module:Model"]) == 2
+    assert "cannot build" in capsys.readouterr().err
+
+
+def test_compiled_keys_and_a_weights_only_file_are_named_as_the_resume_fails(saved, tmp_path):
+    checkpoint = torch.load(saved, weights_only=True)
+    checkpoint["state_dict"] = {k.replace("net.", "net._orig_mod."): v for k, v in checkpoint["state_dict"].items()}
+    del checkpoint["optimizer_states"], checkpoint["lr_schedulers"]
+    torch.save(checkpoint, tmp_path / "odd.ckpt")
+    findings = preflight(tmp_path / "odd.ckpt", Model, callbacks=_callbacks()).findings
+    assert {f.hint for f in findings if f.area == "state_dict"} == {
+        "the file was saved from a torch.compile'd module: toolkit.strip_compiled_prefix"
+    }
+    assert (
+        Finding(
+            "fail",
+            "optimizers",
+            "the file has no optimizer state (saved with weights only)",
+            "resume raises; load_from_checkpoint works",
+        )
+        in findings
+    )
+    checkpoint["state_dict"] = torch.load(saved, weights_only=True)["state_dict"]
+    torch.save(checkpoint, tmp_path / "weights.ckpt")
+    with pytest.raises(KeyError, match="optimizer"):
+        _trainer(tmp_path, 3, _callbacks()).fit(Model(), ckpt_path=tmp_path / "weights.ckpt")
