@@ -53,6 +53,7 @@ SUBPACKAGES = [
             {"matrix.compare", "matrix.known_defects"},
             {"matrix.workspace"},
             {"matrix.restored"},
+            {"matrix.harness"},
             {"matrix.checks", "matrix.drift"},
             {"matrix.session"},
             {"matrix.report"},
