@@ -42,7 +42,8 @@ SUBPACKAGES = [
     (
         "goldens",
         [
-            {"goldens.registry", "goldens.environments", "goldens.store"},
+            {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads"},
+            {"goldens.store"},
             {"goldens.building"},
             {"goldens"},
         ],

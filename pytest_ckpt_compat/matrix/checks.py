@@ -102,8 +102,9 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     recipe, truth = ws.recipe, golden.truth
     datamodule_cls, _, _, _ = recipe.CLASSES
     m = Mismatches(f"{golden.id} load_from_checkpoint")
-    path = ws.fetch(golden)
-    trust = golden.name in ws.trusted or _needs_trust(ws, golden)
+    ws.load(golden)  # learns whether the golden needs trust
+    trust = golden.name in ws.trusted
+    path = ws.trusted_file(golden) if trust else ws.fetch(golden)
     with lightning_migration_disabled():
         model = load_from_checkpoint(harness.module_class(recipe, golden), path, trust=trust)
     m.eq("hparams", recipe.jsonable(dict(model.hparams)), truth["hparams"])
@@ -292,8 +293,3 @@ def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, re
     saved = upgraded.get("datamodule_hyper_parameters")
     if saved is not None:
         m.eq("saved datamodule_hyper_parameters", recipe.jsonable(dict(saved)), truth["datamodule_hparams"])
-
-
-def _needs_trust(ws: Workspace, golden: Golden) -> bool:
-    ws.load(golden)
-    return golden.name in ws.trusted
