@@ -190,6 +190,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if path:
         from .matrix import report
 
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(report.markdown(state), encoding="utf-8")
 
 
@@ -200,7 +201,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     from .matrix import report
 
     terminalreporter.write_sep("-", "ckpt-compat matrix")
-    for line in report.text_lines(state):
+    for line in report.text_lines(state, full=config.getoption("verbose") > 0):
         terminalreporter.write_line(line)
     for line in state.problems:
         terminalreporter.write_line(f"ckpt-compat check: {line}", red=True)
