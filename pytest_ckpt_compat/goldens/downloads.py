@@ -24,6 +24,7 @@ ENV_MAX_BYTES = "CKPT_COMPAT_FETCH_MAX_BYTES"  # cap for a golden whose meta.jso
 DEFAULT_DEADLINE = 600.0
 DEFAULT_MAX_BYTES = 1 << 30
 _READ_TIMEOUT = 60.0
+_OLD_URLLIB3_READ = 1024  # urllib3 < 2.3 has no read1: small blocking reads keep the deadline near
 
 
 class BoundedDownload:
@@ -31,7 +32,8 @@ class BoundedDownload:
 
     A server that trickles a byte at a time, or sends without end, is cut off: after ``deadline``
     seconds for all tries together, or past ``max_bytes`` (the size ``meta.json`` recorded, when it
-    did). Each read takes what has arrived (``read1``), so the deadline holds however slow the body.
+    did). Each read takes what has arrived (``read1``; urllib3 < 2.3 lacks it: 1 KiB reads), so the
+    deadline holds however slow the body.
     """
 
     def __init__(self, deadline: float, max_bytes: int, progressbar: bool = False):
@@ -64,7 +66,11 @@ class BoundedDownload:
     def _copy(self, url: str, raw: Any, out: Any, bar: Any) -> None:
         total = 0
         while True:
-            chunk = raw.read1(1 << 16, decode_content=True)
+            chunk = (
+                raw.read1(1 << 16, decode_content=True)
+                if hasattr(raw, "read1")
+                else raw.read(_OLD_URLLIB3_READ, decode_content=True)
+            )
             if not chunk:
                 return
             total += len(chunk)
