@@ -107,12 +107,12 @@ def bare_resume(store, golden, tmp: Path, max_epochs: int) -> int:
     """What a user does without this tool: plain Trainer.fit(ckpt_path=...), Lightning migrating."""
     import torch
 
-    from pytest_ckpt_compat.matrix import checks, workspace
+    from pytest_ckpt_compat.matrix import harness, workspace
 
     recipe = workspace.load_recipe(str(workspace.recipe_path(store)))
     datamodule_cls, _, _, topk_cls = recipe.CLASSES
     torch.manual_seed(1234)
-    model = checks._module_class(recipe, golden)(**golden.truth["hparams"])
+    model = harness.module_class(recipe, golden)(**golden.truth["hparams"])
     callbacks = recipe._callbacks(topk_cls, str(tmp), golden.scenario)
     kwargs = recipe._trainer_kwargs(str(tmp), golden.scenario, "cpu", callbacks + [_one_more_epoch(recipe.pl)()])
     kwargs.update(max_epochs=max_epochs, deterministic=True)
@@ -152,7 +152,7 @@ def our_checks(store, golden, tmp: Path, which: tuple) -> dict:
 def per_golden(args, store, out: list) -> None:
     import logging
 
-    from pytest_ckpt_compat.matrix import checks, workspace
+    from pytest_ckpt_compat.matrix import checks, harness, workspace
 
     workspace.load_recipe(str(workspace.recipe_path(store)))  # imports Lightning, which sets its loggers' level
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
@@ -178,7 +178,7 @@ def per_golden(args, store, out: list) -> None:
             continue
         ws = workspace.Workspace(store, Path(tempfile.mkdtemp(prefix="probe-", dir=args.tmp)))
         upgraded, _ = ws.upgraded(golden)
-        expected = checks._expected_counters(golden, upgraded, ws.load(golden))
+        expected = harness.expected_counters(golden, upgraded, ws.load(golden))
         max_epochs = expected["epoch"] + 1
         runs = {
             "a": lambda tmp, golden=golden, max_epochs=max_epochs: bare_resume(store, golden, tmp, max_epochs),

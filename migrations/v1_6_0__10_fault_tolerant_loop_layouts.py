@@ -46,15 +46,6 @@ _OPTIM = "epoch_loop.batch_loop.optimizer_loop.optim_progress"
 _OPTIM_1_4 = "epoch_loop.batch_loop.optim_progress"
 
 
-def _eval_loop_skeleton(last_batch: bool) -> dict:
-    return {
-        "state_dict": {},
-        "dataloader_progress": ops.progress(ops.RC),
-        "epoch_loop.state_dict": {},
-        "epoch_loop.batch_progress": ops.progress(ops.PROCESSED, last_batch),
-    }
-
-
 def _fix_tracker(tracker, fields) -> dict:
     if not isinstance(tracker, dict):
         return ops.tracker(fields)
@@ -124,6 +115,6 @@ def upgrade(checkpoint: dict) -> dict:
         _move_results(checkpoint, name, loop)
         for key, (fields, lb) in spec.items():
             loop[key] = _fix_progress(loop.get(key), fields, lb)
-        for key, value in _eval_loop_skeleton(last_batch).items():
+        for key, value in ops.evaluation_loop_skeleton_1_6_0(last_batch).items():
             loop.setdefault(key, value)
     return checkpoint

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from pytest_ckpt_compat.core import versions
 from pytest_ckpt_compat.goldens.registry import REGISTRY_FILE
 from pytest_ckpt_compat.matrix import drift
 from pytest_ckpt_compat.matrix.compare import CheckFailed
 
 
-def test_installed_release_has_golden(ckpt_compat_workspace):
-    """The installed Lightning release has goldens: its format is pinned before anyone relies on it."""
+def test_installed_release_has_golden(ckpt_compat_installed_release, ckpt_compat_workspace):
+    """The installed Lightning release has goldens: its format is pinned before anyone relies on it.
+
+    Parametrized by the installed release, so ``-k "2.6"`` (sharding by release) selects it too.
+    """
     __tracebackhide__ = True
-    installed = versions.installed_lightning_version()
+    installed = ckpt_compat_installed_release
     releases = sorted({g.release for g in ckpt_compat_workspace.store.goldens})
     if installed not in releases:
         raise CheckFailed(

@@ -6,6 +6,8 @@ Parametrized by :mod:`pytest_ckpt_compat.plugin`; the work is done in :mod:`.che
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_ckpt_compat import testing
 from pytest_ckpt_compat.matrix import checks
 
@@ -16,12 +18,12 @@ def test_golden(ckpt_compat_cell, ckpt_compat_workspace, tmp_path):
     checks.run(ckpt_compat_workspace, ckpt_compat_cell.golden, ckpt_compat_cell.check, tmp_path)
 
 
-def test_migration(migration, migration_example, ckpt_compat_workspace):
+@pytest.mark.ckpt_compat_migrations()  # every registered catalogue
+def test_migration(ckpt_compat_migration, ckpt_compat_migration_example, ckpt_compat_workspace):
     """A migration unit keeps the contract on its input, and is a no-op on a golden already in its format."""
     __tracebackhide__ = True
     from pytest_ckpt_compat.matrix.session import golden_around
 
-    after = golden_around(ckpt_compat_workspace.store, migration, before=False)
-    testing.check_migration(
-        migration, migration_example.checkpoint, after=ckpt_compat_workspace.load(after) if after else None
-    )
+    ws, unit = ckpt_compat_workspace, ckpt_compat_migration
+    after = golden_around(ws.store, unit, before=False)
+    testing.check_migration(unit, ckpt_compat_migration_example.checkpoint, after=ws.load(after) if after else None)

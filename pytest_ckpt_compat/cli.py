@@ -467,7 +467,9 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     user_args = [a for a in args.pytest_args if a != "--"]
     report = _report_option(user_args)
     if report is None:  # the matrix always leaves a report behind, and says where
-        report = DEFAULT_REPORT
+        from .matrix.report import default_path
+
+        report = str(default_path())  # outside the checkout: no stray file in `git status`
         user_args.append(f"--ckpt-compat-report={report}")
     # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
     argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *user_args]
@@ -483,9 +485,6 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
             f"{rerun_command(args.pytest_args, failures.names)}"
         )
     return code
-
-
-DEFAULT_REPORT = "ckpt-compat-report.md"
 
 
 def _report_option(argv: Sequence[str]) -> str | None:

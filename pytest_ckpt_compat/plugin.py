@@ -4,10 +4,17 @@ Kept thin on purpose (options, parametrization, fixtures, hooks); the logic live
 :mod:`.goldens`, :mod:`.workspace`, :mod:`.checks`, :mod:`.drift`, :mod:`.testing`, :mod:`.session` and
 :mod:`.report`.
 
+Nothing runs unless asked: every fixture and marker is prefixed ``ckpt_compat_`` (as
+pytest-regressions prefixes ``data_regression``), and ``ckpt_compat_migration`` is parametrized only
+on tests marked ``@pytest.mark.ckpt_compat_migrations`` (the shipped ``_matrix.py`` is one); no
+private pytest API; a golden's cell is read from the item's parameters, never from its node id.
+
 Splitting the matrix across CI jobs: every cell id starts with the golden's release
 (``1.6.5-end_of_fit-resume``), so ``-k "1.6"`` / ``-k "not 1."`` select by release series, or use
 ``--ckpt-compat-shard=2/4`` (goldens dealt round-robin; migration and check items in shard 1).
-Check mode (``--ckpt-compat-check``) respects both: deselected goldens are not "unexercised".
+The check-mode tests carry the release too (``test_schema_drift[2.6.6-end_of_fit]``). Check mode
+(``--ckpt-compat-check``) respects both: deselected goldens are not "unexercised", and check-mode
+tests that did not run are named at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ if TYPE_CHECKING:
 MATRIX_FILE = Path(__file__).resolve().parent / "_matrix.py"
 CHECK_FILE = Path(__file__).resolve().parent / "_check.py"
 _STATE: pytest.StashKey[State] = pytest.StashKey()
+MIGRATIONS_MARKER = "ckpt_compat_migrations"
+MIGRATION_ARG = "ckpt_compat_migration"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,7 +90,9 @@ def _env(what: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "ckpt_compat_migrations(catalogue=None): parametrize `migration` over a catalogue's units"
+        "markers",
+        f"{MIGRATIONS_MARKER}(catalogue=None): parametrize `{MIGRATION_ARG}` over a catalogue's units "
+        "(default: every registered catalogue)",
     )
     if config.getoption("ckpt_compat_check"):
         config.option.ckpt_compat = True
@@ -92,6 +103,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         state = State.from_config(config)
+        _ = state.store.goldens  # registry.txt and meta.json read now: a bad line is an error naming the file
+        if config.getoption("ckpt_compat_check"):
+            state.store.unregistered_scenarios()
     except (GoldenError, ValueError) as exc:
         raise pytest.UsageError(f"--ckpt-compat: {exc}") from None
     config.stash[_STATE] = state
@@ -114,20 +128,25 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the plugin's own arguments; ``ckpt_compat_migration`` only under the opt-in marker."""
     state = _state(metafunc.config)
     names = metafunc.fixturenames
     if "ckpt_compat_cell" in names and state:
         cells = state.cells()
         metafunc.parametrize("ckpt_compat_cell", [pytest.param(c, marks=c.marks(), id=c.id) for c in cells])
     if "ckpt_compat_drift_scenario" in names and state:
-        metafunc.parametrize("ckpt_compat_drift_scenario", state.drift_scenarios())
-    if "migration" in names and "migration" not in metafunc._arg2fixturedefs:  # a user fixture wins
-        marker = metafunc.definition.get_closest_marker("ckpt_compat_migrations")
-        catalogue = marker.kwargs.get("catalogue") if marker else None
+        scenarios, ids = state.drift_params()
+        metafunc.parametrize("ckpt_compat_drift_scenario", scenarios, ids=ids)
+    if "ckpt_compat_installed_release" in names and state:
+        from .core.versions import installed_lightning_version
+
+        metafunc.parametrize("ckpt_compat_installed_release", [installed_lightning_version()])
+    marker = metafunc.definition.get_closest_marker(MIGRATIONS_MARKER)
+    if marker is not None and MIGRATION_ARG in names:
         from .matrix.session import migrations
 
-        units = migrations(catalogue)
-        metafunc.parametrize("migration", units, ids=[u.id for u in units])
+        units = migrations(marker.kwargs.get("catalogue", marker.args[0] if marker.args else None))
+        metafunc.parametrize(MIGRATION_ARG, units, ids=[u.id for u in units])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -154,7 +173,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
     if state:
-        state.selected.update(state.golden_names(item.nodeid for item in session.items))
+        state.selected.update(state.golden_names(session.items))
         if hasattr(session.config, "workeroutput"):
             session.config.workeroutput["ckpt_compat_selected"] = sorted(state.selected)
 
@@ -164,28 +183,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
     if not state or hasattr(session.config, "workerinput"):
         return
+    if session.config.getoption("collectonly"):
+        return  # nothing ran, so nothing went unexercised
     if session.config.getoption("ckpt_compat_check"):
         state.problems = state.check_problems()
+        state.notes = state.check_notes()
         if state.problems and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     path = session.config.getoption("ckpt_compat_report")
     if path:
         from .matrix import report
 
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(report.markdown(state), encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if not state or hasattr(config, "workerinput"):
+    if not state or hasattr(config, "workerinput") or config.getoption("collectonly"):
         return
     from .matrix import report
 
     terminalreporter.write_sep("-", "ckpt-compat matrix")
-    for line in report.text_lines(state):
+    for line in report.text_lines(state, full=config.getoption("verbose") > 0):
         terminalreporter.write_line(line)
     for line in state.problems:
         terminalreporter.write_line(f"ckpt-compat check: {line}", red=True)
+    for line in state.notes:
+        terminalreporter.write_line(f"ckpt-compat check: not checked: {line}", yellow=True)
 
 
 class _Reports:
@@ -221,23 +246,35 @@ def ckpt_compat_workspace(request, tmp_path_factory):
 
 
 @pytest.fixture
-def golden_before(migration, ckpt_compat_workspace):
-    """The newest real golden saved before ``migration``'s version, loaded and brought just before it."""
-    return _sample(migration, ckpt_compat_workspace, before=True)
+def ckpt_compat_migration(request):
+    """One migration unit; parametrized only on tests marked ``@pytest.mark.ckpt_compat_migrations``."""
+    pytest.fail(
+        f"{request.node.nodeid} asks for `{MIGRATION_ARG}` (or a fixture built on it) without the marker "
+        f"that parametrizes it: add @pytest.mark.{MIGRATIONS_MARKER}() (every registered catalogue) or "
+        f"@pytest.mark.{MIGRATIONS_MARKER}(catalogue=...)",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
-def golden_after(migration, ckpt_compat_workspace):
-    """The oldest real golden saved at or after ``migration``'s version, as loaded."""
-    return _sample(migration, ckpt_compat_workspace, before=False)
+def ckpt_compat_golden_before(ckpt_compat_migration, ckpt_compat_workspace):
+    """The newest real golden saved before the unit's version, loaded and brought just before it."""
+    return _sample(ckpt_compat_migration, ckpt_compat_workspace, before=True)
 
 
 @pytest.fixture
-def migration_example(migration, ckpt_compat_workspace):
-    """``golden_before`` where one exists, else a hand-made minimal checkpoint just below the version."""
+def ckpt_compat_golden_after(ckpt_compat_migration, ckpt_compat_workspace):
+    """The oldest real golden saved at or after the unit's version, as loaded."""
+    return _sample(ckpt_compat_migration, ckpt_compat_workspace, before=False)
+
+
+@pytest.fixture
+def ckpt_compat_migration_example(ckpt_compat_migration, ckpt_compat_workspace):
+    """``ckpt_compat_golden_before`` where one exists, else a hand-made minimal checkpoint just below the version."""
     from .matrix.session import Sample
     from .testing import catalogue_of, minimal_checkpoint, prepare_for, version_before
 
+    migration = ckpt_compat_migration
     try:
         return _sample(migration, ckpt_compat_workspace, before=True, skip=False)
     except LookupError:

@@ -26,6 +26,7 @@ from packaging.version import Version
 from .core.catalogue import Catalogue, Migration, all_catalogues
 from .core.engine import applied_ids, plan, upgrade
 from .core.errors import CheckpointCompatError
+from .core.ops import differences
 from .matrix.compare import CheckFailed, Mismatches, copy_checkpoint
 
 FORBIDDEN_MODULES = ("lightning", "pytorch_lightning", "lightning_fabric")
@@ -164,7 +165,7 @@ def check_migration(
     except Exception as exc:
         m.add(f"not idempotent: a second run raised {type(exc).__name__}: {exc}")
     else:
-        diff = _diff(once, twice)
+        diff = differences(once, twice)
         if diff:
             m.add("not idempotent: a second run changed " + "; ".join(diff[:5]))
 
@@ -215,37 +216,8 @@ def check_migration(
     if after is not None:
         untouched = copy_checkpoint(after)
         migration.upgrade(untouched)
-        diff = _diff(after, untouched)
+        diff = differences(after, untouched)
         if diff:
             m.add("not a no-op on a checkpoint already in its format: changed " + "; ".join(diff[:5]))
     m.raise_if_any()
     return once
-
-
-def _diff(a: Any, b: Any, path: str = "") -> list[str]:
-    """Key paths where two checkpoints differ (tensors by value)."""
-    import torch
-
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        same = (
-            isinstance(a, torch.Tensor)
-            and isinstance(b, torch.Tensor)
-            and a.shape == b.shape
-            and a.dtype == b.dtype
-            and torch.equal(a, b)
-        )
-        return [] if same else [path or "."]
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = [f"{path}/{k!s} removed" for k in a if k not in b] + [f"{path}/{k!s} added" for k in b if k not in a]
-        for key in a:
-            if key in b:
-                out.extend(_diff(a[key], b[key], f"{path}/{key!s}"))
-        return out
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and type(a) is type(b):
-        if len(a) != len(b):
-            return [f"{path} length {len(a)} -> {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _diff(x, y, f"{path}[{i}]")]
-    try:
-        return [] if (type(a) is type(b) and a == b) else [f"{path}: {a!r} -> {b!r}"]
-    except Exception:
-        return [f"{path}: not comparable"]

@@ -167,17 +167,22 @@ def test_console_script_runs(old_file, tmp_path):
 
 
 def test_matrix_forwards_pytest_options(tmp_path):
+    """The report goes beside the golden cache, not into the working folder (no stray file in git status)."""
     exe = os.path.join(os.path.dirname(sys.executable), "ckpt-compat")
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
     done = subprocess.run(
         [exe, "matrix", "-k", "2.6.6 and end_of_fit and (upgrade or weights_only)", "-q", "-p", "no:cacheprovider"],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=checkout,
+        env={**os.environ, "CKPT_COMPAT_CACHE": str(tmp_path / "cache")},
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "passed" in done.stdout and " failed" not in done.stdout.replace("0 failed", "")
-    report = tmp_path / "ckpt-compat-report.md"
+    assert list(checkout.iterdir()) == []
+    report = tmp_path / "cache" / "reports" / "ckpt-compat-report.md"
     assert f"ckpt-compat matrix: report written to {report}" in done.stdout
     assert report.read_text().startswith("# Checkpoint compatibility matrix")
     assert "re-run only those" not in done.stdout

@@ -55,7 +55,8 @@ SUBPACKAGES = [
     (
         "goldens",
         [
-            {"goldens.registry", "goldens.environments", "goldens.store"},
+            {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads"},
+            {"goldens.store"},
             {"goldens.building"},
             {"goldens"},
         ],
@@ -66,6 +67,7 @@ SUBPACKAGES = [
             {"matrix.compare", "matrix.known_defects"},
             {"matrix.workspace"},
             {"matrix.restored"},
+            {"matrix.harness"},
             {"matrix.checks", "matrix.drift"},
             {"matrix.session"},
             {"matrix.report"},

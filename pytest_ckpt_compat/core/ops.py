@@ -200,3 +200,47 @@ def fit_loop_skeleton_1_6_0() -> dict:
         "epoch_progress": progress(PROCESSED),
         "state_dict": {},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact structural equality: the one comparison of checkpoint trees
+# ---------------------------------------------------------------------------------------------
+def differences(a: Any, b: Any, path: str = "", *, ordered_keys: bool = False) -> list[str]:
+    """Key paths where two checkpoint trees differ, exactly (empty: equal).
+
+    Tensors by dtype, shape and value; dicts by their keys (also their order with ``ordered_keys``)
+    and values; lists and tuples by type, length and items; anything else by type and ``==``, so
+    ``1``, ``1.0`` and ``True`` differ. The contract checks (``testing``), the pre-migrated repair
+    and the unit tests all compare with this one function.
+    """
+    import torch  # here: see the module docstring
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        same = (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and torch.equal(a, b)
+        )
+        return [] if same else [path or "."]
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{path}/{k!s} removed" for k in a if k not in b] + [f"{path}/{k!s} added" for k in b if k not in a]
+        if not out and ordered_keys and list(a) != list(b):
+            out.append(f"{path or '.'}: key order {list(a)!r} -> {list(b)!r}")
+        for key in a:
+            if key in b:
+                out.extend(differences(a[key], b[key], f"{path}/{key!s}", ordered_keys=ordered_keys))
+        return out
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and type(a) is type(b):
+        if len(a) != len(b):
+            return [f"{path} length {len(a)} -> {len(b)}"]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b))
+            for d in differences(x, y, f"{path}[{i}]", ordered_keys=ordered_keys)
+        ]
+    try:
+        return [] if (type(a) is type(b) and a == b) else [f"{path}: {a!r} -> {b!r}"]
+    except Exception:
+        return [f"{path}: not comparable"]

@@ -68,12 +68,11 @@ def _commit_lock(golden_dir: Path) -> FileLock:
     return FileLock(os.path.join(tempfile.gettempdir(), f"ckpt-compat-golden-{key}.lock"))
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _sha256(path: Path) -> str:
+    """Hex sha256 of a file, as pooch verifies the fetched goldens (one hashing routine for both)."""
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def _run(cmd: Sequence[object], log: Callable, *, cwd: Path | None = None, env: dict | None = None, what: str) -> str:
@@ -238,7 +237,7 @@ def _hash_files(stage: Path, result: dict, kept: dict) -> dict[str, str]:
     """sha256 (and size) of every checkpoint in ``stage``, recorded in its scenario entry; the registry lines."""
     files = {entry["file"]: entry["sha256"] for entry in kept.values()}
     for entry in result["scenarios"].values():
-        digest = sha256_file(stage / entry["file"])
+        digest = _sha256(stage / entry["file"])
         files[entry["file"]] = digest
         entry["sha256"] = digest
         entry["size"] = (stage / entry["file"]).stat().st_size
@@ -352,7 +351,7 @@ def _keep_other_scenarios(target: Path, stage: Path, scenarios: list[str], resul
         if name in scenarios or name in result["scenarios"]:
             continue
         shutil.copy2(target / entry["file"], stage / entry["file"])
-        if sha256_file(stage / entry["file"]) != entry["sha256"]:
+        if _sha256(stage / entry["file"]) != entry["sha256"]:
             raise GoldenBuildError(f"golden/{target.name}/{entry['file']} does not match its meta.json sha256")
         for key in ("python", "torch"):
             if old.get(key) != result[key]:

@@ -8,12 +8,14 @@ pooch's registry format, kept strict (sha256 only, no duplicates) so a bad line 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..core.errors import GoldenError
 from ..files.writing.atomic import write_bytes
 
 REGISTRY_FILE = "registry.txt"
+_HASH = re.compile(r"sha256:[0-9a-fA-F]{64}")
 
 
 def read_registry(golden_dir: str | os.PathLike, *, missing_ok: bool = False) -> dict[str, str]:
@@ -36,12 +38,29 @@ def read_registry(golden_dir: str | os.PathLike, *, missing_ok: bool = False) ->
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) != 2 or not parts[1].startswith("sha256:"):
-            raise GoldenError(f"{path}:{lineno}: expected '<relative/path> sha256:<hex>', got {line!r}")
+        if len(parts) != 2 or not _HASH.fullmatch(parts[1]):
+            raise GoldenError(f"{path}:{lineno}: expected '<relative/path> sha256:<64 hex digits>', got {line!r}")
+        problem = name_problem(parts[0])
+        if problem:
+            raise GoldenError(f"{path}:{lineno}: {problem}")
         if parts[0] in entries:
             raise GoldenError(f"{path}:{lineno}: duplicate entry {parts[0]!r}")
-        entries[parts[0]] = parts[1]
+        entries[parts[0]] = parts[1].lower()
     return dict(sorted(entries.items()))
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a golden's name (it must stay inside the cache and the source), or None.
+
+    A name is a relative ``/``-separated path (``<release>/<scenario>.ckpt``): no absolute path, drive,
+    backslash, ``.`` or ``..`` part and no empty part, so ``cache / name`` never leaves the cache.
+    """
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or ":" in parts[0] or any(p in ("", ".", "..") for p in parts):
+        return f"golden name {name!r} must be a relative path '<release>/<file>' without '.', '..' or '\\' parts"
+    if len(parts) < 2:
+        return f"golden name {name!r} must be '<release>/<file>'"
+    return None
 
 
 def format_registry(entries: dict[str, str]) -> str:

@@ -13,24 +13,32 @@ server whose files they check.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
-import shutil
 import urllib.parse
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from ..core import progress
 from ..core.errors import GoldenError, HashMismatch
-from .registry import REGISTRY_FILE, read_registry
+from .downloads import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_BYTES,
+    ENV_DEADLINE,
+    ENV_MAX_BYTES,
+    BoundedDownload,
+    copy_from_folder,
+    env_number,
+)
+from .environments import release_sort_key
+from .meta import META_FILE, read_meta
+from .registry import REGISTRY_FILE, name_problem, read_registry
 
 ENV_URL = "CKPT_COMPAT_URL"
 ENV_CACHE = "CKPT_COMPAT_CACHE"
 CACHE_PROJECT = "pytest-ckpt-compat"
-META_FILE = "meta.json"
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ class GoldenStore:
         registry_dir: str | os.PathLike | None = None,
         retries: int = 0,
         progressbar: bool | None = None,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
     ):
         self.source = str(source)
         if not is_url(self.source):
@@ -115,8 +125,11 @@ class GoldenStore:
         self.registry_dir = Path(registry_dir)
         self.cache = Path(cache) if cache is not None else default_cache()
         self.retries = retries
+        self.deadline = float(deadline if deadline is not None else env_number(ENV_DEADLINE, DEFAULT_DEADLINE))
+        self.max_bytes = int(max_bytes if max_bytes is not None else env_number(ENV_MAX_BYTES, DEFAULT_MAX_BYTES))
         self.progressbar = progress.wanted() if progressbar is None else progressbar
         self._verified: set[tuple] = set()
+        self._metas: dict[str, dict | None] = {}
         _quiet_pooch()
 
     # ------------------------------------------------------------------ registry and truth
@@ -125,29 +138,20 @@ class GoldenStore:
         return read_registry(self.registry_dir)
 
     def release_meta(self, release: str) -> dict | None:
-        path = self.registry_dir / release / META_FILE
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise GoldenError(f"{path} is not valid JSON: {exc}") from exc
+        """``<release>/meta.json``, checked for the shape the matrix reads (a named error, not a crash)."""
+        if release not in self._metas:
+            self._metas[release] = read_meta(self.registry_dir / release / META_FILE)
+        return self._metas[release]
 
     @cached_property
     def goldens(self) -> list[Golden]:
         """Every registry entry, oldest release first (PEP 440 order), then scenario name."""
-        from ..core.versions import parse
-
-        metas: dict[str, dict | None] = {}
         out = []
         for name, digest in self.registry.items():
-            release = name.split("/", 1)[0]
-            if release not in metas:
-                metas[release] = self.release_meta(release)
-            meta = metas[release]
+            meta = self.release_meta(name.split("/", 1)[0])
             scenario = (meta or {}).get("scenarios", {}).get(Path(name).stem)
             out.append(Golden(name=name, sha256=digest.split(":", 1)[1], meta=scenario, release_meta=meta))
-        return sorted(out, key=lambda g: (_sortable(parse, g.release), g.scenario))
+        return sorted(out, key=lambda g: (release_sort_key(g.release), g.scenario))
 
     def get(self, name: str) -> Golden:
         for golden in self.goldens:
@@ -175,17 +179,30 @@ class GoldenStore:
         return str(Path(self.source) / name)
 
     def fetch(self, golden: Golden | str) -> Path:
-        """Local path of the verified golden; downloads at most once per cache, even across processes."""
+        """Local path of the verified golden; downloads at most once per cache, even across processes.
+
+        A file verified earlier in this process is reused when its size and mtime are unchanged: good
+        enough for the safe loader, never for a trusted load (:meth:`verified_copy` re-hashes).
+        """
         import pooch
         from filelock import FileLock
 
         golden = golden if isinstance(golden, Golden) else self.get(golden)
+        problem = name_problem(golden.name)
+        if problem:
+            raise GoldenError(f"{problem} (registry {self.registry_dir / REGISTRY_FILE})")
         dest = self.cache / golden.name
         stamp = _stamp(dest)
         if stamp is not None and stamp in self._verified:
             return dest
         lock_path = self.cache / ".locks" / (golden.name.replace("/", "__") + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GoldenError(
+                f"cannot create the golden cache folder {self.cache}: {exc.strerror or exc}; "
+                f"choose another with --ckpt-compat-cache or {ENV_CACHE}"
+            ) from None
         with FileLock(str(lock_path)):
             base = (
                 self.source.rstrip("/") + "/" if is_url(self.source) else Path(self.source).as_posix().rstrip("/") + "/"
@@ -196,13 +213,11 @@ class GoldenStore:
                 registry={golden.name: f"sha256:{golden.sha256}"},
                 retry_if_failed=self.retries,
             )
-            downloader = (
-                _copy_from_folder
-                if not is_url(self.source)
-                else pooch.HTTPDownloader(progressbar=self.progressbar, timeout=60)
-            )
+            downloader = copy_from_folder if not is_url(self.source) else self._http_downloader(golden)
             try:
                 path = Path(pup.fetch(golden.name, downloader=downloader))
+            except GoldenError:
+                raise
             except ValueError as exc:
                 if "hash" in str(exc).lower():
                     raise HashMismatch(
@@ -223,6 +238,29 @@ class GoldenStore:
         if stamp is not None:
             self._verified.add(stamp)
         return path
+
+    def verified_copy(self, golden: Golden, folder: Path) -> Path:
+        """A private copy of the golden under ``folder`` whose bytes were hashed just now against the registry.
+
+        For trusted loads (which may run pickled code): the cache may be shared and changed after it
+        was verified, so the bytes are read once, hashed, and only those bytes are written and used.
+        A cached file that no longer matches is fetched again (pooch replaces it).
+        """
+        for attempt in (1, 2):
+            data = self.fetch(golden).read_bytes()
+            if hashlib.sha256(data).hexdigest() == golden.sha256:
+                break
+            self._verified.discard(_stamp(self.cache / golden.name))
+            if attempt == 2:
+                raise HashMismatch(f"cached golden {self.cache / golden.name} keeps changing; not loaded with trust")
+        dest = Path(folder) / golden.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        return dest
+
+    def _http_downloader(self, golden: Golden) -> BoundedDownload:
+        cap = (golden.meta or {}).get("size") or self.max_bytes
+        return BoundedDownload(self.deadline, cap, self.progressbar)
 
 
 def default_cache() -> Path:
@@ -252,32 +290,12 @@ def resolve_cache(option: str | None = None, ini: str | None = None) -> Path:
     return default_cache()
 
 
-def _copy_from_folder(url: str, output_file: Any, pooch: Any, check_only: bool = False) -> Any:
-    """A pooch downloader for local folders: copies, so pooch still verifies and caches."""
-    src = Path(url)
-    if check_only:
-        return src.is_file()
-    if hasattr(output_file, "write"):
-        with open(src, "rb") as fh:
-            shutil.copyfileobj(fh, output_file)
-    else:
-        shutil.copyfile(src, output_file)
-    return None
-
-
 def _stamp(path: Path) -> tuple | None:
     try:
         st = path.stat()
     except OSError:
         return None
     return (str(path), st.st_size, st.st_mtime_ns)
-
-
-def _sortable(parse, release: str):
-    try:
-        return (0, parse(release))
-    except Exception:
-        return (1, release)
 
 
 def _quiet_pooch() -> None:

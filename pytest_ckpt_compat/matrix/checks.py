@@ -8,28 +8,23 @@ Checks, in the order a user meets them: ``fetch`` → ``upgrade`` → ``load`` �
 ``weights_only`` → ``plain_resume`` (the upgraded file resumed by plain Lightning: no
 ``CheckpointUpgrade``, Lightning's own migration left on and proven a no-op, the same exact state
 compared as ``resume``). Each is runnable alone; shared work (fetch, load, upgrade, write) is
-cached per process in a :class:`~.workspace.Workspace`.
+cached per process in a :class:`~.workspace.Workspace`; the Trainer runs through :mod:`.harness`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import math
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
-
-from packaging.version import Version
 
 from ..core import versions
 from ..goldens.store import Golden
+from . import harness
 from .compare import CheckFailed, Mismatches
-from .restored import check_restored
 from .workspace import Workspace
 
 CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
-_FORMAT_1_6 = Version("1.6.0")
 
 
 # ------------------------------------------------------------------------------------ skipping
@@ -107,10 +102,11 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     recipe, truth = ws.recipe, golden.truth
     datamodule_cls, _, _, _ = recipe.CLASSES
     m = Mismatches(f"{golden.id} load_from_checkpoint")
-    path = ws.fetch(golden)
-    trust = golden.name in ws.trusted or _needs_trust(ws, golden)
+    ws.load(golden)  # learns whether the golden needs trust
+    trust = golden.name in ws.trusted
+    path = ws.trusted_file(golden) if trust else ws.fetch(golden)
     with lightning_migration_disabled():
-        model = load_from_checkpoint(_module_class(recipe, golden), path, trust=trust)
+        model = load_from_checkpoint(harness.module_class(recipe, golden), path, trust=trust)
     m.eq("hparams", recipe.jsonable(dict(model.hparams)), truth["hparams"])
     sha, total = recipe._weights(model)
     m.eq("weights_sha256", sha, truth["weights_sha256"])
@@ -166,7 +162,7 @@ def check_resume(
     pl = recipe.pl
     upgraded, path = ws.upgraded(golden)
     golden_file = ws.load(golden)
-    expected = _expected_counters(golden, upgraded, golden_file)
+    expected = harness.expected_counters(golden, upgraded, golden_file)
     if plain is not None:
         from ..files.loading import load_checkpoint
 
@@ -182,9 +178,9 @@ def check_resume(
     if golden.scenario in REFUSED_SCENARIOS:
         _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
         return
-    probe = _make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
+    probe = harness.make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
     probe.exact_keys = plain is not None
-    trainer, model, datamodule = _fit(
+    trainer, model, datamodule = harness.fit(
         ws, golden, path, tmp_path, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe], plain=plain is not None
     )
     m = Mismatches(f"{golden.id} after the extra epoch")
@@ -227,11 +223,6 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
-def _exact_keys(checkpoint: dict, callbacks) -> dict:
-    """What plain Lightning does with callback states: look each live ``state_key`` up, nothing else."""
-    return checkpoint
-
-
 def _lightning_migrations_applied(pl, path: Path) -> dict:
     """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
     from ..files.loading import load_checkpoint
@@ -252,63 +243,13 @@ REFUSED_SCENARIOS = {"save_weights_only": (KeyError, "optimizer")}
 STRICT_PROBE_SCENARIOS = ("end_of_fit",)
 
 
-def _fit(
-    ws: Workspace,
-    golden: Golden,
-    path: Path,
-    tmp_path: Path,
-    upgraded: dict,
-    *,
-    max_epochs: int,
-    extra: Sequence = (),
-    plain: bool = False,
-    installed: bool = False,
-    trainer_kwargs: dict | None = None,
-):
-    """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments.
-
-    ``plain``: as a user without this package: no ``CheckpointUpgrade``, Lightning's migration on.
-    ``installed``: ``lightning.install()`` is active: no ``CheckpointUpgrade``, Lightning's migration on.
-    """
-    import torch
-
-    from ..lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
-
-    recipe = ws.recipe
-    _, _, _, topk_cls = recipe.CLASSES
-    torch.manual_seed(1234)
-    model = _module_class(recipe, golden)(**golden.truth["hparams"])
-    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
-    _align_checkpoint_dirs(
-        callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path
-    )
-    plain = plain or installed
-    kwargs = recipe._trainer_kwargs(
-        str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()])
-    )
-    kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
-    datamodule = _make_datamodule(recipe, golden.scenario)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer = recipe.pl.Trainer(**kwargs)
-        with contextlib.nullcontext() if plain else lightning_migration_disabled():
-            trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
-    return trainer, model, datamodule
-
-
-def _make_datamodule(recipe, scenario: str):
-    if hasattr(recipe, "make_datamodule"):
-        return recipe.make_datamodule(scenario)
-    return recipe.CLASSES[0]()
-
-
 def _check_refused(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, expect: tuple, what: str = "") -> None:
     """``fit(ckpt_path=path)`` must raise ``expect[0]`` naming ``expect[1]`` before any batch trains."""
     __tracebackhide__ = True
     error_cls, needle = expect
     upgraded, _ = ws.upgraded(golden)
     try:
-        _fit(ws, golden, path, tmp_path, upgraded, max_epochs=int(golden.truth["completed_epochs"]) + 1)
+        harness.fit(ws, golden, path, tmp_path, upgraded, max_epochs=int(golden.truth["completed_epochs"]) + 1)
     except error_cls as exc:
         if needle.lower() not in str(exc).lower():
             raise CheckFailed(
@@ -354,90 +295,3 @@ def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, re
     saved = upgraded.get("datamodule_hyper_parameters")
     if saved is not None:
         m.eq("saved datamodule_hyper_parameters", recipe.jsonable(dict(saved)), truth["datamodule_hparams"])
-
-
-# ------------------------------------------------------------------------------------ resume helpers
-def _module_class(recipe, golden: Golden):
-    """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
-    _, module_cls, manual_cls, _ = recipe.CLASSES
-    if golden.scenario != "manual_opt":
-        return module_cls
-    return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
-
-
-def _needs_trust(ws: Workspace, golden: Golden) -> bool:
-    ws.load(golden)
-    return golden.name in ws.trusted
-
-
-def _expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict:
-    """Where a resume must start, per the documented counter decision.
-
-    Files without loop state (before 1.6, unless saved fault-tolerant) resume at their saved
-    ``epoch`` with ``global_step`` = the optimizer steps the file proves: optimizers that keep no
-    ``step`` count (SGD) cannot be counted. Files with loop state resume exactly where they stopped.
-    """
-    truth = golden.truth
-    steps = sum(truth["optimizer_steps"])
-    if truth.get("scaler") is not None:  # AMP: the steps the GradScaler skipped (inf gradients) count too
-        steps = int(truth["trainer"]["global_step"])
-    if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
-        provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
-        original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
-        epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
-        return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
-    mid = int(truth.get("batches_in_current_epoch") or 0)
-    return {
-        "epoch": int(truth["completed_epochs"]),
-        "global_step": steps,
-        "batches": truth["steps_per_epoch"] - mid,
-        "mid_epoch": mid,
-    }
-
-
-def _align_checkpoint_dirs(callbacks: list, upgraded: dict, match_callback_states, tmp_path: Path) -> None:
-    """Give each ModelCheckpoint the dirpath it was saved with, or Lightning drops its top-k state.
-
-    ``ModelCheckpoint.load_state_dict`` restores best_k_models/kth_value only when the dirpath is
-    unchanged; the probe points it back into ``tmp_path`` right after the restore.
-    """
-    states = dict(upgraded.get("callbacks") or {})
-    matched = match_callback_states({"callbacks": states}, callbacks)["callbacks"]
-    for cb in callbacks:
-        state = matched.get(getattr(cb, "state_key", None))
-        if isinstance(state, dict) and state.get("dirpath") and hasattr(cb, "dirpath"):
-            cb._ckpt_compat_dirpath = cb.dirpath
-            cb.dirpath = state["dirpath"]
-
-
-def _make_probe(pl):
-    class RestoreProbe(pl.Callback):
-        """Asserts the restored state on ``on_train_start``; records the loss of every later batch."""
-
-        def __init__(self, golden, truth, expected, golden_file, upgraded, recipe, tmp_path):
-            self.golden, self.truth, self.expected = golden, truth, expected
-            self.golden_file, self.upgraded, self.recipe = golden_file, upgraded, recipe
-            self.restored, self.losses, self.exact_keys = False, [], False
-
-        def on_train_start(self, trainer, pl_module):
-            self.restored = True
-            check_restored(
-                trainer,
-                self.golden,
-                self.truth,
-                self.expected,
-                self.golden_file,
-                self.upgraded,
-                self.recipe,
-                pl_module,
-                exact_keys=self.exact_keys,
-            )
-            for cb in trainer.callbacks:
-                if hasattr(cb, "_ckpt_compat_dirpath"):
-                    cb.dirpath = cb._ckpt_compat_dirpath
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
-            value = trainer.callback_metrics.get("train_loss")
-            self.losses.append(None if value is None else float(value))
-
-    return RestoreProbe

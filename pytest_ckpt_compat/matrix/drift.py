@@ -74,7 +74,6 @@ def newest_golden(store: GoldenStore, scenario: str) -> Golden | None:
 
 def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
     """A checkpoint saved now with the recipe must have the structure of the upgraded newest golden."""
-    from ..core.catalogue import lightning_catalogue
     from ..files.loading import load_checkpoint
 
     golden = newest_golden(ws.store, scenario)
@@ -88,18 +87,33 @@ def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
     upgraded, _ = ws.upgraded(golden)
     diff = structure_diff(structure(upgraded), structure(now))
     if diff:
-        installed = versions.installed_lightning_version()
-        units = [m for m in lightning_catalogue().migrations if versions.parse(golden.saved_version) < m.version]
-        known = ", ".join(m.id for m in units) or "none"
         raise CheckFailed(
-            f"schema drift: a {scenario} checkpoint saved now by Lightning {installed} "
-            f"differs from golden {golden.name} "
-            f"(saved by {golden.saved_version}) after upgrade:\n  "
+            f"schema drift: a {scenario} checkpoint saved now by Lightning {versions.installed_lightning_version()} "
+            f"differs from golden {golden.name} (saved by {golden.saved_version}) after upgrade:\n  "
             + "\n  ".join(diff[:80])
             + ("\n  ..." if len(diff) > 80 else "")
-            + f"\nLikely missing migration: a unit with {golden.saved_version} < VERSION <= {installed} that produces "
-            f"these keys (units in that range now: {known}); or add a golden for {installed}."
+            + "\n"
+            + drift_hint(golden.saved_version)
         )
+
+
+def drift_hint(saved_version: str) -> str:
+    """What to do about a drift: a missing unit only when releases lie between the golden and the installed one."""
+    from ..core.catalogue import lightning_catalogue
+
+    installed = versions.installed_lightning_version()
+    if versions.parse(saved_version) >= versions.parse(installed):
+        return (
+            f"The golden was saved by the installed release {installed} itself, so no migration can be missing: "
+            "what saves checkpoints changed since the golden was recorded (a patched Lightning, a dependency, "
+            f"or the recipe). If the new structure is intended, re-record with `ckpt-compat golden add {installed}`."
+        )
+    units = [m for m in lightning_catalogue().migrations if versions.parse(saved_version) < m.version]
+    known = ", ".join(m.id for m in units) or "none"
+    return (
+        f"Likely missing migration: a unit with {saved_version} < VERSION <= {installed} that produces "
+        f"these keys (units in that range now: {known}); or add a golden for {installed}."
+    )
 
 
 @contextlib.contextmanager

@@ -7,11 +7,14 @@ new output (JSON, HTML) is a function here and needs no change to the hooks (syr
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ..core import versions
+from ..goldens.store import resolve_cache
 from .checks import CHECKS
 from .session import State
 
+_NOTEWORTHY = ("failed", "xpassed")
 _SYMBOL = {"passed": "pass", "failed": "FAIL", "skipped": "skip", "xfailed": "xfail", "xpassed": "XPASS", None: "-"}
 
 
@@ -27,15 +30,24 @@ def count_line(state: State) -> str:
     return line + "".join(f", {c[kind]} {kind}" for kind in ("xfailed", "xpassed") if c[kind])
 
 
-def text_lines(state: State) -> list[str]:
-    """The matrix as terminal lines: one row per golden, failed migrations, the count line."""
+def text_lines(state: State, *, full: bool = False) -> list[str]:
+    """The matrix as terminal lines: failing rows (every row with ``full``), failed migrations, the count line.
+
+    Compact by default: a clean run of 1,000+ goldens is one line, not a table of ``pass`` (the
+    Markdown report keeps the full table); a row is shown when a cell failed or passed unexpectedly.
+    """
     rows = state.rows()
-    width = max([len(g.id) for g, _ in rows] + [6])
+    shown = rows if full else [(g, row) for g, row in rows if any(row[c] in _NOTEWORTHY for c in CHECKS)]
+    width = max([len(g.id) for g, _ in shown] + [6])
     lines = []
-    if rows:
+    if shown:
         lines.append(f"{'golden':<{width}}  " + "  ".join(f"{c:<12}" for c in CHECKS).rstrip())
-        for golden, row in rows:
+        for golden, row in shown:
             lines.append(f"{golden.id:<{width}}  " + "  ".join(f"{_SYMBOL[row[c]]:<12}" for c in CHECKS).rstrip())
+    hidden = len(rows) - len(shown)
+    if hidden:
+        what = "no failures" if not shown else f"{hidden} more goldens without failures"
+        lines.append(f"ckpt-compat: {what} (the full table: --ckpt-compat-report=FILE.md, or -v)")
     failed_units = {k: v for k, v in state.migration_outcomes().items() if v[0] == "failed"}
     for unit, (_, msg) in sorted(failed_units.items()):
         lines.append(f"migration {unit}: FAIL " + " / ".join(msg.splitlines()[1:3] or msg.splitlines()[:1]))
@@ -43,6 +55,14 @@ def text_lines(state: State) -> list[str]:
         lines.append(f"xfail ({len(cells)} cells: {', '.join(cells[:3])}{', ...' if len(cells) > 3 else ''}): {reason}")
     lines.append(count_line(state))
     return lines
+
+
+def default_path() -> Path:
+    """Where ``ckpt-compat matrix`` writes its report unless told: beside the golden cache, outside any checkout.
+
+    Not the working folder: a report there shows up in ``git status`` of whatever project ran it.
+    """
+    return resolve_cache() / "reports" / "ckpt-compat-report.md"
 
 
 def known_defect_cells(state: State) -> dict[str, list[str]]:

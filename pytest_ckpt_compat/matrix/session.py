@@ -22,6 +22,13 @@ from .checks import CHECKS, skip_reason
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")  # known defects are xfailed cells
 _CELL_PROP = "ckpt_compat_cell"
 _MIGRATION_PROP = "ckpt_compat_migration"
+_CHECK_PROP = "ckpt_compat_check"  # the check-mode tests: installed release, schema drift
+CELL_ARG, MIGRATION_ARG, DRIFT_ARG, RELEASE_ARG = (
+    "ckpt_compat_cell",
+    "ckpt_compat_migration",
+    "ckpt_compat_drift_scenario",
+    "ckpt_compat_installed_release",
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class State:
     outcomes: dict = field(default_factory=dict)  # nodeid -> (kind, key, outcome, message)
     selected: set = field(default_factory=set)  # golden names collected and not deselected
     problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # check mode: what did not run, and why (not failures)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> State:
@@ -82,14 +90,14 @@ class State:
     def cells(self) -> list[Cell]:
         return [Cell(g, check) for g in self.store.goldens for check in CHECKS]
 
+    def drift_params(self) -> tuple[list[str], list[str]]:
+        """Drift scenarios and their ids ``<release>-<scenario>``: ``-k "2.6.6"`` selects them with that release."""
+        goldens = drift_goldens(self.store)
+        return [g.scenario for g in goldens], [g.id for g in goldens]
+
     def drift_scenarios(self) -> list[str]:
         """Scenarios of the newest golden release not newer than the installed Lightning (CPU ones)."""
-        installed = versions.parse(versions.installed_lightning_version())
-        eligible = [g for g in self.store.goldens if versions.parse(g.saved_version) <= installed and not g.requires]
-        if not eligible:
-            return []
-        newest = eligible[-1].release
-        return [g.scenario for g in eligible if g.release == newest]
+        return [g.scenario for g in drift_goldens(self.store)]
 
     def shard(self, items: list) -> tuple[list, list]:
         if not self.shard_spec:
@@ -99,7 +107,7 @@ class State:
         keep: list = []
         drop: list = []
         for item in items:
-            golden = _param(item, "ckpt_compat_cell")
+            golden = _param(item, CELL_ARG)
             if golden is not None:
                 ok = order[golden.golden.name] % total == index - 1
             else:
@@ -108,30 +116,29 @@ class State:
         return keep, drop
 
     def label(self, item) -> None:
-        cell = _param(item, "ckpt_compat_cell")
+        """Tag the plugin's own items so their reports (forwarded by xdist too) land in the matrix."""
+        cell = _param(item, CELL_ARG)
         if cell is not None:
             item.user_properties.append((_CELL_PROP, [cell.golden.name, cell.check]))
-        unit = _param(item, "migration")
+        unit = _param(item, MIGRATION_ARG)
         if unit is not None and _is_ours(item):
             item.user_properties.append((_MIGRATION_PROP, unit.id))
+        for arg, what in ((DRIFT_ARG, "drift"), (RELEASE_ARG, "installed")):
+            if _param(item, arg) is not None and _is_ours(item):
+                item.user_properties.append((_CHECK_PROP, what))
 
-    def golden_names(self, nodeids: Iterable[str]) -> set[str]:
-        by_id = {g.id: g.name for g in self.store.goldens}
-        found = set()
-        for nodeid in nodeids:
-            match = re.search(r"test_golden\[(.+)-(" + "|".join(CHECKS) + r")\]$", nodeid)
-            if match and match.group(1) in by_id:
-                found.add(by_id[match.group(1)])
-        return found
+    def golden_names(self, items: Iterable) -> set[str]:
+        """Names of the goldens that collected items exercise, read from each item's parameters."""
+        cells = (_param(item, CELL_ARG) for item in items)
+        return {cell.golden.name for cell in cells if cell is not None}
 
     # ---------------------------------------------------------------- outcomes
     def record(self, rep) -> None:
-        props = dict((k, v) for k, v in getattr(rep, "user_properties", ()) if k in (_CELL_PROP, _MIGRATION_PROP))
+        props = dict((k, v) for k, v in getattr(rep, "user_properties", ()) if k in _PROPS)
         if not props:
             return
-        kind, key = (
-            (_CELL_PROP, tuple(props[_CELL_PROP])) if _CELL_PROP in props else (_MIGRATION_PROP, props[_MIGRATION_PROP])
-        )
+        kind = next(k for k in _PROPS if k in props)
+        key = tuple(props[kind]) if kind == _CELL_PROP else props[kind]
         previous = self.outcomes.get(rep.nodeid)
         if rep.failed:
             outcome = "failed"
@@ -155,6 +162,22 @@ class State:
         return {key: (outcome, msg) for kind, key, outcome, msg in self.outcomes.values() if kind == _MIGRATION_PROP}
 
     # ---------------------------------------------------------------- check mode
+    def check_notes(self) -> list[str]:
+        """Check-mode tests that did not run here, said out loud (a shard or ``-k`` may leave them out)."""
+        ran = {key for kind, key, _, _ in self.outcomes.values() if kind == _CHECK_PROP}
+        notes = []
+        if "drift" not in ran and self.drift_scenarios():
+            notes.append(
+                "schema drift was not checked in this run: its tests (test_schema_drift[<release>-<scenario>]) "
+                "were deselected by -k/-m or --ckpt-compat-shard (shard 1 runs them); make one CI job run them"
+            )
+        if "installed" not in ran:
+            notes.append(
+                "the installed release's golden was not checked in this run: test_installed_release_has_golden "
+                "was deselected by -k/-m or --ckpt-compat-shard (shard 1 runs it)"
+            )
+        return notes
+
     def check_problems(self) -> list[str]:
         """Session-level failures of ``--ckpt-compat-check`` (per-item ones are tests of their own)."""
         exercised = {name for name, _ in self.cell_outcomes()}
@@ -195,6 +218,13 @@ def migrations(catalogue=None) -> list:
     return [unit for cat in all_catalogues() for unit in cat.migrations]
 
 
+def drift_goldens(store: GoldenStore) -> list[Golden]:
+    """The CPU goldens of the newest release not newer than the installed Lightning: what drift compares with."""
+    installed = versions.parse(versions.installed_lightning_version())
+    eligible = [g for g in store.goldens if versions.parse(g.saved_version) <= installed and not g.requires]
+    return [g for g in eligible if g.release == eligible[-1].release] if eligible else []
+
+
 def golden_around(store: GoldenStore, migration, *, before: bool) -> Golden | None:
     """Newest golden saved before ``migration.version`` (or oldest at/after it), preferring end_of_fit."""
     if migration.catalogue != "lightning":
@@ -207,6 +237,9 @@ def golden_around(store: GoldenStore, migration, *, before: bool) -> Golden | No
     release = goldens[-1].release if before else goldens[0].release
     same = [g for g in goldens if g.release == release]
     return next((g for g in same if g.scenario == "end_of_fit"), same[0])
+
+
+_PROPS = (_CELL_PROP, _MIGRATION_PROP, _CHECK_PROP)
 
 
 def _param(item, name: str) -> Any:

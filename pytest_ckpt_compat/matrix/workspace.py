@@ -56,7 +56,7 @@ class Workspace:
     store: GoldenStore
     tmpdir: Path
     _upgraded: dict = field(default_factory=dict)
-    trusted: set = field(default_factory=set)
+    trusted: dict = field(default_factory=dict)  # golden name -> its verified private copy
 
     @property
     def recipe(self):
@@ -66,17 +66,27 @@ class Workspace:
         return self.store.fetch(golden)
 
     def load(self, golden: Golden) -> dict:
-        """A fresh dict of the golden file: safe load, else trusted (the file passed its sha256)."""
+        """A fresh dict of the golden file: safe load, else a trusted load of bytes just hashed.
+
+        Trust runs pickled code, so it never reads the (possibly shared) cache: it reads a private
+        copy whose bytes matched the registry's sha256 when they were copied (:meth:`trusted_file`).
+        """
         from ..core.errors import UnsafeCheckpoint
         from ..files.loading import load_checkpoint
 
-        path = self.fetch(golden)
-        try:
-            return load_checkpoint(path)
-        except UnsafeCheckpoint:
-            _ = self.recipe  # imports the recipe module: the pickled user classes live there
-            self.trusted.add(golden.name)
-            return load_checkpoint(path, trust=True)
+        if golden.name not in self.trusted:
+            try:
+                return load_checkpoint(self.fetch(golden))
+            except UnsafeCheckpoint:
+                pass
+        _ = self.recipe  # the pickled user classes live in the recipe module
+        return load_checkpoint(self.trusted_file(golden), trust=True)
+
+    def trusted_file(self, golden: Golden) -> Path:
+        """The golden as a private file verified against the registry now: the only path loaded with trust."""
+        if golden.name not in self.trusted:
+            self.trusted[golden.name] = self.store.verified_copy(golden, self.tmpdir / "trusted")
+        return self.trusted[golden.name]
 
     def upgraded(self, golden: Golden) -> tuple[dict, Path]:
         """The golden upgraded by our catalogue alone, and the file it was written to."""
@@ -85,8 +95,8 @@ class Workspace:
             from ..files.writing import save_checkpoint
             from ..lightning import lightning_migration_disabled
 
-            source = self.fetch(golden)
             checkpoint = self.load(golden)
+            source = self.trusted[golden.name] if golden.name in self.trusted else self.fetch(golden)
             with lightning_migration_disabled():
                 upgrade(checkpoint)
             dest = self.tmpdir / "upgraded" / golden.name

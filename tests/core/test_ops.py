@@ -193,3 +193,20 @@ def test_fit_loop_skeleton_matches_lightning_when_installed():
     theirs = migration._get_fit_loop_initial_state_1_6_0()
     theirs["epoch_loop.state_dict"].pop("_batches_that_stepped")
     assert ops.fit_loop_skeleton_1_6_0() == theirs
+
+
+def test_differences_is_exact_structural_equality():
+    """The one comparison of checkpoint trees: types, dtypes, key sets (and order when asked) all count."""
+    import torch
+
+    from pytest_ckpt_compat.ops import differences
+
+    assert differences({"a": [1, (2.0, "x")], "t": torch.ones(2)}, {"a": [1, (2.0, "x")], "t": torch.ones(2)}) == []
+    assert differences({"a": 1, "b": 1.0}, {"a": True, "b": 1}) == ["/a: 1 -> True", "/b: 1.0 -> 1"]
+    assert differences({"t": torch.ones(2)}, {"t": torch.ones(2, dtype=torch.float64)}) == ["/t"]
+    assert differences({"x": 1}, {"y": 1}) == ["/x removed", "/y added"]
+    assert differences([1, 2], (1, 2)) == [": [1, 2] -> (1, 2)"]
+    assert differences({"a": 1, "b": 2}, {"b": 2, "a": 1}) == []
+    assert differences({"a": 1, "b": 2}, {"b": 2, "a": 1}, ordered_keys=True) == [
+        ".: key order ['a', 'b'] -> ['b', 'a']"
+    ]

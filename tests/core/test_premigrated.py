@@ -32,7 +32,7 @@ from pytest_ckpt_compat.files.writing import save_checkpoint
 from pytest_ckpt_compat.goldens.store import GoldenStore
 from pytest_ckpt_compat.matrix.checks import check_resume
 from pytest_ckpt_compat.matrix.workspace import Workspace
-from pytest_ckpt_compat.testing import _diff
+from pytest_ckpt_compat.ops import differences as _diff
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 CURRENT = versions.installed_lightning_version()

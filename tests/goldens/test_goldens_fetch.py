@@ -37,6 +37,8 @@ class _Server:
     def __init__(self, directory: Path):
         self.requests: list[str] = []
         self.truncate: set[str] = set()
+        self.trickle: set[str] = set()  # a byte at a time, for ever (Content-Length says 1 MB)
+        self.endless: set[str] = set()  # a fast body that never ends (no Content-Length)
         self.delay = 0.0
         outer = self
 
@@ -50,6 +52,22 @@ class _Server:
             def do_GET(self):
                 outer.requests.append(self.path)
                 time.sleep(outer.delay)
+                if self.path.lstrip("/") in outer.trickle | outer.endless:
+                    trickle = self.path.lstrip("/") in outer.trickle
+                    self.send_response(200)
+                    if trickle:
+                        self.send_header("Content-Length", str(1_000_000))
+                    self.end_headers()
+                    try:
+                        while not outer.stopped.is_set():
+                            self.wfile.write(b"x" if trickle else b"x" * 65536)
+                            self.wfile.flush()
+                            if trickle:
+                                outer.stopped.wait(0.01)
+                    except OSError:  # the client gave up: what the test wants
+                        pass
+                    self.close_connection = True
+                    return
                 if self.path.lstrip("/") in outer.truncate:
                     body = b"only part of the file"
                     self.send_response(200)
@@ -61,12 +79,14 @@ class _Server:
                     return
                 super().do_GET()
 
+        self.stopped = threading.Event()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def stop(self):
+        self.stopped.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -145,6 +165,48 @@ def test_truncated_transfer(server, golden_dir, tmp_path):
         _store(server, tmp_path, golden_dir).fetch("2.0.0/mid_epoch.ckpt")
     leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and ".locks" not in p.parts]
     assert leftovers == []
+
+
+def test_endless_trickle_stops_at_the_overall_deadline(server, golden_dir, tmp_path):
+    """A server that sends a byte every 10 ms for ever: pooch's per-read timeout never fires; the deadline does.
+
+    Not timing-fragile: the body never ends, so the only way out is the deadline (0.5 s here).
+    """
+    server.trickle.add("2.0.0/mid_epoch.ckpt")
+    store = _store(server, tmp_path, golden_dir, deadline=0.5)
+    with pytest.raises(GoldenError, match=r"did not finish within 0\.5 s .* CKPT_COMPAT_FETCH_DEADLINE"):
+        store.fetch("2.0.0/mid_epoch.ckpt")
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and ".locks" not in p.parts]
+    assert leftovers == []
+
+
+def test_endless_body_stops_at_the_size_cap(server, golden_dir, tmp_path):
+    """A fast body without end and without Content-Length: cut off past the cap, nothing cached."""
+    server.endless.add("2.0.0/mid_epoch.ckpt")
+    store = _store(server, tmp_path, golden_dir, max_bytes=300_000)
+    with pytest.raises(GoldenError, match=r"exceeds 300000 bytes .* CKPT_COMPAT_FETCH_MAX_BYTES"):
+        store.fetch("2.0.0/mid_epoch.ckpt")
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and ".locks" not in p.parts]
+    assert leftovers == []
+
+
+def test_deadline_and_cap_come_from_the_environment(monkeypatch, golden_dir, tmp_path):
+    monkeypatch.setenv("CKPT_COMPAT_FETCH_DEADLINE", "2.5")
+    monkeypatch.setenv("CKPT_COMPAT_FETCH_MAX_BYTES", "1000")
+    store = _store(golden_dir, tmp_path, golden_dir)
+    assert (store.deadline, store.max_bytes) == (2.5, 1000)
+    monkeypatch.setenv("CKPT_COMPAT_FETCH_DEADLINE", "soon")
+    with pytest.raises(GoldenError, match="CKPT_COMPAT_FETCH_DEADLINE='soon' must be a positive number"):
+        _store(golden_dir, tmp_path, golden_dir)
+
+
+def test_cache_folder_that_cannot_be_created_is_a_golden_error(golden_dir, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    store = GoldenStore(golden_dir, tmp_path / "a-file" / "cache")
+    with pytest.raises(
+        GoldenError, match=r"cannot create the golden cache folder .*a-file/cache: .*--ckpt-compat-cache"
+    ):
+        store.fetch("1.0.0/end_of_fit.ckpt")
 
 
 def test_local_folder_mirror(golden_dir, tmp_path):

@@ -3,7 +3,7 @@
 ``python install_flows.py GROUP WORKDIR``, with ``CKPT_COMPAT_LIGHTNING`` naming the namespace
 whose Trainer the recipe builds on. A subprocess because ``install()`` patches the process;
 each group prints one ``RESULT {json}`` line that test_lightning_install.py asserts on. Resumes
-are checked exactly by the matrix's own probe (``checks``): a mismatch raises inside ``fit``.
+are checked exactly by the matrix's own probe (``harness``): a mismatch raises inside ``fit``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 from pytest_ckpt_compat import lightning as integration
 from pytest_ckpt_compat.goldens.store import GoldenStore
-from pytest_ckpt_compat.matrix import checks
+from pytest_ckpt_compat.matrix import harness
 from pytest_ckpt_compat.matrix.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,9 +76,9 @@ def _resumed(ws, name: str, tmp: Path, path: Path | None = None, **trainer_kwarg
     recipe, golden = ws.recipe, ws.store.get(name)
     upgraded, _ = ws.upgraded(golden)
     golden_file = ws.load(golden)
-    expected = checks._expected_counters(golden, upgraded, golden_file)
-    probe = checks._make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, tmp)
-    trainer, model, _ = checks._fit(
+    expected = harness.expected_counters(golden, upgraded, golden_file)
+    probe = harness.make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, tmp)
+    trainer, model, _ = harness.fit(
         ws,
         golden,
         path or ws.fetch(golden),
@@ -217,12 +217,12 @@ def group_cli(ws, tmp: Path) -> dict:
     golden = ws.store.get(PRE_1_5)
     upgraded, _ = ws.upgraded(golden)
     golden_file = ws.load(golden)
-    expected = checks._expected_counters(golden, upgraded, golden_file)
+    expected = harness.expected_counters(golden, upgraded, golden_file)
 
     def run(workdir: Path):
-        probe = checks._make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, workdir)
+        probe = harness.make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, workdir)
         callbacks = recipe._callbacks(recipe.CLASSES[3], str(workdir), golden.scenario)
-        checks._align_checkpoint_dirs(callbacks, upgraded, integration.match_callback_states, workdir)
+        harness.align_checkpoint_dirs(callbacks, upgraded, integration.match_callback_states, workdir)
         defaults = recipe._trainer_kwargs(str(workdir), golden.scenario, "cpu", callbacks + [probe])
         defaults.update(max_epochs=expected["epoch"] + 1, deterministic=True)
         args = ["fit", "--ckpt_path", str(ws.fetch(golden))] + [

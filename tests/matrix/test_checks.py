@@ -65,3 +65,17 @@ def test_skip_reasons():
     )
     assert skip_reason(gpu, "resume") == expected
     assert skip_reason(gpu, "upgrade") is None
+
+
+def test_drift_hint_names_a_range_only_when_releases_lie_between():
+    """A golden of the installed release cannot miss a migration: "2.6.6 < VERSION <= 2.6.6" said nothing."""
+    from pytest_ckpt_compat.core.versions import installed_lightning_version
+    from pytest_ckpt_compat.matrix.drift import drift_hint
+
+    installed = installed_lightning_version()
+    same = drift_hint(installed)
+    assert same.startswith(f"The golden was saved by the installed release {installed} itself")
+    assert "< VERSION <=" not in same and f"ckpt-compat golden add {installed}" in same
+    older = drift_hint("1.9.0")
+    assert older.startswith(f"Likely missing migration: a unit with 1.9.0 < VERSION <= {installed} ")
+    assert "pl-2.0.0-drop-apex-amp-state" in older

@@ -8,6 +8,7 @@ import pytest
 
 from pytest_ckpt_compat.goldens.store import GoldenStore
 from pytest_ckpt_compat.matrix import report
+from pytest_ckpt_compat.matrix.checks import CHECKS
 from pytest_ckpt_compat.matrix.session import State
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -62,3 +63,38 @@ def test_a_failed_teardown_is_not_overwritten(state):
     state.record(_report("m::t[fetch]", [golden.name, "fetch"], "failed", when="setup"))
     state.record(_report("m::t[fetch]", [golden.name, "fetch"], "passed"))
     assert state.cell_outcomes()[(golden.name, "fetch")][0] == "failed"
+
+
+def _all_pass(state, goldens) -> None:
+    for golden in goldens:
+        for check in CHECKS:
+            state.record(_report(f"m::t[{golden.id}-{check}]", [golden.name, check], "passed"))
+
+
+def test_a_clean_run_is_one_line_not_a_table_of_pass(state):
+    """1,161 goldens passing printed 1,161 rows of ``pass``; now one line (the report keeps the table)."""
+    _all_pass(state, state.store.goldens[:3])
+    assert report.text_lines(state) == [
+        "ckpt-compat: no failures (the full table: --ckpt-compat-report=FILE.md, or -v)",
+        "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped",
+    ]
+    full = report.text_lines(state, full=True)
+    assert [line.split()[0] for line in full] == ["golden", *(g.id for g in state.store.goldens[:3]), "ckpt-compat:"]
+
+
+def test_only_rows_with_a_failure_are_shown(state):
+    goldens = state.store.goldens[:3]
+    _all_pass(state, goldens)
+    state.record(_report(f"m::t[{goldens[1].id}-load]", [goldens[1].name, "load"], "failed"))
+    lines = report.text_lines(state)
+    assert lines[1].split() == [goldens[1].id, "pass", "pass", "FAIL", "pass", "pass", "pass"]
+    assert lines[0].split()[0] == "golden" and len(lines) == 4
+    assert (
+        lines[2] == "ckpt-compat: 2 more goldens without failures (the full table: --ckpt-compat-report=FILE.md, or -v)"
+    )
+
+
+def test_the_default_report_is_outside_the_working_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CKPT_COMPAT_CACHE", str(tmp_path / "cache"))
+    assert report.default_path() == tmp_path / "cache" / "reports" / "ckpt-compat-report.md"

@@ -8,6 +8,7 @@ import copy
 import torch
 
 from pytest_ckpt_compat import lightning_catalogue
+from pytest_ckpt_compat.ops import differences
 
 
 def unit(unit_id: str):
@@ -39,14 +40,8 @@ def snapshot(obj):
 
 
 def same(a, b) -> bool:
-    """Structural equality where tensors compare by value."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
+    """Structural equality, key order included, tensors by dtype and value (the package's one comparison)."""
+    return not differences(a, b, ordered_keys=True)
 
 
 @contextlib.contextmanager

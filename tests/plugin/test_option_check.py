@@ -1,4 +1,9 @@
-"""``--ckpt-compat-check``: a removed golden, an unregistered golden, -k respected, format drift."""
+"""``--ckpt-compat-check``: a removed golden, an unregistered golden, -k respected, format drift.
+
+The check-mode tests carry the release in their ids (``test_schema_drift[2.6.6-end_of_fit]``,
+``test_installed_release_has_golden[2.6.6]``), so sharding by release with ``-k`` keeps them in the
+shard of that release; a run that leaves them out says so.
+"""
 
 from __future__ import annotations
 
@@ -51,11 +56,41 @@ def test_golden_missing_from_registry_fails_the_session(pytester, golden_copy, c
 
 
 def test_deselected_goldens_are_not_unexercised(pytester, golden_subset, cache_args):
+    """Deselected goldens are no failure; the check-mode tests it left out are named, with the reason."""
     result = pytester.runpytest_subprocess(
         f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "1.6.5-end_of_fit-fetch", *cache_args
     )
     result.assert_outcomes(passed=1)
     assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            "ckpt-compat check: not checked: schema drift was not checked in this run: its tests "
+            "(test_schema_drift[[]<release>-<scenario>[]]) were deselected by -k/-m or --ckpt-compat-shard*",
+            "ckpt-compat check: not checked: the installed release's golden was not checked in this run*",
+        ]
+    )
+
+
+def test_selecting_the_newest_release_keeps_drift_and_the_installed_check(pytester, golden_subset, cache_args):
+    """Before: ``-k "2.6.6"`` (the README's sharding advice) silently dropped both check-mode tests."""
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "2.6.6", "--collect-only", "-q", *cache_args
+    )
+    check_items = [line for line in result.stdout.lines if line.startswith("ckpt-compat/check::")]
+    assert check_items == [
+        "ckpt-compat/check::test_installed_release_has_golden[2.6.6]",
+        "ckpt-compat/check::test_schema_drift[2.6.6-end_of_fit]",
+        "ckpt-compat/check::test_schema_drift[2.6.6-mid_epoch]",
+    ]
+
+
+def test_collect_only_reports_no_golden_as_unexercised(pytester, golden_subset, cache_args):
+    """Before: ``--collect-only`` failed check mode with every golden "selected but never exercised"."""
+    result = pytester.runpytest_subprocess(
+        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "--collect-only", "-q", *cache_args
+    )
+    assert result.ret == 0
+    assert "never exercised" not in result.stdout.str() and "ckpt-compat check:" not in result.stdout.str()
 
 
 def test_unexercised_selected_golden_fails(pytester, golden_subset, cache_args):
@@ -88,7 +123,7 @@ def test_synthetic_format_change_is_reported(pytester, golden_subset, cache_args
         "connector.dump_checkpoint = dump\n"
     )
     result = pytester.runpytest_subprocess(
-        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "drift[end_of_fit]", *cache_args
+        f"--ckpt-compat-url={golden_subset}", "--ckpt-compat-check", "-k", "drift and end_of_fit", *cache_args
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -98,6 +133,6 @@ def test_synthetic_format_change_is_reported(pytester, golden_subset, cache_args
             "*- hparams_name (str)  only in the upgraded golden",
             "*+ new_format_key (dict)  only in the checkpoint saved now",
             "*+ new_format_key.count (int)  only in the checkpoint saved now",
-            "*Likely missing migration: a unit with 2.6.6 < VERSION <= 2.6.6*",
+            "*The golden was saved by the installed release 2.6.6 itself, so no migration can be missing:*",
         ]
     )

@@ -41,12 +41,11 @@ def test_matrix_passes_and_is_summarised(pytester, golden_subset, tmp_path, cach
         [
             f"ckpt-compat: goldens from {golden_subset}*cache {tmp_path / 'cache'}",
             "*- ckpt-compat matrix -*",
-            "golden * fetch * upgrade * load * resume * weights_only * plain_resume",
-            "1.6.5-end_of_fit  pass * pass * pass * pass * pass * pass",
-            "2.6.6-mid_epoch   pass * pass * pass * pass * pass * pass",
+            "ckpt-compat: no failures (the full table: --ckpt-compat-report=FILE.md, or -v)",
             "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped",
         ]
     )
+    assert "1.6.5-end_of_fit  pass" not in result.stdout.str()  # a clean run prints no table of pass
 
 
 def test_newer_golden_is_skipped_with_reason(pytester, golden_copy, tmp_path, cache_args):
@@ -95,7 +94,7 @@ def test_sabotaged_unit_fails_exactly_its_cells(pytester, golden_subset, tmp_pat
     assert failed == sorted(expected)
     result.stdout.fnmatch_lines([f"*MigrationError: migration {unit} failed: RuntimeError: sabotaged for the test*"])
     result.stdout.fnmatch_lines(
-        ["1.6.5-end_of_fit  pass * FAIL * FAIL * FAIL * FAIL", "2.6.6-end_of_fit  pass * pass * pass * pass * pass"]
+        ["1.6.5-end_of_fit  pass * FAIL * FAIL * FAIL * FAIL", "ckpt-compat: 2 more goldens without failures*"]
     )
 
 

@@ -1,0 +1,165 @@
+"""The Trainer harness of the matrix: fit a golden under its recipe and probe what was restored.
+
+Why a module of its own: the ``resume`` checks (:mod:`.checks`) and the Lightning integration
+tests drive the same ``fit(ckpt_path=...)`` with the recipe's model, datamodule, callbacks and
+Trainer arguments; they share these public helpers instead of reaching into the checks.
+
+- :func:`expected_counters`: where a resume must start (epoch, global step, batches left);
+- :func:`fit`: one ``fit(ckpt_path=path)`` (through ``CheckpointUpgrade``, plain, or installed);
+- :func:`make_probe`: a callback that runs :func:`.restored.check_restored` right after the restore;
+- :func:`align_checkpoint_dirs`, :func:`module_class`, :func:`make_datamodule`: recipe plumbing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from packaging.version import Version
+
+from ..core import versions
+from ..goldens.store import Golden
+from .restored import check_restored
+from .workspace import Workspace
+
+__all__ = ["align_checkpoint_dirs", "expected_counters", "fit", "make_datamodule", "make_probe", "module_class"]
+
+_FORMAT_1_6 = Version("1.6.0")
+
+
+def _exact_keys(checkpoint: dict, callbacks) -> dict:
+    """What plain Lightning does with callback states: look each live ``state_key`` up, nothing else."""
+    return checkpoint
+
+
+def fit(
+    ws: Workspace,
+    golden: Golden,
+    path: Path,
+    tmp_path: Path,
+    upgraded: dict,
+    *,
+    max_epochs: int,
+    extra: Sequence = (),
+    plain: bool = False,
+    installed: bool = False,
+    trainer_kwargs: dict | None = None,
+):
+    """One ``fit(ckpt_path=path)`` with the recipe's model, datamodule, callbacks and Trainer arguments.
+
+    ``plain``: as a user without this package: no ``CheckpointUpgrade``, Lightning's migration on.
+    ``installed``: ``lightning.install()`` is active: no ``CheckpointUpgrade``, Lightning's migration on.
+    """
+    import torch
+
+    from ..lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
+
+    recipe = ws.recipe
+    _, _, _, topk_cls = recipe.CLASSES
+    torch.manual_seed(1234)
+    model = module_class(recipe, golden)(**golden.truth["hparams"])
+    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
+    align_checkpoint_dirs(
+        callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path
+    )
+    plain = plain or installed
+    kwargs = recipe._trainer_kwargs(
+        str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()])
+    )
+    kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
+    datamodule = make_datamodule(recipe, golden.scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = recipe.pl.Trainer(**kwargs)
+        with contextlib.nullcontext() if plain else lightning_migration_disabled():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
+    return trainer, model, datamodule
+
+
+def make_datamodule(recipe, scenario: str):
+    if hasattr(recipe, "make_datamodule"):
+        return recipe.make_datamodule(scenario)
+    return recipe.CLASSES[0]()
+
+
+def module_class(recipe, golden: Golden):
+    """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
+    _, module_cls, manual_cls, _ = recipe.CLASSES
+    if golden.scenario != "manual_opt":
+        return module_cls
+    return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
+
+
+def expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict:
+    """Where a resume must start, per the documented counter decision.
+
+    Files without loop state (before 1.6, unless saved fault-tolerant) resume at their saved
+    ``epoch`` with ``global_step`` = the optimizer steps the file proves: optimizers that keep no
+    ``step`` count (SGD) cannot be counted. Files with loop state resume exactly where they stopped.
+    """
+    truth = golden.truth
+    steps = sum(truth["optimizer_steps"])
+    if truth.get("scaler") is not None:  # AMP: the steps the GradScaler skipped (inf gradients) count too
+        steps = int(truth["trainer"]["global_step"])
+    if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
+        provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
+        original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
+        return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
+    mid = int(truth.get("batches_in_current_epoch") or 0)
+    return {
+        "epoch": int(truth["completed_epochs"]),
+        "global_step": steps,
+        "batches": truth["steps_per_epoch"] - mid,
+        "mid_epoch": mid,
+    }
+
+
+def align_checkpoint_dirs(callbacks: list, upgraded: dict, match_callback_states, tmp_path: Path) -> None:
+    """Give each ModelCheckpoint the dirpath it was saved with, or Lightning drops its top-k state.
+
+    ``ModelCheckpoint.load_state_dict`` restores best_k_models/kth_value only when the dirpath is
+    unchanged; the probe points it back into ``tmp_path`` right after the restore.
+    """
+    states = dict(upgraded.get("callbacks") or {})
+    matched = match_callback_states({"callbacks": states}, callbacks)["callbacks"]
+    for cb in callbacks:
+        state = matched.get(getattr(cb, "state_key", None))
+        if isinstance(state, dict) and state.get("dirpath") and hasattr(cb, "dirpath"):
+            cb._ckpt_compat_dirpath = cb.dirpath
+            cb.dirpath = state["dirpath"]
+
+
+def make_probe(pl):
+    class RestoreProbe(pl.Callback):
+        """Asserts the restored state on ``on_train_start``; records the loss of every later batch."""
+
+        def __init__(self, golden, truth, expected, golden_file, upgraded, recipe, tmp_path):
+            self.golden, self.truth, self.expected = golden, truth, expected
+            self.golden_file, self.upgraded, self.recipe = golden_file, upgraded, recipe
+            self.restored, self.losses, self.exact_keys = False, [], False
+
+        def on_train_start(self, trainer, pl_module):
+            self.restored = True
+            check_restored(
+                trainer,
+                self.golden,
+                self.truth,
+                self.expected,
+                self.golden_file,
+                self.upgraded,
+                self.recipe,
+                pl_module,
+                exact_keys=self.exact_keys,
+            )
+            for cb in trainer.callbacks:
+                if hasattr(cb, "_ckpt_compat_dirpath"):
+                    cb.dirpath = cb._ckpt_compat_dirpath
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
+            value = trainer.callback_metrics.get("train_loss")
+            self.losses.append(None if value is None else float(value))
+
+    return RestoreProbe
