@@ -26,7 +26,8 @@ from .core.progress import echo, iterate
 from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
 from .files.names import shown
 from .files.signals import signals_as_exceptions
-from .goldens.building import PACKAGES, add_release, default_golden_dir, list_goldens
+from .goldens.building import PACKAGES, add_release, default_golden_dir
+from .goldens.listing import list_goldens
 
 
 def main(argv: Sequence[str] | None = None) -> int:

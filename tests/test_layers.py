@@ -57,7 +57,7 @@ SUBPACKAGES = [
         [
             {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads"},
             {"goldens.store"},
-            {"goldens.building"},
+            {"goldens.building", "goldens.listing"},
             {"goldens"},
         ],
     ),

@@ -22,10 +22,10 @@ from pytest_ckpt_compat.goldens.building import (
     add_release,
     exclude_newer,
     folder_name,
-    list_goldens,
     load_environments,
     resolve_environment,
 )
+from pytest_ckpt_compat.goldens.listing import list_goldens
 from pytest_ckpt_compat.goldens.registry import format_registry, read_registry, update_registry, write_registry
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
