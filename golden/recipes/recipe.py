@@ -187,6 +187,9 @@ def _build_classes():
         def __init__(self, hidden=16, lr=0.01, name="golden", schedule=None, **extra):
             super().__init__()
             self.save_hyperparameters()
+            self._setup(hidden, lr, schedule)
+
+        def _setup(self, hidden, lr, schedule):
             if (schedule or {}).get("kind") == "gan" and _version_tuple(pl.__version__) >= (2, 0, 0):
                 self.automatic_optimization = False  # 2.x: several optimizers only under manual optimization
             self.net = nn.Sequential(nn.Linear(8, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 2))
@@ -342,12 +345,25 @@ def _build_classes():
     for cls in (ManualModulePlain, ManualModuleIdx):
         cls.__name__ = "ManualModule"
 
+    class GanModule(GoldenModule):
+        """two_optimizers under 1.x automatic optimization: training_step is called once per optimizer."""
+
+        def training_step(self, batch, batch_idx, optimizer_idx=None):
+            return GoldenModule.training_step(self, batch, batch_idx)
+
     class ArgparseModule(GoldenModule):
         """hparams saved from an ``argparse.Namespace`` (``save_hyperparameters(args)``), the 1.x idiom."""
 
         def __init__(self, args):
-            super().__init__(hidden=args.hidden, lr=args.lr, name="golden-argparse_hparams")
-            self.save_hyperparameters(args)  # replaces GoldenModule's own, as a user's module does
+            # As a user's module: LightningModule.__init__ only (GoldenModule's would save its own
+            # arguments too). Naming __class__ gives this frame the cell that Lightning's
+            # save_hyperparameters looks for to find the init argument's name (hparams_name "args").
+            super(GoldenModule, self).__init__()
+            assert __class__ is not None
+            if isinstance(args, dict):  # load_from_checkpoint passes the saved hparams back as a dict
+                args = argparse.Namespace(**args)
+            self.save_hyperparameters(args)
+            self._setup(args.hidden, args.lr, None)
 
     from_mc = _model_checkpoint_class()
 
@@ -367,6 +383,7 @@ def _build_classes():
         ManualModuleIdx,
         RisingValDataModule,
         ArgparseModule,
+        GanModule,
     ):
         cls.__module__ = MODULE_NAME
         cls.__qualname__ = cls.__name__
@@ -402,6 +419,8 @@ def module_class(scenario):
     recipe = sys.modules[MODULE_NAME]
     if scenario == "argparse_hparams":
         return recipe.ArgparseModule
+    if scenario == "two_optimizers" and _version_tuple(pl.__version__) < (2, 0, 0):
+        return recipe.GanModule  # 1.0 - 1.9 require the optimizer_idx argument; 2.x refuses it (manual)
     return recipe.GoldenModule
 
 

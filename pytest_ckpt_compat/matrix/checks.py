@@ -275,14 +275,17 @@ def _fit(
     recipe = ws.recipe
     _, _, _, topk_cls = recipe.CLASSES
     torch.manual_seed(1234)
-    model = _module_class(recipe, golden)(**golden.truth["hparams"])
+    model = _make_module(recipe, golden)
     callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
     _align_checkpoint_dirs(
         callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path
     )
     plain = plain or installed
     kwargs = recipe._trainer_kwargs(
-        str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()])
+        str(tmp_path),
+        golden.scenario,
+        "cpu",
+        callbacks + list(extra) + ([] if plain else [CheckpointUpgrade(trust=golden.name in ws.trusted)]),
     )
     kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
     datamodule = _make_datamodule(recipe, golden.scenario)
@@ -358,8 +361,15 @@ def _module_class(recipe, golden: Golden):
     """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
     _, module_cls, manual_cls, _ = recipe.CLASSES
     if golden.scenario != "manual_opt":
-        return module_cls
+        return recipe.module_class(golden.scenario) if hasattr(recipe, "module_class") else module_cls
     return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
+
+
+def _make_module(recipe, golden: Golden):
+    """The module a resume starts from, built from the recorded hparams (a Namespace where it was saved from one)."""
+    if golden.scenario != "manual_opt" and hasattr(recipe, "make_module"):
+        return recipe.make_module(golden.scenario, golden.truth["hparams"])
+    return _module_class(recipe, golden)(**golden.truth["hparams"])
 
 
 def _needs_trust(ws: Workspace, golden: Golden) -> bool:
