@@ -735,8 +735,25 @@ def supported(scenario, accelerator):
         return "fault-tolerant loop layouts are recorded for Lightning 1.4 and 1.5 only"
     if scenario == "onecycle_lr" and not hasattr(torch.optim.lr_scheduler, "OneCycleLR"):
         return "this torch has no OneCycleLR (torch >= 1.3)"
+    if scenario == "cyclic_lr":
+        return _cyclic_lr_unpicklable()
     if scenario == "argparse_hparams" and not hasattr(pl.Trainer, "add_argparse_args"):
         return "Trainer.add_argparse_args was removed in Lightning 2.0"
+    return None
+
+
+def _cyclic_lr_unpicklable():
+    """torch 1.13 keeps a ``weakref.WeakMethod`` in CyclicLR's state: no checkpoint can hold it."""
+    import pickle
+
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.01, momentum=0.9)
+    try:
+        pickle.dumps(torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.001, max_lr=0.01).state_dict())
+    except Exception as exc:
+        return (
+            "this torch's CyclicLR state cannot be pickled (%s: %s), so Lightning cannot save it "
+            "(Lightning #15901; fixed in torch 2.0, pytorch PR #91400)" % (type(exc).__name__, exc)
+        )
     return None
 
 

@@ -110,7 +110,7 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     trust = golden.name in ws.trusted or _needs_trust(ws, golden)
     with lightning_migration_disabled():
         model = load_from_checkpoint(_module_class(recipe, golden), path, trust=trust)
-    m.eq("hparams", recipe.jsonable(dict(model.hparams)), truth["hparams"])
+    m.eq("hparams", recipe.jsonable(dict(model.hparams)), _data_hparams(truth["hparams"]))
     sha, total = recipe._weights(model)
     m.eq("weights_sha256", sha, truth["weights_sha256"])
     m.eq("weights_sum", total, truth["weights_sum"])
@@ -372,6 +372,12 @@ def _make_module(recipe, golden: Golden):
     return _module_class(recipe, golden)(**golden.truth["hparams"])
 
 
+def _data_hparams(hparams: dict) -> dict:
+    """The recorded hparams with a pickled function (``{"callable": ...}``, e.g. 1.0 - 1.2's argparse
+    ``_gpus_arg_default``) as the catalogue writes it: ``None``, the default it stood for."""
+    return {k: None if isinstance(v, dict) and list(v) == ["callable"] else v for k, v in hparams.items()}
+
+
 def _needs_trust(ws: Workspace, golden: Golden) -> bool:
     ws.load(golden)
     return golden.name in ws.trusted
@@ -391,6 +397,8 @@ def _expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dic
     if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
         provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
         original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        if not any(opt.get("step") for opt in truth["optimizer_state"]):  # no step evidence (SGD): saved - 1
+            provable = max(int(original.get("global_step", golden_file.get("global_step") or 0)) - 1, 0)
         epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
         return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
     mid = int(truth.get("batches_in_current_epoch") or 0)
