@@ -211,7 +211,7 @@ def _build_classes():
         def training_step(self, batch, batch_idx, *args):
             loss = self._loss(batch)
             self.log("train_loss", loss, on_step=True, on_epoch=False)
-            if self._schedule.get("kind") == "gan" and not self.automatic_optimization:
+            if self._schedule.get("kind") == "gan" and not getattr(self, "automatic_optimization", True):  # 1.0: none
                 self._gan_manual_step(loss, batch_idx)
                 return None
             return loss
