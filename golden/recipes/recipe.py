@@ -22,6 +22,7 @@ import inspect
 import json
 import math
 import os
+import pathlib
 import platform
 import random
 import shutil
@@ -49,6 +50,12 @@ ALL_SCENARIOS = (
     "grad_accum",
     "save_weights_only",
     "amp_16_mixed_cpu",
+    "onecycle_lr",
+    "cyclic_lr",
+    "reduce_on_plateau",
+    "two_optimizers",
+    "path_hparams",
+    "argparse_hparams",
 )
 CORE_SCENARIOS = ("end_of_fit", "mid_epoch")
 STEPS_PER_EPOCH = 4
@@ -65,6 +72,18 @@ MODULE_ARGS = {
     "early_stop_waited": {"lr": 0.05},
     "custom_args": {"hidden": 12, "lr": 0.02, "schedule": {"step_size": 2, "gamma": 0.25, "tags": ["c"]}},
 }
+# Schedulers that change optimizer hyperparameters other than ``lr`` (OneCycleLR cycles Adam's
+# betas, CyclicLR SGD's momentum), stepped every batch: total_steps leaves room for the matrix's
+# extra epoch after a resume. ReduceLROnPlateau monitors val_loss, which rises (RisingValDataModule).
+MODULE_ARGS["onecycle_lr"] = {"schedule": {"kind": "onecycle", "max_lr": 0.05, "total_steps": 16, "tags": ["o"]}}
+MODULE_ARGS["cyclic_lr"] = {
+    "schedule": {"kind": "cyclic", "base_lr": 0.001, "max_lr": 0.05, "step_size_up": 3, "tags": ["cy"]}
+}
+MODULE_ARGS["reduce_on_plateau"] = {"schedule": {"kind": "plateau", "factor": 0.5, "patience": 0, "tags": ["p"]}}
+MODULE_ARGS["two_optimizers"] = {"schedule": {"kind": "gan", "step_size": 1, "gamma": 0.5, "tags": ["g"]}}
+# A pathlib path among the hyperparameters (a PosixPath when saved on Linux).
+MODULE_ARGS["path_hparams"] = {"data_dir": pathlib.Path("/golden-build/data/path_hparams")}
+RISING_VAL = ("early_stop_waited", "reduce_on_plateau")
 DATAMODULE_ARGS = {"custom_args": {"batch_size": 4, "data_seed": 11, "noise": 0.25}}
 ACCUMULATE = {"grad_accum": 2}
 
@@ -97,6 +116,13 @@ def jsonable(value):
         return [jsonable(v) for v in value.tolist()]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, pathlib.PurePath):
+        return value.as_posix()
+    if isinstance(value, argparse.Namespace):
+        return jsonable(vars(value))
+    if callable(value) and hasattr(value, "__qualname__") and not isinstance(value, type):
+        # a function or bound method pickled in a state (older torch schedulers): its name, not its address
+        return {"callable": "%s.%s" % (getattr(value, "__module__", "?"), value.__qualname__)}
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -158,9 +184,14 @@ def _build_classes():
             return torch.utils.data.DataLoader(self._val, batch_size=self.batch_size, shuffle=False)
 
     class GoldenModule(pl.LightningModule):
-        def __init__(self, hidden=16, lr=0.01, name="golden", schedule=None):
+        def __init__(self, hidden=16, lr=0.01, name="golden", schedule=None, **extra):
             super().__init__()
             self.save_hyperparameters()
+            self._setup(hidden, lr, schedule)
+
+        def _setup(self, hidden, lr, schedule):
+            if (schedule or {}).get("kind") == "gan" and _version_tuple(pl.__version__) >= (2, 0, 0):
+                self.automatic_optimization = False  # 2.x: several optimizers only under manual optimization
             self.net = nn.Sequential(nn.Linear(8, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 2))
             self._lr = lr
             self._schedule = schedule or {}
@@ -180,7 +211,22 @@ def _build_classes():
         def training_step(self, batch, batch_idx, *args):
             loss = self._loss(batch)
             self.log("train_loss", loss, on_step=True, on_epoch=False)
+            if self._schedule.get("kind") == "gan" and not getattr(self, "automatic_optimization", True):  # 1.0: none
+                self._gan_manual_step(loss, batch_idx)
+                return None
             return loss
+
+        def _gan_manual_step(self, loss, batch_idx):
+            """2.x: both optimizers step every batch (as 1.x's automatic loop does), schedulers per epoch."""
+            opt_g, opt_d = self.optimizers()
+            opt_g.zero_grad()
+            opt_d.zero_grad()
+            self.manual_backward(loss)
+            opt_g.step()
+            opt_d.step()
+            if batch_idx == STEPS_PER_EPOCH - 1:
+                for sched in self.live_schedulers:
+                    sched.step()
 
         def validation_step(self, batch, batch_idx, *args):
             loss = self._loss(batch)
@@ -205,13 +251,34 @@ def _build_classes():
             self.step_counts[:] = []
             self.live_optimizers[:] = []
             self.live_schedulers[:] = []
-            opt = torch.optim.Adam(self.parameters(), lr=self._lr)
-            sched = torch.optim.lr_scheduler.StepLR(
-                opt, step_size=self._schedule.get("step_size", 1), gamma=self._schedule.get("gamma", 0.5)
-            )
+            kind = self._schedule.get("kind")
+            if kind == "gan":
+                return self._two_optimizers()
+            if kind == "cyclic":
+                opt = torch.optim.SGD(self.parameters(), lr=self._lr, momentum=0.9)
+            else:
+                opt = torch.optim.Adam(self.parameters(), lr=self._lr)
+            sched = _make_scheduler(opt, self._schedule)
             self.live_schedulers.append(sched)
             self._count(opt)
+            if kind in ("onecycle", "cyclic"):
+                return [opt], [{"scheduler": sched, "interval": "step"}]
+            if kind == "plateau":
+                return [opt], [{"scheduler": sched, "monitor": "val_loss"}]
             return [opt], [sched]
+
+        def _two_optimizers(self):
+            """GAN-style: a "generator" (body) and a "discriminator" (head) optimizer, each with a scheduler."""
+            body = list(self.net[0].parameters()) + list(self.net[1].parameters())
+            head = list(self.net[3].parameters())
+            opt_g = torch.optim.Adam(body, lr=self._lr, betas=(0.5, 0.999))
+            opt_d = torch.optim.Adam(head, lr=self._lr * 2, betas=(0.5, 0.999))
+            sched_g = torch.optim.lr_scheduler.StepLR(opt_g, step_size=1, gamma=self._schedule.get("gamma", 0.5))
+            sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=0.9)
+            self.live_schedulers.extend([sched_g, sched_d])
+            self._count(opt_g)
+            self._count(opt_d)
+            return [opt_g, opt_d], [sched_g, sched_d]
 
         def on_train_batch_end(self, *args, **kwargs):
             # 0.10 calls (batch, batch_idx, dataloader_idx), later (outputs, batch, batch_idx, ...):
@@ -278,6 +345,26 @@ def _build_classes():
     for cls in (ManualModulePlain, ManualModuleIdx):
         cls.__name__ = "ManualModule"
 
+    class GanModule(GoldenModule):
+        """two_optimizers under 1.x automatic optimization: training_step is called once per optimizer."""
+
+        def training_step(self, batch, batch_idx, optimizer_idx=None):
+            return GoldenModule.training_step(self, batch, batch_idx)
+
+    class ArgparseModule(GoldenModule):
+        """hparams saved from an ``argparse.Namespace`` (``save_hyperparameters(args)``), the 1.x idiom."""
+
+        def __init__(self, args):
+            # As a user's module: LightningModule.__init__ only (GoldenModule's would save its own
+            # arguments too). Naming __class__ gives this frame the cell that Lightning's
+            # save_hyperparameters looks for to find the init argument's name (hparams_name "args").
+            super(GoldenModule, self).__init__()
+            assert __class__ is not None
+            if isinstance(args, dict):  # load_from_checkpoint passes the saved hparams back as a dict
+                args = argparse.Namespace(**args)
+            self.save_hyperparameters(args)
+            self._setup(args.hidden, args.lr, None)
+
     from_mc = _model_checkpoint_class()
 
     class TopKCheckpoint(from_mc):
@@ -288,17 +375,66 @@ def _build_classes():
 
         VAL_TARGET_SIGN = -1.0
 
-    for cls in (GoldenDataModule, GoldenModule, TopKCheckpoint, ManualModulePlain, ManualModuleIdx, RisingValDataModule):
+    for cls in (
+        GoldenDataModule,
+        GoldenModule,
+        TopKCheckpoint,
+        ManualModulePlain,
+        ManualModuleIdx,
+        RisingValDataModule,
+        ArgparseModule,
+        GanModule,
+    ):
         cls.__module__ = MODULE_NAME
         cls.__qualname__ = cls.__name__
         setattr(sys.modules[MODULE_NAME], cls.__name__, cls)
     return GoldenDataModule, GoldenModule, (ManualModulePlain, ManualModuleIdx), TopKCheckpoint
 
 
+def _make_scheduler(opt, schedule):
+    lrs = torch.optim.lr_scheduler
+    kind = schedule.get("kind")
+    if kind == "onecycle":  # cycles Adam's betas[0] between 0.95 and 0.85 (cycle_momentum)
+        return lrs.OneCycleLR(opt, max_lr=schedule["max_lr"], total_steps=schedule["total_steps"])
+    if kind == "cyclic":  # cycles SGD's momentum between 0.9 and 0.8 (cycle_momentum)
+        return lrs.CyclicLR(
+            opt, base_lr=schedule["base_lr"], max_lr=schedule["max_lr"], step_size_up=schedule["step_size_up"]
+        )
+    if kind == "plateau":
+        return lrs.ReduceLROnPlateau(opt, mode="min", factor=schedule["factor"], patience=schedule["patience"])
+    return lrs.StepLR(opt, step_size=schedule.get("step_size", 1), gamma=schedule.get("gamma", 0.5))
+
+
+def _argparse_namespace():
+    """Hyperparameters as Lightning 1.x examples made them: Trainer.add_argparse_args plus the model's own."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser = pl.Trainer.add_argparse_args(parser)
+    parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=0.01)
+    return parser.parse_args(["--hidden", "10", "--lr", "0.02"])
+
+
+def module_class(scenario):
+    """The LightningModule class a scenario saves with (and a resume must rebuild)."""
+    recipe = sys.modules[MODULE_NAME]
+    if scenario == "argparse_hparams":
+        return recipe.ArgparseModule
+    if scenario == "two_optimizers" and _version_tuple(pl.__version__) < (2, 0, 0):
+        return recipe.GanModule  # 1.0 - 1.9 require the optimizer_idx argument; 2.x refuses it (manual)
+    return recipe.GoldenModule
+
+
+def make_module(scenario, hparams):
+    """A module of the scenario's class built from (recorded) hyperparameters, as a resume rebuilds it."""
+    if scenario == "argparse_hparams":
+        return module_class(scenario)(argparse.Namespace(**hparams))
+    return module_class(scenario)(**hparams)
+
+
 def make_datamodule(scenario):
     """The datamodule a scenario trains on (also how a resume must rebuild it)."""
     cls = sys.modules[MODULE_NAME].GoldenDataModule
-    if scenario == "early_stop_waited":
+    if scenario in RISING_VAL:
         cls = sys.modules[MODULE_NAME].RisingValDataModule
     return cls(**DATAMODULE_ARGS.get(scenario, {}))
 
@@ -535,7 +671,10 @@ def record_truth(trainer, module, datamodule, build_dir):
                 st = opt.state.get(p, {})
                 if "step" in st:
                     steps.append(_as_count(st["step"]))
-        optimizer_state.append({"step": steps, "lr": [jsonable(g["lr"]) for g in opt.param_groups]})
+        entry = {"step": steps, "lr": [jsonable(g["lr"]) for g in opt.param_groups]}
+        # every hyperparameter of every group (betas, momentum, ...): cycling schedulers change them
+        entry["param_groups"] = [{k: jsonable(v) for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        optimizer_state.append(entry)
     schedulers = []
     for sched in module.live_schedulers:
         sd = sched.state_dict()
@@ -594,6 +733,27 @@ def supported(scenario, accelerator):
         return "two ModelCheckpoint states need string state keys (Lightning >= 1.5)"
     if scenario == "fault_tolerant" and not ((1, 4, 0) <= v < (1, 6, 0)):
         return "fault-tolerant loop layouts are recorded for Lightning 1.4 and 1.5 only"
+    if scenario == "onecycle_lr" and not hasattr(torch.optim.lr_scheduler, "OneCycleLR"):
+        return "this torch has no OneCycleLR (torch >= 1.3)"
+    if scenario == "cyclic_lr":
+        return _cyclic_lr_unpicklable()
+    if scenario == "argparse_hparams" and not hasattr(pl.Trainer, "add_argparse_args"):
+        return "Trainer.add_argparse_args was removed in Lightning 2.0"
+    return None
+
+
+def _cyclic_lr_unpicklable():
+    """torch 1.13 keeps a ``weakref.WeakMethod`` in CyclicLR's state: no checkpoint can hold it."""
+    import pickle
+
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.01, momentum=0.9)
+    try:
+        pickle.dumps(torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.001, max_lr=0.01).state_dict())
+    except Exception as exc:
+        return (
+            "this torch's CyclicLR state cannot be pickled (%s: %s), so Lightning cannot save it "
+            "(Lightning #15901; fixed in torch 2.0, pytorch PR #91400)" % (type(exc).__name__, exc)
+        )
     return None
 
 
@@ -622,7 +782,7 @@ def _cpu_amp_plugin():
 
 def run_scenario(scenario, classes, build_dir, out_dir, accelerator):
     if scenario != "manual_opt":
-        return _run_scenario(scenario, classes, classes[1], build_dir, out_dir, accelerator)
+        return _run_scenario(scenario, classes, module_class(scenario), build_dir, out_dir, accelerator)
     errors = []
     for variant in classes[2]:
         try:
@@ -647,7 +807,10 @@ def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator
     else:
         os.environ.pop("PL_FAULT_TOLERANT_TRAINING", None)
     datamodule = make_datamodule(scenario)
-    module = module_cls(**module_hparams(scenario))
+    if scenario == "argparse_hparams":
+        module = module_cls(_argparse_namespace())
+    else:
+        module = module_cls(**module_hparams(scenario))
     precision = None
     if scenario == "amp_16_mixed":
         precision = "16-mixed" if _version_tuple(pl.__version__) >= (2, 0, 0) else 16

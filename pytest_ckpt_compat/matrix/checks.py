@@ -107,7 +107,7 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     path = ws.trusted_file(golden) if trust else ws.fetch(golden)
     with lightning_migration_disabled():
         model = load_from_checkpoint(harness.module_class(recipe, golden), path, trust=trust)
-    m.eq("hparams", recipe.jsonable(dict(model.hparams)), truth["hparams"])
+    m.eq("hparams", recipe.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
     sha, total = recipe._weights(model)
     m.eq("weights_sha256", sha, truth["weights_sha256"])
     m.eq("weights_sum", total, truth["weights_sum"])

@@ -24,7 +24,16 @@ from ..goldens.store import Golden
 from .restored import check_restored
 from .workspace import Workspace
 
-__all__ = ["align_checkpoint_dirs", "expected_counters", "fit", "make_datamodule", "make_probe", "module_class"]
+__all__ = [
+    "align_checkpoint_dirs",
+    "data_hparams",
+    "expected_counters",
+    "fit",
+    "make_datamodule",
+    "make_module",
+    "make_probe",
+    "module_class",
+]
 
 _FORMAT_1_6 = Version("1.6.0")
 
@@ -59,14 +68,17 @@ def fit(
     recipe = ws.recipe
     _, _, _, topk_cls = recipe.CLASSES
     torch.manual_seed(1234)
-    model = module_class(recipe, golden)(**golden.truth["hparams"])
+    model = make_module(recipe, golden)
     callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
     align_checkpoint_dirs(
         callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path
     )
     plain = plain or installed
     kwargs = recipe._trainer_kwargs(
-        str(tmp_path), golden.scenario, "cpu", callbacks + list(extra) + ([] if plain else [CheckpointUpgrade()])
+        str(tmp_path),
+        golden.scenario,
+        "cpu",
+        callbacks + list(extra) + ([] if plain else [CheckpointUpgrade(trust=golden.name in ws.trusted)]),
     )
     kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
     datamodule = make_datamodule(recipe, golden.scenario)
@@ -88,8 +100,21 @@ def module_class(recipe, golden: Golden):
     """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
     _, module_cls, manual_cls, _ = recipe.CLASSES
     if golden.scenario != "manual_opt":
-        return module_cls
+        return recipe.module_class(golden.scenario) if hasattr(recipe, "module_class") else module_cls
     return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
+
+
+def make_module(recipe, golden: Golden):
+    """The module a resume starts from, built from the recorded hparams (a Namespace where it was saved from one)."""
+    if golden.scenario != "manual_opt" and hasattr(recipe, "make_module"):
+        return recipe.make_module(golden.scenario, golden.truth["hparams"])
+    return module_class(recipe, golden)(**golden.truth["hparams"])
+
+
+def data_hparams(hparams: dict) -> dict:
+    """The recorded hparams with a pickled function (``{"callable": ...}``, e.g. 1.0 - 1.2's argparse
+    ``_gpus_arg_default``) as the catalogue writes it: ``None``, the default it stood for."""
+    return {k: None if isinstance(v, dict) and list(v) == ["callable"] else v for k, v in hparams.items()}
 
 
 def expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict:
@@ -106,6 +131,8 @@ def expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict
     if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
         provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
         original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        if not any(opt.get("step") for opt in truth["optimizer_state"]):  # no step evidence (SGD): saved - 1
+            provable = max(int(original.get("global_step", golden_file.get("global_step") or 0)) - 1, 0)
         epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
         return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
     mid = int(truth.get("batches_in_current_epoch") or 0)

@@ -19,6 +19,7 @@ import pytest
 from packaging.version import Version
 
 from pytest_ckpt_compat import load_checkpoint, upgrade
+from pytest_ckpt_compat.errors import UnsafeCheckpoint
 from pytest_ckpt_compat.goldens.registry import read_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,14 @@ def _registry() -> list[tuple[str, str]]:
 
 ENTRIES = _registry()
 pytestmark = pytest.mark.skipif(not ENTRIES, reason="no golden of Lightning >= 1.6.0 in golden/registry.txt yet")
+
+
+def _load_golden(path: Path) -> dict:
+    """Safely, else trusted: old torch pickled scheduler methods, paths, argparse functions (sha256-pinned files)."""
+    try:
+        return load_checkpoint(path)
+    except UnsafeCheckpoint:
+        return load_checkpoint(path, trust=True)
 
 
 def _meta(release: str) -> dict:
@@ -98,7 +107,8 @@ def fresh(tmp_path_factory) -> dict:
         assert recipe.main(argv) == 0
     finally:
         os.chdir(cwd)
-    return {s: load_checkpoint(out / f"{s}.ckpt") for s in scenarios}
+    # trust: our own fresh saves (path_hparams holds a PosixPath); skipped scenarios write no file
+    return {s: load_checkpoint(out / f"{s}.ckpt", trust=True) for s in scenarios if (out / f"{s}.ckpt").exists()}
 
 
 @pytest.mark.parametrize(("release", "scenario"), ENTRIES, ids=[f"{r}-{s}" for r, s in ENTRIES])
@@ -106,7 +116,7 @@ def test_upgraded_golden(release, scenario, fresh):
     meta = _meta(release)["scenarios"][scenario]
     if meta.get("requires"):
         pytest.skip(f"{release}/{scenario} needs {meta['requires']} to compare with a fresh save")
-    checkpoint = upgrade(load_checkpoint(GOLDEN / release / meta["file"]), TARGET)
+    checkpoint = upgrade(_load_golden(GOLDEN / release / meta["file"]), TARGET)
     if scenario not in fresh:
         pytest.skip(f"the installed Lightning cannot make scenario {scenario!r} (recipe)")
     reference = fresh[scenario]
@@ -132,7 +142,10 @@ def test_upgraded_golden(release, scenario, fresh):
     assert fit["epoch_progress"]["total"]["processed"] == truth["completed_epochs"]
     manual = fit["epoch_loop.manual_optimization.optim_step_progress"]["total"]["completed"]
     auto = fit["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]["total"]["completed"]
-    assert (manual, auto) == ((steps, 0) if scenario == "manual_opt" else (0, steps))
+    expected = (steps, 0) if scenario == "manual_opt" else (0, steps)
+    if scenario == "two_optimizers":  # 2.x: manual; 1.x automatic, copied to manual by the 2.0.0 unit
+        expected = (steps, 0) if _version(release) >= Version("2.0.0") else (steps, steps)
+    assert (manual, auto) == expected
     in_epoch = truth["batches_in_current_epoch"]
     batches = fit["epoch_loop.batch_progress"]
     assert batches["current"]["processed"] == (in_epoch or truth["steps_per_epoch"])
