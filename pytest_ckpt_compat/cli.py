@@ -1,7 +1,7 @@
 """``ckpt-compat``: the one argparse front end: upgrade, inspect, migrations, golden, matrix.
 
-Every sub-command is defined here and calls the functions of its room (engine, building,
-the plugin's matrix file); no room registers commands of its own.
+Every sub-command is defined here; each parses, calls one function of ``commands`` (where the
+work is done), prints what it returned and gives the exit code. No room registers commands.
 """
 
 from __future__ import annotations
@@ -9,22 +9,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shlex
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core import callback_keys, premigrated
-from .core.catalogue import all_catalogues
-from .core.engine import LEDGER_KEY, plan, upgrade
-from .core.errors import HardLinked, classify
+from . import commands
+from .core import premigrated
+from .core.errors import classify
 from .core.progress import echo, iterate
-from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
-from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
+from .core.versions import TOOL_VERSION
 from .files.signals import signals_as_exceptions
-from .goldens.building import DEFAULT_GOLDEN_DIR, PACKAGES, add_release, list_goldens
+from .goldens.building import DEFAULT_GOLDEN_DIR, PACKAGES
+
+DEFAULT_REPORT = commands.DEFAULT_REPORT
+rerun_command = commands.rerun_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,7 +114,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         dest="callbacks",
         type=_callback_spec,
-        help='configuration of a callback that wrote a pre-1.5 file, e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
+        help="configuration of a callback that wrote a pre-1.5 file, "
+        'e.g. \'EarlyStopping{"monitor": "val_loss", "mode": "max"}\' (repeatable)',
     )
 
 
@@ -130,18 +130,7 @@ def _callback_spec(text: str) -> str:
 
 
 def _cmd_migrations(args: argparse.Namespace) -> int:
-    rows = [
-        {
-            "catalogue": m.catalogue,
-            "version": str(m.version),
-            "order": m.order,
-            "id": m.id,
-            "title": m.title,
-            "file": m.path.name,
-        }
-        for cat in all_catalogues()
-        for m in cat.migrations
-    ]
+    rows = commands.migrations()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -151,28 +140,13 @@ def _cmd_migrations(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    checkpoint = load_checkpoint(args.path, trust=args.trust)
-    file = checkpoint_file(args.path)
-    info = {
-        "path": str(args.path),
-        "format": "sharded" if args.path.is_dir() else ("zip" if is_zip_checkpoint(file) else "legacy"),
-        "size_bytes": file.stat().st_size,
-        "saved_version": _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None,
-        "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if isinstance(checkpoint, dict) else None,
-        "top_level_keys": [str(k) for k in checkpoint] if isinstance(checkpoint, dict) else [],
-        "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
-        "plan": [
-            {"id": m.id, "version": str(m.version), "title": m.title}
-            for m in plan(checkpoint, args.target, assume_version=args.assume_version)
-        ],
-    }
-    # how the callback states are (or, after the plan, would be) keyed: upgraded in memory only
-    upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
-    info["callback_keys"] = (checkpoint.get(LEDGER_KEY) or {}).get("callback_keys", {})
-    info["unkeyed_callbacks"] = callback_keys.unresolved(checkpoint)
-    info["lightning_migrated"] = (checkpoint.get(LEDGER_KEY) or {}).get(
-        premigrated.RECORD_KEY
-    )  # already migrated by Lightning
+    info = commands.inspect(
+        args.path,
+        target=args.target,
+        trust=args.trust,
+        assume_version=args.assume_version,
+        callbacks=args.callbacks or (),
+    )
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -180,6 +154,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{key:>15}: {info[key]}")
     print(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
     print(f"{'ledger':>15}: {json.dumps(info['ledger'], default=str) if info['ledger'] else '-'}")
+    print(f"{'catalogues':>15}: {', '.join(info['catalogues'])}")
     print(f"{'plan':>15}: {len(info['plan'])} migration(s)")
     for step in info["plan"]:
         print(f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}")
@@ -187,6 +162,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{'callback key':>15}: {key}  <- {rec['from']} ({rec['how']})")
     if info["lightning_migrated"]:
         print(f"{'lightning_migrated':>15}: {premigrated.summary(info['lightning_migrated'])}")
+    for text in info["warnings"]:
+        print(f"{'warning':>15}: {text}")
     _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
     return 0
 
@@ -211,14 +188,15 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     if args.output is None and not args.in_place and not args.dry_run:
         print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
         return 2
-    targets, failures = _expand(args.paths), []
+    targets, failures = commands.expand(args.paths), []
     if not targets:
         print("error: no checkpoint found in the given paths", file=sys.stderr)
         return 2
+    options = _upgrade_options(args)
     done = 0
     for index, path in enumerate(iterate(targets, desc="upgrading", unit="ckpt")):
         try:
-            _upgrade_one(path, args)
+            _print_upgrade(commands.upgrade_one(path, options), args.target)
             done += 1
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in progress is left as it was
             code = 128 + int(getattr(exc, "signal_number", signal.SIGINT))
@@ -239,75 +217,44 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
-    from .files import writing
-
-    file = checkpoint_file(path)
-    if args.in_place:  # load → backup → replace must not interleave with another upgrader
-        writing.clean_stale_temp_files(file.parent)
-        with writing.exclusive(file):
-            _upgrade_file(path, file, args, writing)
-    else:
-        _upgrade_file(path, file, args, writing)
-
-
-def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
-    checkpoint = load_checkpoint(path, trust=args.trust)
-    ours = isinstance(checkpoint, dict) and isinstance(checkpoint.get(LEDGER_KEY), dict)  # already our output
-    lightning_migrated = premigrated.detect(checkpoint) is not None  # repaired by this upgrade, said below
-    steps = plan(checkpoint, args.target, assume_version=args.assume_version)
-    before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
-    if args.dry_run:
-        echo(f"{path}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
-        if migrated := premigrated.repair(checkpoint):  # in memory only, to be shown
-            echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
-        for m in steps:
-            echo(f"    {str(m.version):<8} {m.id}  {m.title}")
-        return
-    rekeyed = callback_keys.apply_explicit(checkpoint, args.callbacks or []) if args.callbacks else []
-    upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
-    _print_unkeyed(path, callback_keys.unresolved(checkpoint), sys.stderr)
-    if args.in_place and not args.break_hardlinks and os.stat(file).st_nlink > 1:
-        raise HardLinked(
-            f"{file} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, so the other "
-            "links would keep the old checkpoint. Use -o, or pass --break-hardlinks to upgrade this name only"
-        )
-    if args.in_place:
-        if not steps and not rekeyed and before == checkpoint.get(VERSION_KEY):
-            echo(f"{path}: already at {before}, nothing to do")
-            return
-        if not args.no_backup:
-            writing.keep_first_original(file, ours=ours)
-        writing.save_checkpoint(checkpoint, file, source=file)
-    else:
-        writing.save_checkpoint(checkpoint, args.output, source=file)
-    dest = file if args.in_place else args.output
-    migrated = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY) if lightning_migrated else None
-    echo(
-        f"{path}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {dest}"
-        + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else "")
+def _upgrade_options(args: argparse.Namespace) -> commands.UpgradeOptions:
+    return commands.UpgradeOptions(
+        output=args.output,
+        in_place=args.in_place,
+        dry_run=args.dry_run,
+        no_backup=args.no_backup,
+        break_hardlinks=args.break_hardlinks,
+        target=args.target,
+        trust=args.trust,
+        assume_version=args.assume_version,
+        callbacks=tuple(args.callbacks or ()),
     )
 
 
-def _expand(paths: Sequence[Path]) -> list[Path]:
-    """Files stay; a sharded checkpoint folder is one checkpoint; other folders recurse over *.ckpt."""
-    found: list[Path] = []
-    for path in paths:
-        try:
-            is_dir = path.is_dir()
-        except OSError:  # a name too long, a loop of links: the per-file boundary reports it
-            is_dir = False
-        if not is_dir or sharded_metadata(path) is not None:
-            found.append(path)
-            continue
-        for root, dirs, files in os.walk(path):
-            root_path = Path(root)
-            for d in list(dirs):
-                if sharded_metadata(root_path / d) is not None:
-                    found.append(root_path / d)
-                    dirs.remove(d)
-            found.extend(root_path / f for f in sorted(files) if f.endswith(".ckpt"))
-    return found
+def _print_upgrade(done: commands.FileUpgrade, target: str | None) -> None:
+    """The report of one file: what ran, what was repaired, what a reader must know, where it went."""
+    path, result = done.path, done.result
+    migrated = result.lightning_migrated
+    if done.dry_run:
+        echo(
+            f"{path}: {result.version_before} -> {target or 'installed Lightning'}: {len(result.applied)} migration(s)"
+        )
+        if migrated:
+            echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
+        for m in result.applied:
+            echo(f"    {str(m.version):<8} {m.id}  {m.title}")
+        return
+    for text in result.warnings:
+        echo(f"{path}: warning: {text}", file=sys.stderr)
+    _print_unkeyed(path, result.unresolved, sys.stderr)
+    if done.written_to is None:
+        echo(f"{path}: already at {result.version_before}, nothing to do")
+        return
+    echo(
+        f"{path}: {result.version_before} -> {result.version_after} ({len(result.applied)} migration(s)) "
+        f"written to {done.written_to}"
+        + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else "")
+    )
 
 
 def _add_golden(subparsers) -> None:
@@ -337,7 +284,7 @@ def _add_golden(subparsers) -> None:
 
 
 def _cmd_golden_add(args: argparse.Namespace) -> int:
-    add_release(
+    commands.golden_add(
         args.release,
         golden_dir=args.golden_dir,
         scenarios=args.scenarios,
@@ -351,7 +298,9 @@ def _cmd_golden_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_golden_list(args: argparse.Namespace) -> int:
-    rows = list_goldens(args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
+    rows = commands.golden_list(
+        args.golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr)
+    )
     if args.missing is not None:
         for row in rows:
             print(f"{row['release']:<12} uploaded {row['uploaded']}")
@@ -378,76 +327,12 @@ def _add_matrix(subparsers) -> None:
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
-    import pytest
-
-    from .plugin import MATRIX_FILE
-
-    user_args = [a for a in args.pytest_args if a != "--"]
-    report = _report_option(user_args)
-    if report is None:  # the matrix always leaves a report behind, and says where
-        report = DEFAULT_REPORT
-        user_args.append(f"--ckpt-compat-report={report}")
-    # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
-    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *user_args]
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
-    failures = _Failures()
-    code = int(pytest.main(argv, plugins=[failures]))
-    if Path(report).is_file():
-        print(f"ckpt-compat matrix: report written to {Path(report).resolve()}")
-    if failures.names:
-        print(
-            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  {rerun_command(args.pytest_args, failures.names)}"
-        )
-    return code
-
-
-DEFAULT_REPORT = "ckpt-compat-report.md"
-
-
-def _report_option(argv: Sequence[str]) -> str | None:
-    """The value of ``--ckpt-compat-report`` among forwarded pytest arguments, if given."""
-    for i, arg in enumerate(argv):
-        if arg.startswith("--ckpt-compat-report="):
-            return arg.split("=", 1)[1]
-        if arg == "--ckpt-compat-report" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
-
-
-def rerun_command(pytest_args: Sequence[str], failed: Sequence[str]) -> str:
-    """``ckpt-compat matrix`` with the same options and a ``-k`` that selects exactly ``failed``.
-
-    Test names are matched as ``[cell id]`` (brackets included), so ``1.9.5-end_of_fit-load`` does
-    not also select ``lightning-1.9.5-end_of_fit-load``.
-    """
-    kept, skip = [], False
-    for arg in pytest_args:
-        if skip:
-            skip = False
-        elif arg in ("-k", "--"):
-            skip = arg == "-k"
-        elif not arg.startswith("-k"):
-            kept.append(arg)
-    params = [name[name.index("[") :] if "[" in name else name for name in failed]
-    expression = " or ".join(dict.fromkeys(params))
-    return shlex.join(["ckpt-compat", "matrix", *kept, "-k", expression])
-
-
-class _Failures:
-    """pytest plugin object: names of the tests that failed in this run (controller side under xdist)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def pytest_runtest_logreport(self, report) -> None:
-        name = report.nodeid.rsplit("::", 1)[-1]
-        if report.failed and name not in self.names:
-            self.names.append(name)
-
-
-def _str_or_none(value) -> str | None:
-    return None if value is None else str(value)
+    run = commands.matrix(args.pytest_args)
+    if run.report is not None:
+        print(f"ckpt-compat matrix: report written to {run.report}")
+    if run.failed:
+        print(f"ckpt-compat matrix: {len(run.failed)} failed; re-run only those with:\n  {run.rerun}")
+    return run.code
 
 
 if __name__ == "__main__":  # pragma: no cover

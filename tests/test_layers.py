@@ -21,8 +21,10 @@ SUBPACKAGES = [
     (
         "core",
         [
-            {"core.errors", "core.ops", "core.progress"},
-            {"core.versions", "core.callback_keys"},
+            {"core.errors", "core.progress"},
+            {"core.versions"},
+            {"core.ledger"},
+            {"core.ops", "core.callback_keys"},
             {"core.catalogue", "core.premigrated"},
             {"core.engine"},
             {"core"},
@@ -38,7 +40,16 @@ SUBPACKAGES = [
             {"files"},
         ],
     ),
-    ("lightning", [{"lightning"}]),
+    (
+        "lightning",
+        [
+            {"lightning.namespaces"},
+            {"lightning.upgrading"},
+            {"lightning.callback"},
+            {"lightning.seams"},
+            {"lightning"},
+        ],
+    ),
     (
         "goldens",
         [
@@ -65,6 +76,7 @@ SUBPACKAGES = [
             {"errors", "ops"},
             {"testing"},
             {"plugin", "_matrix", "_check"},
+            {"commands"},
             {"cli", "__init__"},
         ],
     ),

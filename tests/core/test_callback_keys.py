@@ -10,7 +10,7 @@ import torch
 
 from pytest_ckpt_compat import upgrade
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.core.callback_keys import apply_explicit, parse_spec, unresolved
+from pytest_ckpt_compat.core.callback_keys import parse_spec, rekey, unresolved
 
 pl = pytest.importorskip("pytorch_lightning")
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
@@ -89,8 +89,8 @@ def test_explicit_overrides_evidence_but_never_a_key_the_release_wrote():
         "ckpt_compat": {"callback_keys": {MC_KEY: {"from": "c", "how": "monitor recorded"}}},
     }
     wanted = ModelCheckpoint(monitor="val_loss", every_n_epochs=2).state_key
-    assert apply_explicit(ckpt, [ModelCheckpoint(monitor="val_loss", every_n_epochs=2)]) == [(MC_KEY, wanted)]
-    assert apply_explicit(ckpt, ['Other{"x": 2}']) == []  # written by a 1.5+ release: left alone
+    assert rekey(ckpt, [ModelCheckpoint(monitor="val_loss", every_n_epochs=2)]) == [(MC_KEY, wanted)]
+    assert rekey(ckpt, ['Other{"x": 2}']) == []  # written by a 1.5+ release: left alone
 
 
 @pytest.mark.parametrize("bad", ["EarlyStopping", "EarlyStopping{bad", "EarlyStopping[1]", "{}"])
