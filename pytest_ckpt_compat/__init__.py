@@ -38,7 +38,7 @@ _EXPORTS = {
     "MissingGlobal": "core.errors",
     "NotALightningCheckpoint": "core.errors",
     "UnsafeCheckpoint": "core.errors",
-    "load_checkpoint": "files.loading",
+    "load_checkpoint": "commands",
     "save_checkpoint": "files.writing",
 }
 

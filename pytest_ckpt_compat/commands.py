@@ -16,10 +16,11 @@ from pathlib import Path
 
 from .core import ledger
 from .core.catalogue import all_catalogues
-from .core.engine import UpgradeResult, apply, plan
+from .core.engine import UpgradeResult, apply, plan, require_lightning
 from .core.errors import HardLinked
 from .core.versions import LEGACY_VERSION_KEY, VERSION_KEY
-from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint, sharded_metadata
+from .files import loading
+from .files.loading import checkpoint_file, is_zip_checkpoint, sharded_metadata
 
 __all__ = [
     "DEFAULT_REPORT",
@@ -29,11 +30,27 @@ __all__ = [
     "golden_add",
     "golden_list",
     "inspect",
+    "load_checkpoint",
     "matrix",
     "migrations",
     "rerun_command",
     "upgrade_one",
 ]
+
+
+def load_checkpoint(
+    path: str | os.PathLike, *, trust: bool = False, map_location: object = "cpu", assume_version: str | None = None
+) -> dict:
+    """Load a Lightning checkpoint safely (``files.loading``); refuse what is not one.
+
+    What counts as a Lightning checkpoint is decided once (``engine.require_lightning``), so this
+    function, ``upgrade()`` and ``ckpt-compat upgrade``/``inspect`` accept and refuse the same files:
+    a dict without Lightning's version key is ``NotALightningCheckpoint`` unless ``assume_version``
+    states the release that saved it (Lightning before 0.8.2).
+    """
+    checkpoint = loading.load_checkpoint(path, trust=trust, map_location=map_location)
+    require_lightning(checkpoint, assume_version)
+    return checkpoint
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,7 @@ def upgrade_one(path: Path, options: UpgradeOptions) -> FileUpgrade:
 
 
 def _upgrade_file(path: Path, file: Path, options: UpgradeOptions, writing) -> FileUpgrade:
-    checkpoint = load_checkpoint(path, trust=options.trust)
+    checkpoint = load_checkpoint(path, trust=options.trust, assume_version=options.assume_version)
     ours = ledger.present(checkpoint)  # already our output
     result = apply(
         checkpoint, options.target, assume_version=options.assume_version, callbacks=list(options.callbacks) or None
@@ -135,7 +152,7 @@ def inspect(
 
     The upgrade runs in memory only: the file is never written.
     """
-    checkpoint = load_checkpoint(path, trust=trust)
+    checkpoint = load_checkpoint(path, trust=trust, assume_version=assume_version)
     file = checkpoint_file(path)
     is_dict = isinstance(checkpoint, dict)
     info = {

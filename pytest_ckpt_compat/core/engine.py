@@ -20,7 +20,7 @@ from .errors import CheckpointTooNew, InvalidVersion, MigrationError, NotALightn
 
 LEDGER_KEY = ledger.KEY  # kept for callers of the engine; the ledger module owns the key
 
-__all__ = ["UpgradeResult", "applied_ids", "apply", "origin_version", "plan", "upgrade"]
+__all__ = ["UpgradeResult", "applied_ids", "apply", "origin_version", "plan", "require_lightning", "upgrade"]
 
 
 def origin_version(checkpoint: dict, catalogue: Catalogue, assumed: str | None = None) -> Version | None:
@@ -184,14 +184,30 @@ def _pending(checkpoint: dict, catalogue: Catalogue, origin: Version | None, tar
     ]
 
 
-def _resolve(checkpoint, target_version, catalogues, assume_version):
-    """For each catalogue: (catalogue, origin or None, target, assumed version or None); validates, writes nothing."""
+def require_lightning(checkpoint: object, assume_version: str | None = None) -> None:
+    """The one definition of a Lightning checkpoint, shared by the API, the CLI and the integration.
+
+    A dict that carries ``pytorch-lightning_version`` (or Lightning's legacy copy of it). A file
+    saved before 0.8.2 has neither: it counts once its version is stated (``assume_version``).
+    Anything else (a bare ``state_dict``, a dict of only ``state_dict`` and ``hyper_parameters``,
+    a list) is ``NotALightningCheckpoint``: Lightning itself cannot resume or migrate it.
+    """
     if not isinstance(checkpoint, dict):
         raise NotALightningCheckpoint(
             detail=f"not a Lightning checkpoint: the payload is a {type(checkpoint).__name__}, not a dict"
         )
-    ledger.validate(checkpoint)
+    if assume_version is None and not (versions.VERSION_KEY in checkpoint or versions.LEGACY_VERSION_KEY in checkpoint):
+        raise NotALightningCheckpoint([str(k) for k in checkpoint])
+
+
+def _resolve(checkpoint, target_version, catalogues, assume_version):
+    """For each catalogue: (catalogue, origin or None, target, assumed version or None); validates, writes nothing."""
     catalogues = list(catalogues) if catalogues is not None else all_catalogues()
+    if any(catalogue.version_key == versions.VERSION_KEY for catalogue in catalogues):
+        require_lightning(checkpoint, assume_version)
+    elif not isinstance(checkpoint, dict):
+        require_lightning(checkpoint)
+    ledger.validate(checkpoint)
     resolved = []
     for catalogue in catalogues:
         is_lightning = catalogue.version_key == versions.VERSION_KEY

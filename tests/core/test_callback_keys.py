@@ -100,3 +100,31 @@ def test_bad_specs_are_refused(bad):
     with pytest.raises(SystemExit) as info:
         main(["upgrade", "x.ckpt", "--dry-run", "--callback", bad])
     assert info.value.code == 2
+
+
+def test_rekey_moves_a_state_only_when_the_match_is_unique_both_ways():
+    """Two states could go to the one stated callback: neither moves (the file's order decided it before)."""
+    resolved = "ModelCheckpoint{'monitor': 'a'}"
+    ckpt = {
+        "callbacks": {"ModelCheckpoint": {"x": 1}, resolved: {"monitor": "a"}},
+        "ckpt_compat": {"callback_keys": {resolved: {"from": "c", "how": "monitor recorded"}}},
+    }
+    assert rekey(ckpt, ['ModelCheckpoint{"monitor": "b"}']) == []
+    assert list(ckpt["callbacks"]) == ["ModelCheckpoint", resolved]
+    assert unresolved(ckpt) == {"ModelCheckpoint": "unresolved: keyed by class name only"}
+
+
+def test_the_trainer_path_rekeys_once_and_records_the_live_callbacks(tmp_path):
+    """One algorithm, run once per load; the ledger says the key came from the Trainer's callbacks."""
+    from pytest_ckpt_compat.lightning.callback import UpgradingCheckpointIO
+
+    path = tmp_path / "old.ckpt"
+    torch.save({"pytorch-lightning_version": "2.0.0", "callbacks": {"EarlyStopping": {"wait_count": 2}}}, path)
+    live = EarlyStopping(monitor="val_acc", mode="max")
+    trainer = type("Trainer", (), {"callbacks": [live]})()
+    io = UpgradingCheckpointIO(pl.plugins.TorchCheckpointIO(), trainer, trust=False, target_version="2.0.0")
+    ckpt = io.load_checkpoint(path)
+    assert ckpt["callbacks"] == {live.state_key: {"wait_count": 2}}
+    assert ckpt["ckpt_compat"]["callback_keys"] == {
+        live.state_key: {"from": "EarlyStopping", "how": "explicit: the Trainer's live callbacks"}
+    }
