@@ -1,7 +1,7 @@
 """pytest-ckpt-compat: upgrade old Lightning checkpoints through one documented catalogue.
 
 The flow, one module each: ``catalogue`` (find and order the units in ``migrations/``) →
-``engine`` (plan, apply, ledger) → ``loading`` / ``writing`` (safe load, atomic write) →
+``engine`` (plan, upgrade, ledger) → ``loading`` / ``writing`` (safe load, atomic write) →
 ``lightning`` (Trainer and ``load_from_checkpoint`` integration) / ``cli`` → ``plugin`` (pytest).
 
 The public names below are resolved on first use (PEP 562): pytest imports this package for its
@@ -26,6 +26,8 @@ _EXPORTS = {
     "applied_ids": "core.engine",
     "plan": "core.engine",
     "upgrade": "core.engine",
+    "upgrade_with_result": "core.engine",
+    "UpgradeResult": "core.engine",
     "CatalogueError": "core.errors",
     "CheckpointCompatError": "core.errors",
     "CheckpointNotFound": "core.errors",

@@ -1,6 +1,6 @@
 """One function per user action, as Alembic's ``command.py``: the CLI parses, calls one, prints.
 
-``upgrade_one`` (load → apply → write one checkpoint), ``expand`` (which checkpoints a list of
+``upgrade_one`` (load → upgrade → write one checkpoint), ``expand`` (which checkpoints a list of
 paths names), ``inspect``, ``migrations``, ``golden_add``, ``golden_list`` and ``matrix``. Each
 returns what it did (an ``UpgradeResult`` inside a ``FileUpgrade``, a dict, rows, an exit code);
 none prints except ``matrix``, which is pytest's own output.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .core import ledger
 from .core.catalogue import all_catalogues
-from .core.engine import UpgradeResult, apply, plan, require_lightning
+from .core.engine import UpgradeResult, plan, require_lightning, upgrade_with_result
 from .core.errors import HardLinked
 from .core.versions import LEGACY_VERSION_KEY, VERSION_KEY
 from .files import loading
@@ -118,7 +118,7 @@ def upgrade_one(path: Path, options: UpgradeOptions) -> FileUpgrade:
 def _upgrade_file(path: Path, file: Path, options: UpgradeOptions, writing) -> FileUpgrade:
     checkpoint = load_checkpoint(path, trust=options.trust, assume_version=options.assume_version)
     ours = ledger.present(checkpoint)  # already our output
-    result = apply(
+    result = upgrade_with_result(
         checkpoint, options.target, assume_version=options.assume_version, callbacks=list(options.callbacks) or None
     )
     if options.dry_run:  # upgraded in memory only, to be shown
@@ -168,7 +168,7 @@ def inspect(
             for m in plan(checkpoint, target, assume_version=assume_version)
         ],
     }
-    result = apply(checkpoint, target, assume_version=assume_version, callbacks=list(callbacks) or None)
+    result = upgrade_with_result(checkpoint, target, assume_version=assume_version, callbacks=list(callbacks) or None)
     info["catalogues"] = result.catalogues  # the catalogues that apply to this file (a team's: its own model only)
     info["callback_keys"] = ledger.get(checkpoint, ledger.CALLBACK_KEYS) or {}
     info["unkeyed_callbacks"] = result.unresolved

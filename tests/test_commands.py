@@ -12,10 +12,10 @@ import torch
 
 import pytest_ckpt_compat
 from pytest_ckpt_compat import Catalogue, CatalogueError, NotALightningCheckpoint, register_catalogue, upgrade
+from pytest_ckpt_compat import upgrade_with_result as apply
 from pytest_ckpt_compat.cli import main
 from pytest_ckpt_compat.core import catalogue as catalogue_module
 from pytest_ckpt_compat.core.catalogue import unregister_catalogue
-from pytest_ckpt_compat.core.engine import apply
 from tests.test_cli import old_checkpoint
 
 MC = (

@@ -1,6 +1,6 @@
 """Plan and apply migrations, and record what was applied.
 
-``plan`` answers "which upgrades would run on this checkpoint"; ``apply`` runs them in place
+``plan`` answers "which upgrades would run on this checkpoint"; ``upgrade_with_result`` runs them in place
 (tensors are never copied), stamps the target version and keeps a ledger of applied ids (through
 ``ledger``), so that re-running is a no-op even after the catalogue grows, and returns an
 ``UpgradeResult`` saying what it did; ``upgrade`` is the same returning the dict.
@@ -20,7 +20,15 @@ from .errors import CheckpointTooNew, InvalidVersion, MigrationError, NotALightn
 
 LEDGER_KEY = ledger.KEY  # kept for callers of the engine; the ledger module owns the key
 
-__all__ = ["UpgradeResult", "applied_ids", "apply", "origin_version", "plan", "require_lightning", "upgrade"]
+__all__ = [
+    "UpgradeResult",
+    "applied_ids",
+    "origin_version",
+    "plan",
+    "require_lightning",
+    "upgrade",
+    "upgrade_with_result",
+]
 
 
 def origin_version(checkpoint: dict, catalogue: Catalogue, assumed: str | None = None) -> Version | None:
@@ -105,7 +113,7 @@ def upgrade(
     assume_version: str | None = None,
     callbacks: Iterable | None = None,
 ) -> dict:
-    """Bring ``checkpoint`` to the target format in place and return it (see ``apply`` for what was done).
+    """Bring ``checkpoint`` to the target format in place and return it (``upgrade_with_result`` says what was done).
 
     ``target_version`` defaults to the installed Lightning; only migrations with a version
     ``<= target`` run. ``assume_version`` names the version of a checkpoint that carries no
@@ -116,7 +124,7 @@ def upgrade(
     (``premigrated``), so the catalogue runs on the content its legacy release saved. What a
     reader must know (``UpgradeResult.warnings``) is also raised as a ``UserWarning`` here.
     """
-    result = apply(
+    result = upgrade_with_result(
         checkpoint, target_version, catalogues=catalogues, assume_version=assume_version, callbacks=callbacks
     )
     for text in result.warnings:
@@ -124,7 +132,7 @@ def upgrade(
     return checkpoint
 
 
-def apply(
+def upgrade_with_result(
     checkpoint: dict,
     target_version: str | None = None,
     *,
@@ -132,7 +140,7 @@ def apply(
     assume_version: str | None = None,
     callbacks: Iterable | None = None,
 ) -> UpgradeResult:
-    """``upgrade``, returning an ``UpgradeResult`` that says what was done (nothing is warned)."""
+    """``upgrade``, returning an ``UpgradeResult`` that says what was done (its warnings are not raised)."""
     resolved = _resolve(checkpoint, target_version, catalogues, assume_version)
     before = _stored_or_none(checkpoint, versions.VERSION_KEY)
     dropped_before = set(ledger.get(checkpoint, ledger.DROPPED) or {})

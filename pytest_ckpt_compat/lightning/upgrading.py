@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import callback_keys
-from ..core.engine import apply
+from ..core.engine import upgrade_with_result
 from ..files.loading import checkpoint_file, load_checkpoint
 
 __all__ = ["load_from_checkpoint", "load_upgraded", "match_callback_states", "upgraded_copy"]
@@ -56,7 +56,7 @@ def upgrade_loaded(
     checkpoint: dict, *, target_version: str | None, assume_version: str | None, callbacks: Iterable[Any] | None
 ) -> dict:
     """The catalogue on a loaded checkpoint, then (once) the re-keying to the live callbacks."""
-    apply(checkpoint, target_version, assume_version=assume_version)
+    upgrade_with_result(checkpoint, target_version, assume_version=assume_version)
     if callbacks is not None:
         match_callback_states(checkpoint, callbacks)
     return checkpoint
@@ -81,7 +81,7 @@ def load_from_checkpoint(
     numpy state in it still loads).
     """
     checkpoint = load_checkpoint(path, trust=trust)
-    result = apply(checkpoint, target_version, assume_version=assume_version)
+    result = upgrade_with_result(checkpoint, target_version, assume_version=assume_version)
     if "weights_only" in inspect.signature(cls.load_from_checkpoint).parameters and "weights_only" not in kwargs:
         kwargs["weights_only"] = False
     if trust and not result.changed and not Path(path).is_dir():

@@ -253,7 +253,7 @@ def test_unpicklable_value_fails_at_write_named(tmp_path, capsys):
 def test_unforeseen_exception_is_named_and_the_run_goes_on(tmp_path, good, monkeypatch, capsys):
     other = tmp_path / "other.ckpt"
     torch.save(lightning_checkpoint(0.05), other)
-    real = commands.apply
+    real = commands.upgrade_with_result
 
     def flaky(checkpoint, *args, **kwargs):
         if checkpoint["epoch"] == 2 and not flaky.failed:
@@ -262,7 +262,7 @@ def test_unforeseen_exception_is_named_and_the_run_goes_on(tmp_path, good, monke
         return real(checkpoint, *args, **kwargs)
 
     flaky.failed = False
-    monkeypatch.setattr(commands, "apply", flaky)
+    monkeypatch.setattr(commands, "upgrade_with_result", flaky)
     assert run_cli("upgrade", good, other, "--in-place") == errors.UnexpectedError.exit_code
     err = capsys.readouterr().err
     assert "UnexpectedError: unexpected ZeroDivisionError: boom" in err and "Traceback" not in err
@@ -476,7 +476,7 @@ def test_source_changed_between_load_and_save(tmp_path, good, change):
 
 
 def test_source_changed_during_an_in_place_run(tmp_path, good, monkeypatch, capsys):
-    real = commands.apply
+    real = commands.upgrade_with_result
 
     def training_job_writes_meanwhile(checkpoint, *args, **kwargs):
         result = real(checkpoint, *args, **kwargs)
@@ -484,7 +484,7 @@ def test_source_changed_during_an_in_place_run(tmp_path, good, monkeypatch, caps
         os.replace(tmp_path / "new.ckpt", good)
         return result
 
-    monkeypatch.setattr(commands, "apply", training_job_writes_meanwhile)
+    monkeypatch.setattr(commands, "upgrade_with_result", training_job_writes_meanwhile)
     assert run_cli("upgrade", good, "--in-place") == errors.SourceChanged.exit_code
     assert "SourceChanged" in capsys.readouterr().err
     assert load_checkpoint(good)[VERSION] == "2.0.0"  # the new checkpoint is not overwritten
