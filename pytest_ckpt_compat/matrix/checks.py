@@ -21,7 +21,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from ..core import versions
+from ..core import ledger, versions
 from ..goldens.store import Golden
 from .compare import CheckFailed, Mismatches
 from .restored import check_restored
@@ -70,21 +70,14 @@ def check_fetch(ws: Workspace, golden: Golden) -> None:
 
 def check_upgrade(ws: Workspace, golden: Golden) -> None:
     """Upgraded by our catalogue alone: ledger written, version stamped, origin kept."""
-    from ..core.engine import LEDGER_KEY
-
     checkpoint, _ = ws.upgraded(golden)
     installed = versions.installed_lightning_version()
     m = Mismatches(f"{golden.id} upgrade")
-    ledger = checkpoint.get(LEDGER_KEY)
     current = versions.parse(golden.saved_version) == versions.parse(installed)
-    if ledger is None and current:
+    if not ledger.has_key(checkpoint) and current:
         pass  # nothing to apply to a golden of the installed release: the engine leaves it untouched
-    elif (
-        not isinstance(ledger, dict)
-        or not isinstance(ledger.get("applied"), dict)
-        or "lightning" not in ledger["applied"]
-    ):
-        m.add(f"no ledger: checkpoint[{LEDGER_KEY!r}] = {ledger!r}")
+    elif "lightning" not in ledger.applied_catalogues(checkpoint):
+        m.add(f"no ledger: checkpoint[{ledger.KEY!r}] = {checkpoint.get(ledger.KEY)!r}")
     m.eq(f"checkpoint[{versions.VERSION_KEY!r}]", checkpoint.get(versions.VERSION_KEY), installed)
     if versions.parse(golden.saved_version) != versions.parse(installed):
         m.eq(
@@ -380,7 +373,7 @@ def _expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dic
         steps = int(truth["trainer"]["global_step"])
     if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
         provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
-        original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        original = ledger.get(upgraded, ledger.ORIGINAL_COUNTERS) or {}
         epoch = int(original.get("epoch", golden_file.get("epoch", 0)))
         return {"epoch": epoch, "global_step": provable, "batches": truth["steps_per_epoch"], "mid_epoch": 0}
     mid = int(truth.get("batches_in_current_epoch") or 0)
