@@ -90,9 +90,9 @@ def optimizer_steps_from_states(checkpoint: dict):
 
 
 def upgrade(checkpoint: dict) -> dict:
-    ledger_counters = ops.get_in(checkpoint, ops.LEDGER_KEY, "original_counters")
+    ledger_counters = ops.ledger_entry(checkpoint, ops.ORIGINAL_COUNTERS)
     has_fit_loop = isinstance(ops.get_in(checkpoint, "loops", "fit_loop"), dict)
-    from_fault_tolerant = _FAULT_TOLERANT_UNIT in (ops.get_in(checkpoint, ops.LEDGER_KEY, "notes") or {})
+    from_fault_tolerant = _FAULT_TOLERANT_UNIT in (ops.ledger_entry(checkpoint, ops.NOTES) or {})
     if has_fit_loop and not from_fault_tolerant and not isinstance(ledger_counters, dict):
         return checkpoint  # loops saved by Lightning itself in the 1.6 format (e.g. a 1.6.0rc file)
     if isinstance(ledger_counters, dict):  # already upgraded once: start from the saved values
@@ -100,7 +100,7 @@ def upgrade(checkpoint: dict) -> dict:
     else:
         originals = {k: checkpoint[k] for k in ("epoch", "global_step") if k in checkpoint}
         if originals:
-            ops.ledger(checkpoint)["original_counters"] = dict(originals)
+            ops.keep_in_ledger(checkpoint, ops.ORIGINAL_COUNTERS, dict(originals))
     saved_epoch = _as_int(originals.get("epoch"))
     saved_step = _as_int(originals.get("global_step"))
 

@@ -11,7 +11,8 @@ the 1.5.0 unit has already turned into a string) is left as it is, without a war
 Real collisions (two states whose keys differ only in ``save_on_train_epoch_end``, which 1.9+ can
 no longer tell apart): the first one in the file's order (the Trainer's callback order) takes the
 new key; each other one is moved, unchanged, to ``ckpt_compat.dropped["callbacks/<old key>"]`` and
-a UserWarning (and ``ckpt_compat.notes[<this id>]``) names it. Nothing is deleted. (Lightning
+a warning of the upgrade's report (``ops.warn``: ``ckpt_compat.notes[<this id>]`` and
+``ckpt_compat.warnings``; ``upgrade()`` raises it as a UserWarning) names it. Nothing is deleted. (Lightning
 warns and leaves all keys stale, so none of them is restored.)
 When: Lightning 1.9.0, PR #15300 / #15606 (commit f4ca56).
 """
@@ -19,7 +20,6 @@ When: Lightning 1.9.0, PR #15300 / #15606 (commit f4ca56).
 from __future__ import annotations
 
 import re
-import warnings
 
 from pytest_ckpt_compat import ops
 
@@ -64,8 +64,7 @@ def upgrade(checkpoint: dict) -> dict:
             f"its key (Lightning >= 1.9 cannot tell them apart): the first keeps the key, this one was moved to "
             f"ckpt_compat.dropped['callbacks/{key}']"
         )
-        ops.note(checkpoint, ID, text)
-        warnings.warn(text, UserWarning, stacklevel=2)
+        ops.warn(checkpoint, ID, text)  # a line of the upgrade's report (a UserWarning from upgrade())
     callbacks.clear()  # keep the same dict object, in the original order
     callbacks.update(rebuilt)
     return checkpoint

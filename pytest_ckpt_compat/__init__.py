@@ -1,7 +1,7 @@
 """pytest-ckpt-compat: upgrade old Lightning checkpoints through one documented catalogue.
 
 The flow, one module each: ``catalogue`` (find and order the units in ``migrations/``) →
-``engine`` (plan, apply, ledger) → ``loading`` / ``writing`` (safe load, atomic write) →
+``engine`` (plan, upgrade, ledger) → ``loading`` / ``writing`` (safe load, atomic write) →
 ``lightning`` (Trainer and ``load_from_checkpoint`` integration) / ``cli`` → ``plugin`` (pytest).
 
 The public names below are resolved on first use (PEP 562): pytest imports this package for its
@@ -56,6 +56,8 @@ _EXPORTS = {
     "applied_ids": "core.engine",
     "plan": "core.engine",
     "upgrade": "core.engine",
+    "upgrade_with_result": "core.engine",
+    "UpgradeResult": "core.engine",
     "CatalogueError": "core.errors",
     "CheckpointCompatError": "core.errors",
     "CheckpointNotFound": "core.errors",
@@ -70,7 +72,7 @@ _EXPORTS = {
     "NotALightningCheckpoint": "core.errors",
     "PreflightFailed": "core.errors",
     "UnsafeCheckpoint": "core.errors",
-    "load_checkpoint": "files.loading",
+    "load_checkpoint": "commands",
     "save_checkpoint": "files.writing",
 }
 

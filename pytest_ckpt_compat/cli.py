@@ -1,8 +1,9 @@
 """``ckpt-compat``: the one argparse front end: upgrade, inspect, migrations, golden, matrix.
 
-Every sub-command is defined here and calls the functions of its room (engine, building,
-the plugin's matrix file); no room registers commands of its own. The loader (torch) is imported
-by the commands that read a checkpoint, so ``--help``, ``--version`` and ``migrations`` answer at once.
+Every sub-command is defined here; each parses, calls one function of ``commands`` (where the
+work is done), prints what it returned and gives the exit code. No room registers commands.
+``commands`` imports the loader (torch) only in the actions that read a checkpoint, so ``--help``,
+``--version`` and ``migrations`` answer at once. Every name printed goes through ``files.names.shown``.
 """
 
 from __future__ import annotations
@@ -10,24 +11,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shlex
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from .core import callback_keys, premigrated, redirects
-from .core.catalogue import all_catalogues
-from .core.engine import LEDGER_KEY, plan, upgrade
-from .core.errors import CheckpointCompatError, HardLinked, classify
+from . import commands
+from .core import premigrated, redirects
+from .core.errors import CheckpointCompatError, classify
 from .core.progress import echo, iterate
-from .core.versions import LEGACY_VERSION_KEY, TOOL_VERSION, VERSION_KEY
+from .core.versions import TOOL_VERSION
 from .files.names import shown
 from .files.signals import signals_as_exceptions
-from .goldens.building import PACKAGES, add_release, default_golden_dir
-from .goldens.listing import list_goldens
+from .goldens.building import PACKAGES, default_golden_dir
+
+rerun_command = commands.rerun_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +128,178 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _callback_spec(text: str) -> str:
+    from .core.callback_keys import parse_spec
+
+    try:
+        parse_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _cmd_migrations(args: argparse.Namespace) -> int:
+    rows = commands.migrations()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for i, row in enumerate(rows, 1):
+        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    info = commands.inspect(
+        args.path,
+        target=args.target,
+        trust=args.trust,
+        assume_version=args.assume_version,
+        callbacks=args.callbacks or (),
+    )
+    if args.json:
+        print(json.dumps(_jsonable(info), indent=2))
+        return 0
+    lines = [f"{key:>15}: {info[key]}" for key in ("path", "format", "size_bytes", "saved_version", "legacy_version")]
+    lines.append(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
+    lines.append(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
+    lines.append(f"{'catalogues':>15}: {', '.join(info['catalogues'])}")
+    lines += [f"{'redirect':>15}: {old} -> {new}" for old, new in info["redirects"].items()]
+    lines.append(f"{'plan':>15}: {len(info['plan'])} migration(s)")
+    lines += [f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}" for step in info["plan"]]
+    lines += [f"{'callback key':>15}: {k}  <- {rec['from']} ({rec['how']})" for k, rec in info["callback_keys"].items()]
+    if info["lightning_migrated"]:
+        lines.append(f"{'lightning_migrated':>15}: {premigrated.summary(info['lightning_migrated'])}")
+    lines += [f"{'warning':>15}: {text}" for text in info["warnings"]]
+    for line in lines:  # names and keys come from the file: nothing in them may reach the terminal raw
+        print(shown(line))
+    _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
+    return 0
+
+
+def _jsonable(value: object, depth: int = 0, seen: frozenset = frozenset()) -> object:
+    """``value`` as JSON can show it whatever a file holds: other keys as text, a cycle or a deep nest cut short."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if id(value) in seen or depth > 32:
+        return "..."
+    inner = seen | {id(value)}
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): _jsonable(v, depth + 1, inner) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1, inner) for v in value]
+    return str(value)
+
+
+def _print_unkeyed(path, unkeyed: dict, stream) -> None:
+    """Callback states plain Lightning will not restore until their configuration is stated."""
+    for key, why in unkeyed.items():
+        print(
+            f"{shown(path)}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
+            f'state its configuration with --callback \'{key}{{"monitor": ..., "mode": ...}}\'',
+            file=stream,
+        )
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    if args.output is not None and (len(args.paths) != 1 or args.paths[0].is_dir()):
+        print(
+            "error: -o/--output takes exactly one checkpoint file; use --in-place for several files or sharded folders",
+            file=sys.stderr,
+        )
+        return 2
+    if args.output is None and not args.in_place and not args.dry_run:
+        print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
+        return 2
+    if args.output is not None and commands.output_is_input(args.output, args.paths[0]):
+        print(
+            f"error: -o {shown(args.output)} is the input {shown(args.paths[0])} itself (through a link or '..'); "
+            "use --in-place to replace it (the original is kept as NAME.ckpt.bak), or another -o",
+            file=sys.stderr,
+        )
+        return 2
+    found = commands.expand(args.paths, follow_links=args.follow_links)
+    for path, why in found.skipped:
+        echo(f"skipped {shown(path)}: {why}", file=sys.stderr)
+    targets = found.found
+    failures: list[CheckpointCompatError] = []
+    if not targets:
+        print("error: no checkpoint found in the given paths", file=sys.stderr)
+        return 2
+    options = _upgrade_options(args)
+    done = 0
+    for index, entry in enumerate(iterate(targets, desc="upgrading", unit="ckpt")):
+        path = entry.path
+        try:
+            if entry.error is not None:  # a folder that could not be searched fails alone
+                raise entry.error
+            _print_upgrade(commands.upgrade_one(path, options), args.target)
+            done += 1
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in progress is left as it was
+            code = 128 + int(getattr(exc, "signal_number", signal.SIGINT))
+            echo(
+                f"interrupted while upgrading {shown(path)} (left as it was): {done} done, {len(failures)} failed, "
+                f"{len(targets) - index - 1} not started",
+                file=sys.stderr,
+            )
+            return code
+        except Exception as exc:  # the per-file error boundary: one bad file does not stop the run
+            error = classify(exc)
+            failures.append(error)
+            echo(f"FAILED {shown(path)}: {type(error).__name__}: {shown(str(error))}", file=sys.stderr)
+    if failures:
+        codes = {f.exit_code for f in failures}
+        print(f"{len(failures)} of {len(targets)} checkpoint(s) failed", file=sys.stderr)
+        return codes.pop() if len(codes) == 1 else 1
+    return 0
+
+
+def _upgrade_options(args: argparse.Namespace) -> commands.UpgradeOptions:
+    return commands.UpgradeOptions(
+        output=args.output,
+        in_place=args.in_place,
+        dry_run=args.dry_run,
+        no_backup=args.no_backup,
+        break_hardlinks=args.break_hardlinks,
+        target=args.target,
+        trust=args.trust,
+        assume_version=args.assume_version,
+        callbacks=tuple(args.callbacks or ()),
+    )
+
+
+def _print_upgrade(done: commands.FileUpgrade, target: str | None) -> None:
+    """The report of one file: what ran, what was repaired, what a reader must know, where it went."""
+    path, result = shown(done.path), done.result
+    migrated = result.lightning_migrated
+    if done.dry_run:
+        echo(
+            f"{path}: {result.version_before} -> {target or 'installed Lightning'}: {len(result.applied)} migration(s)"
+        )
+        if migrated:
+            echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
+        for old, new in redirects.recorded(result.checkpoint).items():
+            echo(shown(f"    redirect {old} -> {new}"))
+        for m in result.applied:
+            echo(f"    {str(m.version):<8} {m.id}  {m.title}")
+        return
+    for text in result.warnings:
+        echo(shown(f"{path}: warning: {text}"), file=sys.stderr)
+    _print_unkeyed(path, result.unresolved, sys.stderr)
+    if done.written_to is None:
+        echo(f"{path}: already at {result.version_before}, nothing to do")
+        return
+    where = shown(done.written_to)
+    if done.link is not None:  # an in-place upgrade through a link wrote the file it points to
+        where += f" (the file the link {shown(done.link)} points to)"
+    if done.backup is not None:
+        where += f"; original kept as {shown(done.backup)}"
+    echo(
+        f"{path}: {result.version_before} -> {result.version_after} ({len(result.applied)} migration(s)) "
+        f"written to {where}"
+        + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else "")
+    )
+
+
 def _add_check(subparsers) -> None:
     """``ckpt-compat check``: preflight of a file against your module (:mod:`.lightning.preflight`)."""
     chk = subparsers.add_parser(
@@ -176,222 +346,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else PreflightFailed.exit_code
 
 
-def _callback_spec(text: str) -> str:
-    from .core.callback_keys import parse_spec
-
-    try:
-        parse_spec(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _cmd_migrations(args: argparse.Namespace) -> int:
-    rows = [
-        {
-            "catalogue": m.catalogue,
-            "version": str(m.version),
-            "order": m.order,
-            "id": m.id,
-            "title": m.title,
-            "file": m.path.name,
-        }
-        for cat in all_catalogues()
-        for m in cat.migrations
-    ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for i, row in enumerate(rows, 1):
-        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}")
-    return 0
-
-
-def _jsonable(value: object, depth: int = 0, seen: frozenset = frozenset()) -> object:
-    """``value`` as JSON can show it whatever a file holds: other keys as text, a cycle or a deep nest cut short."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if id(value) in seen or depth > 32:
-        return "..."
-    inner = seen | {id(value)}
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else repr(k): _jsonable(v, depth + 1, inner) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, depth + 1, inner) for v in value]
-    return str(value)
-
-
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .files.loading import checkpoint_file, is_zip_checkpoint, load_checkpoint
-    from .files.paths import checked_input
-
-    checked_input(args.path)  # a plain folder, a dangling link: named, exit 2 as for upgrade
-    checkpoint = load_checkpoint(args.path, trust=args.trust)
-    file = checkpoint_file(args.path)
-    info: dict[str, Any] = {
-        "path": str(args.path),
-        "format": "sharded" if args.path.is_dir() else ("zip" if is_zip_checkpoint(file) else "legacy"),
-        "size_bytes": file.stat().st_size,
-        "saved_version": _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None,
-        "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if isinstance(checkpoint, dict) else None,
-        "top_level_keys": [str(k) for k in checkpoint] if isinstance(checkpoint, dict) else [],
-        "ledger": checkpoint.get(LEDGER_KEY) if isinstance(checkpoint, dict) else None,
-        "redirects": redirects.recorded(checkpoint),  # moved classes resolved by this load or an earlier upgrade
-        "plan": [
-            {"id": m.id, "version": str(m.version), "title": m.title}
-            for m in plan(checkpoint, args.target, assume_version=args.assume_version)
-        ],
-    }
-    # how the callback states are (or, after the plan, would be) keyed: upgraded in memory only
-    upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
-    info["callback_keys"] = (checkpoint.get(LEDGER_KEY) or {}).get("callback_keys", {})
-    info["unkeyed_callbacks"] = callback_keys.unresolved(checkpoint)
-    info["lightning_migrated"] = (checkpoint.get(LEDGER_KEY) or {}).get(
-        premigrated.RECORD_KEY
-    )  # already migrated by Lightning
-    if args.json:
-        print(json.dumps(_jsonable(info), indent=2))
-        return 0
-    lines = [f"{key:>15}: {info[key]}" for key in ("path", "format", "size_bytes", "saved_version", "legacy_version")]
-    lines.append(f"{'top_level_keys':>15}: {', '.join(info['top_level_keys'])}")
-    lines.append(f"{'ledger':>15}: {json.dumps(_jsonable(info['ledger'])) if info['ledger'] else '-'}")
-    lines += [f"{'redirect':>15}: {old} -> {new}" for old, new in info["redirects"].items()]
-    lines.append(f"{'plan':>15}: {len(info['plan'])} migration(s)")
-    lines += [f"{'':>17}{step['version']:<8} {step['id']}  {step['title']}" for step in info["plan"]]
-    lines += [f"{'callback key':>15}: {k}  <- {rec['from']} ({rec['how']})" for k, rec in info["callback_keys"].items()]
-    if info["lightning_migrated"]:
-        lines.append(f"{'lightning_migrated':>15}: {premigrated.summary(info['lightning_migrated'])}")
-    for line in lines:  # names and keys come from the file: nothing in them may reach the terminal raw
-        print(shown(line))
-    _print_unkeyed(args.path, info["unkeyed_callbacks"], sys.stdout)
-    return 0
-
-
-def _print_unkeyed(path, unkeyed: dict, stream) -> None:
-    """Callback states plain Lightning will not restore until their configuration is stated."""
-    for key, why in unkeyed.items():
-        print(
-            f"{shown(path)}: callback state kept under {key!r}, not keyed for Lightning 2.x ({why}); "
-            f'state its configuration with --callback \'{key}{{"monitor": ..., "mode": ...}}\'',
-            file=stream,
-        )
-
-
-def _cmd_upgrade(args: argparse.Namespace) -> int:
-    if args.output is not None and (len(args.paths) != 1 or args.paths[0].is_dir()):
-        print(
-            "error: -o/--output takes exactly one checkpoint file; use --in-place for several files or sharded folders",
-            file=sys.stderr,
-        )
-        return 2
-    if args.output is None and not args.in_place and not args.dry_run:
-        print("error: say where to write: -o OUT, --in-place, or --dry-run", file=sys.stderr)
-        return 2
-    from .files.discovery import discover
-    from .files.paths import is_same_entry
-
-    if args.output is not None and is_same_entry(args.output, args.paths[0]):
-        print(
-            f"error: -o {shown(args.output)} is the input {shown(args.paths[0])} itself (through a link or '..'); "
-            "use --in-place to replace it (the original is kept as NAME.ckpt.bak), or another -o",
-            file=sys.stderr,
-        )
-        return 2
-    found = discover(args.paths, follow_links=args.follow_links)
-    for path, why in found.skipped:
-        echo(f"skipped {shown(path)}: {why}", file=sys.stderr)
-    targets = found.found
-    failures: list[CheckpointCompatError] = []
-    if not targets:
-        print("error: no checkpoint found in the given paths", file=sys.stderr)
-        return 2
-    done = 0
-    for index, entry in enumerate(iterate(targets, desc="upgrading", unit="ckpt")):
-        path = entry.path
-        try:
-            if entry.error is not None:  # a folder that could not be searched fails alone
-                raise entry.error
-            _upgrade_one(path, args)
-            done += 1
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the file in progress is left as it was
-            code = 128 + int(getattr(exc, "signal_number", signal.SIGINT))
-            echo(
-                f"interrupted while upgrading {shown(path)} (left as it was): {done} done, {len(failures)} failed, "
-                f"{len(targets) - index - 1} not started",
-                file=sys.stderr,
-            )
-            return code
-        except Exception as exc:  # the per-file error boundary: one bad file does not stop the run
-            error = classify(exc)
-            failures.append(error)
-            echo(f"FAILED {shown(path)}: {type(error).__name__}: {shown(str(error))}", file=sys.stderr)
-    if failures:
-        codes = {f.exit_code for f in failures}
-        print(f"{len(failures)} of {len(targets)} checkpoint(s) failed", file=sys.stderr)
-        return codes.pop() if len(codes) == 1 else 1
-    return 0
-
-
-def _upgrade_one(path: Path, args: argparse.Namespace) -> None:
-    from .files import writing
-    from .files.loading import checkpoint_file
-    from .files.paths import checked_input, in_place_target
-
-    file = checkpoint_file(checked_input(path))
-    if args.in_place:  # load → backup → replace must not interleave with another upgrader
-        file = in_place_target(file)  # through a link: the file it points to, its backup beside it
-        writing.clean_stale_temp_files(file.parent)
-        with writing.exclusive(file):
-            _upgrade_file(path, file, args, writing)
-    else:
-        _upgrade_file(path, file, args, writing)
-
-
-def _upgrade_file(path: Path, file: Path, args: argparse.Namespace, writing) -> None:
-    from .files.loading import checkpoint_file, load_checkpoint
-
-    checkpoint = load_checkpoint(path, trust=args.trust)
-    ours = isinstance(checkpoint, dict) and isinstance(checkpoint.get(LEDGER_KEY), dict)  # already our output
-    lightning_migrated = premigrated.detect(checkpoint) is not None  # repaired by this upgrade, said below
-    steps = plan(checkpoint, args.target, assume_version=args.assume_version)
-    before = _str_or_none(checkpoint.get(VERSION_KEY)) if isinstance(checkpoint, dict) else None
-    if args.dry_run:
-        echo(f"{shown(path)}: {before} -> {args.target or 'installed Lightning'}: {len(steps)} migration(s)")
-        if migrated := premigrated.repair(checkpoint):  # in memory only, to be shown
-            echo(f"    first, already migrated by Lightning: {premigrated.summary(migrated)}")
-        for old, new in redirects.recorded(checkpoint).items():
-            echo(shown(f"    redirect {old} -> {new}"))
-        for m in steps:
-            echo(f"    {str(m.version):<8} {m.id}  {m.title}")
-        return
-    rekeyed = callback_keys.apply_explicit(checkpoint, args.callbacks or []) if args.callbacks else []
-    upgrade(checkpoint, args.target, assume_version=args.assume_version, callbacks=args.callbacks)
-    _print_unkeyed(path, callback_keys.unresolved(checkpoint), sys.stderr)
-    if args.in_place and not args.break_hardlinks and os.stat(file).st_nlink > 1:
-        raise HardLinked(
-            f"{shown(file)} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, "
-            "so the other links would keep the old checkpoint. "
-            "Use -o, or pass --break-hardlinks to upgrade this name only"
-        )
-    if args.in_place:
-        if not steps and not rekeyed and before == checkpoint.get(VERSION_KEY):
-            echo(f"{shown(path)}: already at {before}, nothing to do")
-            return
-        kept = None if args.no_backup else writing.keep_first_original(file, ours=ours)
-        writing.save_checkpoint(checkpoint, file, source=file)
-        named = checkpoint_file(path)  # as given: a link names the file written, not itself
-        where = shown(file) + (f" (the file the link {shown(named)} points to)" if os.path.islink(named) else "")
-        where += f"; original kept as {shown(kept)}" if kept is not None else ""
-    else:
-        writing.save_checkpoint(checkpoint, args.output, source=file)
-        where = shown(args.output)
-    migrated = (checkpoint.get(LEDGER_KEY) or {}).get(premigrated.RECORD_KEY) if lightning_migrated else None
-    echo(
-        f"{shown(path)}: {before} -> {checkpoint.get(VERSION_KEY)} ({len(steps)} migration(s)) written to {where}"
-        + (f"; it was already migrated by Lightning, {premigrated.summary(migrated)}" if migrated else "")
-    )
-
-
 def _add_golden(subparsers) -> None:
     """``ckpt-compat golden add|list``: goldens from real historical releases (:mod:`.building`)."""
     golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
@@ -419,7 +373,7 @@ def _add_golden(subparsers) -> None:
 
 
 def _cmd_golden_add(args: argparse.Namespace) -> int:
-    add_release(
+    commands.golden_add(
         args.release,
         golden_dir=args.golden_dir or default_golden_dir(writing=True),
         scenarios=args.scenarios,
@@ -433,8 +387,12 @@ def _cmd_golden_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_golden_list(args: argparse.Namespace) -> int:
-    golden_dir = args.golden_dir or default_golden_dir(writing=False)
-    rows = list_goldens(golden_dir, args.missing, package=args.package, log=lambda m: print(m, file=sys.stderr))
+    rows = commands.golden_list(
+        args.golden_dir or default_golden_dir(writing=False),
+        args.missing,
+        package=args.package,
+        log=lambda m: print(m, file=sys.stderr),
+    )
     if args.missing is not None:
         for row in rows:
             print(f"{row['release']:<12} uploaded {row['uploaded']}")
@@ -461,76 +419,12 @@ def _add_matrix(subparsers) -> None:
 
 
 def _cmd_matrix(args: argparse.Namespace) -> int:
-    import pytest
-
-    from .plugin import MATRIX_FILE
-
-    user_args = [a for a in args.pytest_args if a != "--"]
-    report = _report_option(user_args)
-    if report is None:  # the matrix always leaves a report behind, and says where
-        from .matrix.report import default_path
-
-        report = str(default_path())  # outside the checkout: no stray file in `git status`
-        user_args.append(f"--ckpt-compat-report={report}")
-    # this package is imported already (it runs the command), so pytest cannot assert-rewrite it
-    argv = ["--ckpt-compat", "-W", "ignore::pytest.PytestAssertRewriteWarning", str(MATRIX_FILE), *user_args]
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        argv[:0] = ["-p", "pytest_ckpt_compat.plugin"]
-    failures = _Failures()
-    code = int(pytest.main(argv, plugins=[failures]))
-    if Path(report).is_file():
-        print(f"ckpt-compat matrix: report written to {Path(report).resolve()}")
-    if failures.names:
-        print(
-            f"ckpt-compat matrix: {len(failures.names)} failed; re-run only those with:\n  "
-            f"{rerun_command(args.pytest_args, failures.names)}"
-        )
-    return code
-
-
-def _report_option(argv: Sequence[str]) -> str | None:
-    """The value of ``--ckpt-compat-report`` among forwarded pytest arguments, if given."""
-    for i, arg in enumerate(argv):
-        if arg.startswith("--ckpt-compat-report="):
-            return arg.split("=", 1)[1]
-        if arg == "--ckpt-compat-report" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
-
-
-def rerun_command(pytest_args: Sequence[str], failed: Sequence[str]) -> str:
-    """``ckpt-compat matrix`` with the same options and a ``-k`` that selects exactly ``failed``.
-
-    Test names are matched as ``[cell id]`` (brackets included), so ``1.9.5-end_of_fit-load`` does
-    not also select ``lightning-1.9.5-end_of_fit-load``.
-    """
-    kept, skip = [], False
-    for arg in pytest_args:
-        if skip:
-            skip = False
-        elif arg in ("-k", "--"):
-            skip = arg == "-k"
-        elif not arg.startswith("-k"):
-            kept.append(arg)
-    params = [name[name.index("[") :] if "[" in name else name for name in failed]
-    expression = " or ".join(dict.fromkeys(params))
-    return shlex.join(["ckpt-compat", "matrix", *kept, "-k", expression])
-
-
-class _Failures:
-    """pytest plugin object: names of the tests that failed in this run (controller side under xdist)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def pytest_runtest_logreport(self, report) -> None:
-        name = report.nodeid.rsplit("::", 1)[-1]
-        if report.failed and name not in self.names:
-            self.names.append(name)
-
-
-def _str_or_none(value) -> str | None:
-    return None if value is None else str(value)
+    run = commands.matrix(args.pytest_args)
+    if run.report is not None:
+        print(f"ckpt-compat matrix: report written to {run.report}")
+    if run.failed:
+        print(f"ckpt-compat matrix: {len(run.failed)} failed; re-run only those with:\n  {run.rerun}")
+    return run.code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -203,7 +203,8 @@ def test_rerun_command_keeps_the_options_and_selects_exactly_the_failures():
 
 def test_rerun_expression_selects_exactly_the_failed_tests(pytester):
     """The hint's -k expression, run by pytest itself, selects the failures and nothing else."""
-    from pytest_ckpt_compat.cli import _Failures, rerun_command
+    from pytest_ckpt_compat.commands import Failures as _Failures
+    from pytest_ckpt_compat.commands import rerun_command
 
     pytester.makepyfile(
         test_cells="""

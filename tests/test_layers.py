@@ -21,8 +21,10 @@ SUBPACKAGES = [
     (
         "core",
         [
-            {"core.errors", "core.ops", "core.progress"},
-            {"core.versions", "core.callback_keys", "core.redirects", "core.renames", "core.hparams"},
+            {"core.errors", "core.progress"},
+            {"core.versions"},
+            {"core.ledger"},
+            {"core.ops", "core.callback_keys", "core.redirects", "core.renames", "core.hparams"},
             {"core.catalogue", "core.premigrated"},
             {"core.engine", "core.stamps"},
             {"core"},
@@ -51,7 +53,17 @@ SUBPACKAGES = [
             {"files"},
         ],
     ),
-    ("lightning", [{"lightning"}, {"lightning.preflight"}]),
+    (
+        "lightning",
+        [
+            {"lightning.namespaces"},
+            {"lightning.upgrading"},
+            {"lightning.callback"},
+            {"lightning.seams"},
+            {"lightning"},
+            {"lightning.preflight"},
+        ],
+    ),
     (
         "goldens",
         [
@@ -80,6 +92,7 @@ SUBPACKAGES = [
             {"errors", "ops", "toolkit"},
             {"testing"},
             {"plugin", "_matrix", "_check"},
+            {"commands"},
             {"cli", "__init__"},
         ],
     ),

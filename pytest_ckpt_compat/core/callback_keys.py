@@ -33,7 +33,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .ops import LEDGER_KEY
+from . import ledger
 
 # The kwargs each callback's ``state_key`` passes to ``_generate_state_key``, in order, with the
 # values a callback constructed with defaults has (Lightning 2.0 – 2.6 alike).
@@ -62,10 +62,9 @@ def kind_of(key: Any) -> tuple[str, str | None]:
     Classes are read only through ``__qualname__`` and their MRO's names (real classes or the safe
     loader's markers), so a user subclass of ModelCheckpoint counts as one when its class is loaded.
     """
+    qualname = class_name(key)
     if isinstance(key, str):
-        qualname = key.split("{", 1)[0]
         return qualname, qualname if qualname in FIELDS else None
-    qualname = getattr(key, "__qualname__", None) or str(key)
     for base in getattr(key, "__mro__", ())[:-1] or (key,):
         name = getattr(base, "__qualname__", "")
         if name in FIELDS:
@@ -73,9 +72,18 @@ def kind_of(key: Any) -> tuple[str, str | None]:
     return qualname, None
 
 
+def class_name(key: Any) -> str:
+    """The class a ``checkpoint["callbacks"]`` key names: the text before ``{`` of a state key
+    (``"EarlyStopping{'monitor': ...}"``, a bare ``"EarlyStopping"``), the ``__qualname__`` of a
+    pickled class (pre-1.5 files) or of the safe loader's stand-in for one."""
+    if isinstance(key, str):
+        return key.split("{", 1)[0]
+    return getattr(key, "__qualname__", None) or str(key)
+
+
 def records(checkpoint: dict) -> dict:
-    ledger = checkpoint.setdefault(LEDGER_KEY, {})
-    return ledger.setdefault("callback_keys", {})
+    """The ledger's ``callback_keys`` section (created on first use)."""
+    return ledger.section(checkpoint, ledger.CALLBACK_KEYS)
 
 
 def _describe(key: Any) -> str:
@@ -157,8 +165,7 @@ def unresolved(checkpoint: dict) -> dict:
     states = checkpoint.get("callbacks") if isinstance(checkpoint, dict) else None
     if not isinstance(states, dict):
         return {}
-    ledger = checkpoint.get(LEDGER_KEY)
-    recs = ledger.get("callback_keys", {}) if isinstance(ledger, dict) else {}
+    recs = ledger.get(checkpoint, ledger.CALLBACK_KEYS) or {}
     out = {}
     for key in states:
         how = str((recs.get(key) or {}).get("how", ""))
@@ -209,34 +216,41 @@ def _candidates(callbacks: Iterable[Any]) -> list[tuple[str, str, dict | None]]:
     return out
 
 
-def apply_explicit(
-    checkpoint: dict, callbacks: Iterable[Any], *, how: str = "stated by the user"
+def rekey(
+    checkpoint: dict, callbacks: Iterable[Any], *, how: str = "stated by the user", saved_keys: bool = False
 ) -> list[tuple[str, str]]:
-    """Re-key states keyed by class name or from evidence to the stated configurations; ``[(old, new)]``.
+    """Move callback states to the keys of the given configurations; ``[(old, new)]``, recorded in the ledger.
 
-    A state moves when exactly one stated callback has its class (narrowed by the state's recorded
-    ``monitor`` when several do) and no state is already under that key. States keyed by the
-    saving release itself (1.5+) are left alone.
+    ``callbacks``: specs (``'EarlyStopping{"monitor": "val_loss"}'``) or callback objects (their
+    ``state_key``). A state moves to a callback only when the match is unique both ways: the
+    callback is the one given callback of the state's class still without a state (narrowed by
+    the state's recorded ``monitor`` when several are), and the state is the only such state
+    for that callback. States keyed by the saving release itself (1.5+) are left alone unless
+    ``saved_keys`` (the Trainer's live callbacks: Lightning restores only under their keys).
     """
     states = checkpoint.get("callbacks")
     if not isinstance(states, dict):
         return []
-    recs = records(checkpoint) if isinstance(checkpoint.get(LEDGER_KEY), dict) else {}
-    candidates = _candidates(callbacks)
-    moved = []
-    for key in list(states):
-        if not isinstance(key, str) or ("{" in key and key not in recs):
+    recs = ledger.get(checkpoint, ledger.CALLBACK_KEYS) or {}
+    given = _candidates(callbacks)
+    claimed = {key for _, key, _ in given}
+    open_ = [c for c in given if c[1] not in states]
+    choices = {}
+    for key in states:
+        if key in claimed or not (saved_keys or (isinstance(key, str) and ("{" not in key or key in recs))):
             continue
-        qualname = key.split("{", 1)[0]
-        same = [c for c in candidates if c[0] == qualname]
+        same = [c for c in open_ if c[0] == class_name(key)]
         monitor = states[key].get("monitor", ...) if isinstance(states[key], dict) else ...
         if len(same) > 1 and monitor is not ...:
             same = [c for c in same if c[2] is not None and c[2].get("monitor") == monitor]
-        if len(same) != 1 or same[0][1] == key or same[0][1] in states:
+        choices[key] = same
+    moved = []
+    for key, same in choices.items():
+        if len(same) != 1 or sum(same[0] in other for other in choices.values()) != 1:
             continue
         new = same[0][1]
         states[new] = states.pop(key)
-        old_rec = records(checkpoint).pop(key, None)
+        old_rec = records(checkpoint).pop(key, None) if isinstance(key, str) else None
         record(checkpoint, new, old_rec["from"] if old_rec else key, f"explicit: {how}")
-        moved.append((key, new))
+        moved.append((key if isinstance(key, str) else _describe(key), new))
     return moved

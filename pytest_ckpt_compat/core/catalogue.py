@@ -4,7 +4,8 @@ A catalogue is a plain folder of documented files, one per backwards-incompatibl
 spirit of Alembic's script directory. Files are loaded by path, never imported by a package name,
 so the folder stays readable on its own and installing never creates a top-level ``migrations``.
 Lightning's own catalogue ships in this package; downstream projects register theirs (their own
-folder and their own version key) and are applied after Lightning's.
+folder and their own version key) and are applied after Lightning's, only to their own model's
+checkpoints (``Catalogue.applies_to``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ class Catalogue:
     project the catalogue belongs to); ``None`` means the installed Lightning. ``redirects``: moved
     or renamed classes (old pickled name -> new one) that every load resolves (``core.redirects``);
     ``models``: the LightningModules whose checkpoints saved through ``CheckpointUpgrade`` /
-    ``install()`` get this catalogue's version stamp (``core.stamps``; empty: every checkpoint).
+    ``install()`` get this catalogue's version stamp (``core.stamps``; empty: every checkpoint). ``recognizes``:
+    for a team's catalogue, a predicate on the checkpoint dict that says "this is our model's
+    file" for files saved before the model wrote its version key (e.g. a ``state_dict`` key or a
+    ``hyper_parameters`` entry); see ``applies_to``.
     """
 
     name: str
@@ -71,6 +75,7 @@ class Catalogue:
     target_version: str | Callable[[], str] | None = None
     redirects: Mapping[str, str] = field(default_factory=dict)
     models: tuple = ()  # classes (or "module.QualName") whose saved checkpoints get the version stamp; () = all
+    recognizes: Callable[[dict], bool] | None = field(default=None, repr=False, compare=False)
     _units: list[Migration] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +86,27 @@ class Catalogue:
     @property
     def legacy_version_key(self) -> str:
         return "legacy_" + self.version_key
+
+    def applies_to(self, checkpoint: dict) -> bool:
+        """Whether this catalogue upgrades ``checkpoint``: Lightning's applies to every checkpoint.
+
+        A team's catalogue applies only to its own model's files: those that carry its version key
+        (or the legacy copy of it), or that its ``recognizes`` predicate accepts. Any other file,
+        such as another team's or a plain Lightning checkpoint, is left alone: no unit runs and
+        neither its version key nor its ledger entry is written.
+        """
+        if self.version_key == versions.VERSION_KEY:
+            return True
+        if self.version_key in checkpoint or self.legacy_version_key in checkpoint:
+            return True
+        if self.recognizes is None:
+            return False
+        try:
+            return bool(self.recognizes(checkpoint))
+        except Exception as exc:
+            raise CatalogueError(
+                f"catalogue {self.name!r}: its recognizes() predicate raised {type(exc).__name__}: {exc}"
+            ) from exc
 
     def default_target(self) -> str:
         target = self.target_version
@@ -113,6 +139,7 @@ class Catalogue:
             target_version=target,
             redirects=self.redirects,
             models=self.models,
+            recognizes=self.recognizes,
         )
         restricted._units = [m for m in self.migrations if m.id in wanted]
         return restricted
@@ -208,12 +235,26 @@ def all_catalogues() -> list[Catalogue]:
     """Lightning's catalogue, then entry-point catalogues, then ones registered in this process."""
     found = [lightning_catalogue()]
     for ep in _entry_points():
-        cat = ep.load()
-        cat = cat() if callable(cat) and not isinstance(cat, Catalogue) else cat
+        cat = _from_entry_point(ep)
         if cat.name not in _registered:
             found.append(cat)
     found.extend(_registered.values())
     return found
+
+
+def _from_entry_point(ep: metadata.EntryPoint) -> Catalogue:
+    """The ``Catalogue`` a team's entry point names; a ``CatalogueError`` naming the entry point if not."""
+    where = f"entry point {ep.name!r} ({ep.value}) in group {_ENTRY_POINT_GROUP!r}"
+    try:
+        cat = ep.load()
+        cat = cat() if callable(cat) and not isinstance(cat, Catalogue) else cat
+    except Exception as exc:
+        raise CatalogueError(
+            f"{where} failed to load: {type(exc).__name__}: {exc}; fix or uninstall the package that declares it"
+        ) from exc
+    if not isinstance(cat, Catalogue):
+        raise CatalogueError(f"{where} gave a {type(cat).__name__}, not a pytest_ckpt_compat.Catalogue")
+    return cat
 
 
 @functools.cache

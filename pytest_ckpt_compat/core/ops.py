@@ -3,9 +3,9 @@
 In the spirit of Alembic's ``op`` module: the few moves that several units in ``migrations/`` make
 (keep removed state in the ledger, note what was done, rename top-level keys, find the fit loop,
 build 1.6.0 progress trackers) live here once, so each unit reads as what changed and nothing else.
-Import-light on purpose: the engine imports ``LEDGER_KEY`` from here, so this module must not
-import the engine or the catalogue, nor torch at import (``ckpt-compat migrations`` and ``--help``
-load the units, which import this module, and must answer at once).
+Units never touch ``checkpoint["ckpt_compat"]`` by hand: ``drop``, ``note``, ``ledger_entry`` and
+``keep_in_ledger`` go through its owner, ``ledger``. Must not import the engine or the catalogue, nor torch at import
+(``ckpt-compat migrations`` and ``--help`` load the units, which import this module, and must answer at once).
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ __all__ = [
     "tracker",
 ]
 
-LEDGER_KEY = "ckpt_compat"  # our own top-level key in a checkpoint; Lightning ignores it
+from . import ledger as _ledger
+
+LEDGER_KEY = _ledger.KEY  # our own top-level key in a checkpoint; Lightning ignores it
+NOTES, ORIGINAL_COUNTERS = _ledger.NOTES, _ledger.ORIGINAL_COUNTERS  # the ledger's sub-keys units read
 
 # ---------------------------------------------------------------------------------------------
 # Plain data: what ``torch.load(weights_only=True)`` accepts
@@ -73,8 +76,18 @@ def to_plain(value: Any) -> Any:
 
 
 def ledger(checkpoint: dict) -> dict:
-    """Our ledger dict in ``checkpoint``, created on first use (units add ``dropped``/``notes`` to it)."""
-    return checkpoint.setdefault(LEDGER_KEY, {})
+    """Our ledger dict in ``checkpoint``, created on first use (prefer the named helpers below)."""
+    return _ledger.ensure(checkpoint)
+
+
+def ledger_entry(checkpoint: dict, name: str, default: Any = None) -> Any:
+    """What the ledger holds under ``name`` (e.g. ``ledger.ORIGINAL_COUNTERS``); creates nothing."""
+    return _ledger.get(checkpoint, name, default)
+
+
+def keep_in_ledger(checkpoint: dict, name: str, value: Any) -> None:
+    """Keep ``value`` under the ledger's sub-key ``name`` (e.g. the pre-1.6 ``original_counters``)."""
+    _ledger.put(checkpoint, name, value)
 
 
 def drop(checkpoint: dict, path: str, value: Any, *, unique: bool = False) -> str:
@@ -82,7 +95,7 @@ def drop(checkpoint: dict, path: str, value: Any, *, unique: bool = False) -> st
 
     With ``unique`` a taken path gets ``#2``, ``#3``, ... so that an earlier dropped value is not lost.
     """
-    dropped = ledger(checkpoint).setdefault("dropped", {})
+    dropped = _ledger.section(checkpoint, _ledger.DROPPED)
     base, n = path, 2
     while unique and path in dropped:
         path, n = f"{base}#{n}", n + 1
@@ -92,12 +105,18 @@ def drop(checkpoint: dict, path: str, value: Any, *, unique: bool = False) -> st
 
 def note(checkpoint: dict, unit_id: str, text: str) -> None:
     """Append ``text`` to ``ckpt_compat.notes[unit_id]`` ("; "-joined) unless it is already there."""
-    notes = ledger(checkpoint).setdefault("notes", {})
+    notes = _ledger.section(checkpoint, _ledger.NOTES)
     previous = notes.get(unit_id)
     if not previous:
         notes[unit_id] = text
     elif text not in previous:
         notes[unit_id] = f"{previous}; {text}"
+
+
+def warn(checkpoint: dict, unit_id: str, text: str) -> None:
+    """``note`` that the upgrade also reports as a warning (a line of ``ckpt-compat upgrade``'s output)."""
+    note(checkpoint, unit_id, text)
+    _ledger.warn(checkpoint, text)
 
 
 # ---------------------------------------------------------------------------------------------

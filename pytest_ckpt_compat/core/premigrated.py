@@ -37,9 +37,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops, versions
+from . import ledger, ops, versions
 
-RECORD_KEY = "lightning_migrated"  # ckpt_compat[RECORD_KEY]: what we found and repaired
+RECORD_KEY = ledger.LIGHTNING_MIGRATED  # what we found and repaired, kept in the ledger
 _FORMAT_1_6 = versions.parse("1.6.0")
 _FORMAT_1_6_5 = versions.parse("1.6.5")
 
@@ -59,7 +59,7 @@ def detect(checkpoint: Any) -> dict | None:
     and our engine write that key, and ours always writes the ledger). ``by`` is the version
     Lightning stamped, its own at the time. Pure.
     """
-    if not isinstance(checkpoint, dict) or ops.LEDGER_KEY in checkpoint:
+    if not isinstance(checkpoint, dict) or ledger.has_key(checkpoint):
         return None
     legacy, stamped = checkpoint.get(versions.LEGACY_VERSION_KEY), checkpoint.get(versions.VERSION_KEY)
     if not isinstance(legacy, str):
@@ -82,10 +82,8 @@ def repair(checkpoint: dict) -> dict | None:
         _drop_loop_synthesised_from_counters(checkpoint, record)
     elif origin < _FORMAT_1_6_5:
         _drop_default_batches_that_stepped(checkpoint, record)
-    ledger = ops.ledger(checkpoint)  # complete from the start: a file already at the target runs no unit
-    ledger["tool_version"] = versions.TOOL_VERSION
-    ledger.setdefault("applied", {}).setdefault("lightning", [])
-    ledger[RECORD_KEY] = record
+    ledger.open_catalogue(checkpoint, "lightning")  # complete from the start: a file at the target runs no unit
+    ledger.put(checkpoint, RECORD_KEY, record)
     return record
 
 

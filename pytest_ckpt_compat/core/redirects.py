@@ -27,13 +27,13 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from . import ledger
 from .errors import CatalogueError
-from .ops import ledger
 
 if TYPE_CHECKING:
     from .catalogue import Catalogue
 
-RECORD_KEY = "redirects"  # ckpt_compat["redirects"]: {old name: new name} used when loading
+RECORD_KEY = ledger.REDIRECTS  # {old name: new name} used when loading
 _NAME = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 
@@ -123,16 +123,14 @@ def record(checkpoint: object, used: Mapping[str, str]) -> None:
     used = {old: new for old, new in used.items() if old != new}  # names vouched for, not moved
     if not used or not isinstance(checkpoint, dict):
         return
-    existing = checkpoint.get("ckpt_compat")
-    if existing is not None and not isinstance(existing, dict):
+    if ledger.has_key(checkpoint) and not ledger.present(checkpoint):
         return  # not our ledger: the engine reports it (InvalidLedger), the loader does not overwrite it
-    table = ledger(checkpoint).setdefault(RECORD_KEY, {})
+    table = ledger.ensure(checkpoint).setdefault(RECORD_KEY, {})
     if isinstance(table, dict):
         table.update(sorted(used.items()))
 
 
 def recorded(checkpoint: object) -> dict[str, str]:
     """The redirects recorded in ``checkpoint``'s ledger (old → new)."""
-    table = checkpoint.get("ckpt_compat", {}) if isinstance(checkpoint, dict) else {}
-    table = table.get(RECORD_KEY, {}) if isinstance(table, dict) else {}
+    table = ledger.get(checkpoint, RECORD_KEY, {})
     return dict(table) if isinstance(table, dict) else {}

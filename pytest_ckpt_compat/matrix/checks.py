@@ -18,7 +18,7 @@ import math
 import warnings
 from pathlib import Path
 
-from ..core import versions
+from ..core import ledger, versions
 from ..goldens.store import Golden
 from . import harness
 from .compare import CheckFailed, Mismatches
@@ -66,21 +66,14 @@ def check_fetch(ws: Workspace, golden: Golden) -> None:
 
 def check_upgrade(ws: Workspace, golden: Golden) -> None:
     """Upgraded by our catalogue alone: ledger written, version stamped, origin kept."""
-    from ..core.engine import LEDGER_KEY
-
     checkpoint, _ = ws.upgraded(golden)
     installed = versions.installed_lightning_version()
     m = Mismatches(f"{golden.id} upgrade")
-    ledger = checkpoint.get(LEDGER_KEY)
     current = versions.parse(golden.saved_version) == versions.parse(installed)
-    if ledger is None and current:
+    if not ledger.has_key(checkpoint) and current:
         pass  # nothing to apply to a golden of the installed release: the engine leaves it untouched
-    elif (
-        not isinstance(ledger, dict)
-        or not isinstance(ledger.get("applied"), dict)
-        or "lightning" not in ledger["applied"]
-    ):
-        m.add(f"no ledger: checkpoint[{LEDGER_KEY!r}] = {ledger!r}")
+    elif "lightning" not in ledger.applied_catalogues(checkpoint):
+        m.add(f"no ledger: checkpoint[{ledger.KEY!r}] = {checkpoint.get(ledger.KEY)!r}")
     m.eq(f"checkpoint[{versions.VERSION_KEY!r}]", checkpoint.get(versions.VERSION_KEY), installed)
     if versions.parse(golden.saved_version) != versions.parse(installed):
         m.eq(

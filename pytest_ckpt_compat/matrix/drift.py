@@ -11,14 +11,14 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core import versions
+from ..core import ledger, versions
 from ..goldens.store import Golden, GoldenStore
 from .compare import CheckFailed
 
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-_IGNORED_TOP = {"ckpt_compat", versions.LEGACY_VERSION_KEY}
+_IGNORED_TOP = {ledger.KEY, versions.LEGACY_VERSION_KEY}
 
 
 def structure(obj: Any, prefix: str = "") -> dict[str, str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from ..core import versions
+from ..core import ledger, versions
 from ..goldens.store import Golden
 from .restored import check_restored
 from .workspace import Workspace
@@ -130,7 +130,7 @@ def expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict
         steps = int(truth["trainer"]["global_step"])
     if versions.parse(golden.saved_version) < _FORMAT_1_6 and "loops" not in golden_file:
         provable = sum(n for n, opt in zip(truth["optimizer_steps"], truth["optimizer_state"]) if opt.get("step"))
-        original = (upgraded.get("ckpt_compat") or {}).get("original_counters") or {}
+        original = ledger.get(upgraded, ledger.ORIGINAL_COUNTERS) or {}
         if not any(opt.get("step") for opt in truth["optimizer_state"]):  # no step evidence (SGD): saved - 1
             provable = max(int(original.get("global_step", golden_file.get("global_step") or 0)) - 1, 0)
         epoch = int(original.get("epoch", golden_file.get("epoch", 0)))

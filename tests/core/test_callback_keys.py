@@ -10,7 +10,7 @@ import torch
 
 from pytest_ckpt_compat import upgrade
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.core.callback_keys import apply_explicit, parse_spec, unresolved
+from pytest_ckpt_compat.core.callback_keys import parse_spec, rekey, unresolved
 
 pl = pytest.importorskip("pytorch_lightning")
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
@@ -89,8 +89,8 @@ def test_explicit_overrides_evidence_but_never_a_key_the_release_wrote():
         "ckpt_compat": {"callback_keys": {MC_KEY: {"from": "c", "how": "monitor recorded"}}},
     }
     wanted = ModelCheckpoint(monitor="val_loss", every_n_epochs=2).state_key
-    assert apply_explicit(ckpt, [ModelCheckpoint(monitor="val_loss", every_n_epochs=2)]) == [(MC_KEY, wanted)]
-    assert apply_explicit(ckpt, ['Other{"x": 2}']) == []  # written by a 1.5+ release: left alone
+    assert rekey(ckpt, [ModelCheckpoint(monitor="val_loss", every_n_epochs=2)]) == [(MC_KEY, wanted)]
+    assert rekey(ckpt, ['Other{"x": 2}']) == []  # written by a 1.5+ release: left alone
 
 
 @pytest.mark.parametrize("bad", ["EarlyStopping", "EarlyStopping{bad", "EarlyStopping[1]", "{}"])
@@ -100,3 +100,31 @@ def test_bad_specs_are_refused(bad):
     with pytest.raises(SystemExit) as info:
         main(["upgrade", "x.ckpt", "--dry-run", "--callback", bad])
     assert info.value.code == 2
+
+
+def test_rekey_moves_a_state_only_when_the_match_is_unique_both_ways():
+    """Two states could go to the one stated callback: neither moves (the file's order decided it before)."""
+    resolved = "ModelCheckpoint{'monitor': 'a'}"
+    ckpt = {
+        "callbacks": {"ModelCheckpoint": {"x": 1}, resolved: {"monitor": "a"}},
+        "ckpt_compat": {"callback_keys": {resolved: {"from": "c", "how": "monitor recorded"}}},
+    }
+    assert rekey(ckpt, ['ModelCheckpoint{"monitor": "b"}']) == []
+    assert list(ckpt["callbacks"]) == ["ModelCheckpoint", resolved]
+    assert unresolved(ckpt) == {"ModelCheckpoint": "unresolved: keyed by class name only"}
+
+
+def test_the_trainer_path_rekeys_once_and_records_the_live_callbacks(tmp_path):
+    """One algorithm, run once per load; the ledger says the key came from the Trainer's callbacks."""
+    from pytest_ckpt_compat.lightning.callback import UpgradingCheckpointIO
+
+    path = tmp_path / "old.ckpt"
+    torch.save({"pytorch-lightning_version": "2.0.0", "callbacks": {"EarlyStopping": {"wait_count": 2}}}, path)
+    live = EarlyStopping(monitor="val_acc", mode="max")
+    trainer = type("Trainer", (), {"callbacks": [live]})()
+    io = UpgradingCheckpointIO(pl.plugins.TorchCheckpointIO(), trainer, trust=False, target_version="2.0.0")
+    ckpt = io.load_checkpoint(path)
+    assert ckpt["callbacks"] == {live.state_key: {"wait_count": 2}}
+    assert ckpt["ckpt_compat"]["callback_keys"] == {
+        live.state_key: {"from": "EarlyStopping", "how": "explicit: the Trainer's live callbacks"}
+    }

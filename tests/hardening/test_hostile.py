@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pytest_ckpt_compat import cli, load_checkpoint, save_checkpoint
+from pytest_ckpt_compat import commands, load_checkpoint, save_checkpoint
 from pytest_ckpt_compat.core import errors
 from pytest_ckpt_compat.files.loading import legacy_class_ref
 from tests.hardening.hardening_support import (
@@ -253,7 +253,7 @@ def test_unpicklable_value_fails_at_write_named(tmp_path, capsys):
 def test_unforeseen_exception_is_named_and_the_run_goes_on(tmp_path, good, monkeypatch, capsys):
     other = tmp_path / "other.ckpt"
     torch.save(lightning_checkpoint(0.05), other)
-    real = cli.upgrade
+    real = commands.upgrade_with_result
 
     def flaky(checkpoint, *args, **kwargs):
         if checkpoint["epoch"] == 2 and not flaky.failed:
@@ -262,7 +262,7 @@ def test_unforeseen_exception_is_named_and_the_run_goes_on(tmp_path, good, monke
         return real(checkpoint, *args, **kwargs)
 
     flaky.failed = False
-    monkeypatch.setattr(cli, "upgrade", flaky)
+    monkeypatch.setattr(commands, "upgrade_with_result", flaky)
     assert run_cli("upgrade", good, other, "--in-place") == errors.UnexpectedError.exit_code
     err = capsys.readouterr().err
     assert "UnexpectedError: unexpected ZeroDivisionError: boom" in err and "Traceback" not in err
@@ -408,14 +408,14 @@ def test_sigint_prints_what_was_done_without_traceback(tmp_path, monkeypatch, ca
     for i in range(3):
         paths.append(tmp_path / f"c{i}.ckpt")
         torch.save(lightning_checkpoint(0.05), paths[-1])
-    real = cli._upgrade_one
+    real = commands.upgrade_one
 
-    def interrupted_on_second(path, args):
+    def interrupted_on_second(path, options):
         if path == paths[1]:
             raise KeyboardInterrupt
-        return real(path, args)
+        return real(path, options)
 
-    monkeypatch.setattr(cli, "_upgrade_one", interrupted_on_second)
+    monkeypatch.setattr(commands, "upgrade_one", interrupted_on_second)
     assert run_cli("upgrade", *paths, "--in-place") == 130
     err = capsys.readouterr().err
     assert f"interrupted while upgrading {paths[1]} (left as it was): 1 done, 0 failed, 1 not started" in err
@@ -477,7 +477,7 @@ def test_source_changed_between_load_and_save(tmp_path, good, change):
 
 
 def test_source_changed_during_an_in_place_run(tmp_path, good, monkeypatch, capsys):
-    real = cli.upgrade
+    real = commands.upgrade_with_result
 
     def training_job_writes_meanwhile(checkpoint, *args, **kwargs):
         result = real(checkpoint, *args, **kwargs)
@@ -485,7 +485,7 @@ def test_source_changed_during_an_in_place_run(tmp_path, good, monkeypatch, caps
         os.replace(tmp_path / "new.ckpt", good)
         return result
 
-    monkeypatch.setattr(cli, "upgrade", training_job_writes_meanwhile)
+    monkeypatch.setattr(commands, "upgrade_with_result", training_job_writes_meanwhile)
     assert run_cli("upgrade", good, "--in-place") == errors.SourceChanged.exit_code
     assert "SourceChanged" in capsys.readouterr().err
     assert load_checkpoint(good)[VERSION] == "2.0.0"  # the new checkpoint is not overwritten

@@ -171,7 +171,10 @@ def test_match_callback_states_only_moves_unique_matches():
     assert match_callback_states(ambiguous, [a, b]) == {"callbacks": {"Stopper": {"x": 1}}}
     exact = {"callbacks": {"Stopper{'m': 'a'}": {"x": 1}, "Stopper": {"x": 2}}}
     assert match_callback_states(exact, [a, b]) == {
-        "callbacks": {"Stopper{'m': 'a'}": {"x": 1}, "Stopper{'m': 'b'}": {"x": 2}}
+        "callbacks": {"Stopper{'m': 'a'}": {"x": 1}, "Stopper{'m': 'b'}": {"x": 2}},
+        "ckpt_compat": {
+            "callback_keys": {"Stopper{'m': 'b'}": {"from": "Stopper", "how": "explicit: the Trainer's live callbacks"}}
+        },
     }
 
 

@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from pytest_ckpt_compat import lightning as integration
 from pytest_ckpt_compat.core.versions import LIGHTNING_MODULES
+from pytest_ckpt_compat.lightning import seams
 from pytest_ckpt_compat.matrix import known_defects
 
 FLOWS = Path(__file__).resolve().parent / "install_flows.py"
@@ -47,7 +48,7 @@ def _seams() -> dict:
     """``(namespace, owner, attribute)`` → the object there now."""
     found = {}
     for ns in INSTALLED:
-        for owner, name, _ in integration._seams(ns):
+        for owner, name, _ in seams._seams(ns):
             found[(ns, owner.__name__, name)] = vars(owner)[name]  # a module's __name__ is dotted, a class's is not
     return found
 
@@ -74,7 +75,7 @@ def test_install_with_other_options_refuses():
     integration.install()
     with pytest.raises(RuntimeError, match="uninstall\\(\\) before installing with .*'trust': True"):
         integration.install(trust=True)
-    assert integration._active[0]["trust"] is False
+    assert seams._active[0]["trust"] is False
 
 
 def test_as_a_context_manager_only_the_installing_call_uninstalls():
