@@ -93,9 +93,10 @@ SUBPACKAGES = [
             {"testing"},
             {"plugin", "_matrix", "_check"},
             {"commands"},
-            {"cli", "__init__"},
+            {"__init__"},
         ],
     ),
+    ("cli", [{"cli.suite"}, {"cli"}, {"cli.__main__"}]),
 ]
 LAYERS = [group for _, groups in SUBPACKAGES for group in groups]
 SUBPACKAGE_RANK = {name: rank for rank, (_, groups) in enumerate(SUBPACKAGES) for group in groups for name in group}

@@ -191,8 +191,8 @@ def test_cli_parses_every_add_option():
         "gpu",
         Path("somewhere"),
     )
-    assert args.func is cli._cmd_golden_add
-    assert parser.parse_args(["golden", "list", "--missing", "1.0.0..1.1.0"]).func is cli._cmd_golden_list
+    assert args.func is cli.suite._cmd_golden_add
+    assert parser.parse_args(["golden", "list", "--missing", "1.0.0..1.1.0"]).func is cli.suite._cmd_golden_list
 
 
 # ---------------------------------------------------------------------------- all or nothing

@@ -16,14 +16,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import commands
-from .core import premigrated, redirects
-from .core.errors import CheckpointCompatError, classify
-from .core.progress import echo, iterate
-from .core.versions import TOOL_VERSION
-from .files.names import shown
-from .files.signals import signals_as_exceptions
-from .goldens.building import PACKAGES, default_golden_dir
+from .. import commands
+from ..core import premigrated, redirects
+from ..core.errors import CheckpointCompatError, classify
+from ..core.progress import echo, iterate
+from ..core.versions import TOOL_VERSION
+from ..files.names import shown
+from ..files.signals import signals_as_exceptions
+from .suite import add_golden, add_matrix
 
 rerun_command = commands.rerun_command
 
@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--json", action="store_true")
     mig.set_defaults(func=_cmd_migrations)
 
-    _add_golden(sub)
-    _add_matrix(sub)
+    add_golden(sub)
+    add_matrix(sub)
     return parser
 
 
@@ -129,7 +129,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _callback_spec(text: str) -> str:
-    from .core.callback_keys import parse_spec
+    from ..core.callback_keys import parse_spec
 
     try:
         parse_spec(text)
@@ -324,8 +324,8 @@ def _add_check(subparsers) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .core.errors import PreflightFailed
-    from .lightning.preflight import preflight_specs
+    from ..core.errors import PreflightFailed
+    from ..lightning.preflight import preflight_specs
 
     try:
         report = preflight_specs(
@@ -344,88 +344,3 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(report.to_dict(), indent=2) if args.json else "\n".join(report.lines()))
     return 0 if report.ok else PreflightFailed.exit_code
-
-
-def _add_golden(subparsers) -> None:
-    """``ckpt-compat golden add|list``: goldens from real historical releases (:mod:`.building`)."""
-    golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
-    gsub = golden.add_subparsers(metavar="ACTION")
-
-    add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
-    add.add_argument("release", help="e.g. 1.6.5")
-    add.add_argument(
-        "--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)"
-    )
-    add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
-    add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
-    add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
-    add.add_argument("--force", action="store_true", help="replace an existing golden folder")
-    add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
-    add.add_argument("--golden-dir", type=Path, help="the golden folder to add to (default: the checkout's golden/)")
-    add.set_defaults(func=_cmd_golden_add)
-
-    lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
-    lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
-    lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
-    lst.add_argument("--golden-dir", type=Path, help="default: the checkout's golden/, else the installed registry")
-    lst.set_defaults(func=_cmd_golden_list)
-    golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
-
-
-def _cmd_golden_add(args: argparse.Namespace) -> int:
-    commands.golden_add(
-        args.release,
-        golden_dir=args.golden_dir or default_golden_dir(writing=True),
-        scenarios=args.scenarios,
-        python=args.python,
-        torch=args.torch,
-        package=args.package,
-        force=args.force,
-        accelerator=args.accelerator,
-    )
-    return 0
-
-
-def _cmd_golden_list(args: argparse.Namespace) -> int:
-    rows = commands.golden_list(
-        args.golden_dir or default_golden_dir(writing=False),
-        args.missing,
-        package=args.package,
-        log=lambda m: print(m, file=sys.stderr),
-    )
-    if args.missing is not None:
-        for row in rows:
-            print(f"{row['release']:<12} uploaded {row['uploaded']}")
-        print(f"{len(rows)} {args.package} releases in {args.missing} have no golden")
-        return 0
-    for row in rows:
-        print(
-            f"{row['release']:<18} {row.get('package', '?'):<18} py{row.get('python')} torch {row.get('torch')} "
-            f"{row['bytes'] / 1024:7.1f} KiB  {' '.join(sorted(row['scenarios']))}"
-        )
-    print(f"{len(rows)} releases, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
-    return 0
-
-
-def _add_matrix(subparsers) -> None:
-    """``ckpt-compat matrix [pytest args]``: the matrix alone, without the project's own tests."""
-    matrix = subparsers.add_parser(
-        "matrix",
-        help="run the golden matrix (pytest --ckpt-compat) on the installed package",
-        description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.",
-    )
-    matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
-    matrix.set_defaults(func=_cmd_matrix, passthrough="pytest_args")
-
-
-def _cmd_matrix(args: argparse.Namespace) -> int:
-    run = commands.matrix(args.pytest_args)
-    if run.report is not None:
-        print(f"ckpt-compat matrix: report written to {run.report}")
-    if run.failed:
-        print(f"ckpt-compat matrix: {len(run.failed)} failed; re-run only those with:\n  {run.rerun}")
-    return run.code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

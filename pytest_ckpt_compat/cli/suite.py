@@ -1,0 +1,95 @@
+"""``ckpt-compat golden add|list`` and ``ckpt-compat matrix``: the golden suite's commands.
+
+They serve Lightning maintainers (the built-in goldens) and teams (their own goldens) alike; the
+work is in :mod:`pytest_ckpt_compat.commands`, here only the arguments and what is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import commands
+from ..goldens.building import PACKAGES, default_golden_dir
+
+
+def add_golden(subparsers) -> None:
+    """``ckpt-compat golden add|list``: goldens from real historical releases (:mod:`.building`)."""
+    golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
+    gsub = golden.add_subparsers(metavar="ACTION")
+
+    add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
+    add.add_argument("release", help="e.g. 1.6.5")
+    add.add_argument(
+        "--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)"
+    )
+    add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
+    add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
+    add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    add.add_argument("--force", action="store_true", help="replace an existing golden folder")
+    add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
+    add.add_argument("--golden-dir", type=Path, help="the golden folder to add to (default: the checkout's golden/)")
+    add.set_defaults(func=_cmd_golden_add)
+
+    lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
+    lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
+    lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    lst.add_argument("--golden-dir", type=Path, help="default: the checkout's golden/, else the installed registry")
+    lst.set_defaults(func=_cmd_golden_list)
+    golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
+
+
+def _cmd_golden_add(args: argparse.Namespace) -> int:
+    commands.golden_add(
+        args.release,
+        golden_dir=args.golden_dir or default_golden_dir(writing=True),
+        scenarios=args.scenarios,
+        python=args.python,
+        torch=args.torch,
+        package=args.package,
+        force=args.force,
+        accelerator=args.accelerator,
+    )
+    return 0
+
+
+def _cmd_golden_list(args: argparse.Namespace) -> int:
+    rows = commands.golden_list(
+        args.golden_dir or default_golden_dir(writing=False),
+        args.missing,
+        package=args.package,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    if args.missing is not None:
+        for row in rows:
+            print(f"{row['release']:<12} uploaded {row['uploaded']}")
+        print(f"{len(rows)} {args.package} releases in {args.missing} have no golden")
+        return 0
+    for row in rows:
+        print(
+            f"{row['release']:<18} {row.get('package', '?'):<18} py{row.get('python')} torch {row.get('torch')} "
+            f"{row['bytes'] / 1024:7.1f} KiB  {' '.join(sorted(row['scenarios']))}"
+        )
+    print(f"{len(rows)} releases, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
+    return 0
+
+
+def add_matrix(subparsers) -> None:
+    """``ckpt-compat matrix [pytest args]``: the matrix alone, without the project's own tests."""
+    matrix = subparsers.add_parser(
+        "matrix",
+        help="run the golden matrix (pytest --ckpt-compat) on the installed package",
+        description="Extra arguments go to pytest, e.g. `ckpt-compat matrix -k 1.6 -n 2 --ckpt-compat-check`.",
+    )
+    matrix.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    matrix.set_defaults(func=_cmd_matrix, passthrough="pytest_args")
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    run = commands.matrix(args.pytest_args)
+    if run.report is not None:
+        print(f"ckpt-compat matrix: report written to {run.report}")
+    if run.failed:
+        print(f"ckpt-compat matrix: {len(run.failed)} failed; re-run only those with:\n  {run.rerun}")
+    return run.code
