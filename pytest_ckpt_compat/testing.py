@@ -147,15 +147,28 @@ def check_migration(
     on which the unit must change nothing.
     """
     __tracebackhide__ = True
-    import torch
-
     catalogue = catalogue or catalogue_of(migration)
     m = Mismatches(f"migration {migration.id} ({migration.path.name})")
     for line in forbidden_imports(migration.path):
         m.add(f"imports current Lightning ({line}); units must work on plain dicts only")
-
     source = copy_checkpoint(checkpoint)
     before_tensors = {path: (t, t.detach().clone()) for path, t in tensors_by_path(source).items()}
+    once = _run_twice(m, migration, source)
+    if not migration.changes_tensors:
+        _check_tensors_kept(m, before_tensors, once)
+    _check_through_engine(m, migration, catalogue, source)
+    if after is not None:
+        untouched = copy_checkpoint(after)
+        migration.upgrade(untouched)
+        diff = differences(after, untouched)
+        if diff:
+            m.add("not a no-op on a checkpoint already in its format: changed " + "; ".join(diff[:5]))
+    m.raise_if_any()
+    return once
+
+
+def _run_twice(m: Mismatches, migration: Migration, source: dict) -> dict:
+    """The unit on a copy of ``source``, in place and returning it; a second run must change nothing."""
     once = copy_checkpoint(source)
     result = migration.upgrade(once)
     if result is not once:
@@ -168,56 +181,50 @@ def check_migration(
         diff = differences(once, twice)
         if diff:
             m.add("not idempotent: a second run changed " + "; ".join(diff[:5]))
-
-    if not migration.changes_tensors:
-        after_tensors = tensors_by_path(once)
-        kept = {id(t) for t in after_tensors.values()}
-        for path, (tensor, snapshot) in before_tensors.items():
-            if id(tensor) not in kept:
-                m.add(f"tensor {path} was lost or replaced (set CHANGES_TENSORS = True if intended)")
-            elif not torch.equal(tensor, snapshot):
-                m.add(f"tensor {path} was changed in place (set CHANGES_TENSORS = True if intended)")
-        original = {id(t) for t, _ in before_tensors.values()}
-        for path, tensor in after_tensors.items():
-            if id(tensor) not in original:
-                m.add(f"tensor {path} was added (set CHANGES_TENSORS = True if intended)")
-
-    origin = source.get(catalogue.legacy_version_key, source.get(catalogue.version_key))
-    if origin is not None and Version(str(origin)) >= migration.version:
-        if any(
-            p.id == migration.id
-            for p in plan(copy_checkpoint(source), str(migration.version), catalogues=[catalogue.subset([migration])])
-        ):
-            m.add(f"planned for a checkpoint already at {origin} (>= {migration.version})")
-    else:
-        try:
-            ledgered = upgrade(
-                copy_checkpoint(source),
-                str(migration.version),
-                catalogues=[catalogue.subset([migration], target_version=migration.version)],
-            )
-        except CheckpointCompatError as exc:
-            m.add(f"the engine could not apply it: {exc}")
-            m.raise_if_any()
-        if migration.id not in applied_ids(ledgered, catalogue.name):
-            m.add(f"the engine did not record {migration.id} in the ledger")
-        if str(ledgered.get(catalogue.version_key)) != str(migration.version):
-            m.add(
-                f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected "
-                f"{str(migration.version)!r}"
-            )
-        stamped = copy_checkpoint(ledgered)
-        if any(
-            p.id == migration.id
-            for p in plan(stamped, str(migration.version), catalogues=[catalogue.subset([migration])])
-        ):
-            m.add("planned again on its own output (the ledger or the stamp is ignored)")
-
-    if after is not None:
-        untouched = copy_checkpoint(after)
-        migration.upgrade(untouched)
-        diff = differences(after, untouched)
-        if diff:
-            m.add("not a no-op on a checkpoint already in its format: changed " + "; ".join(diff[:5]))
-    m.raise_if_any()
     return once
+
+
+def _check_tensors_kept(m: Mismatches, before_tensors: dict, once: dict) -> None:
+    """A unit without ``CHANGES_TENSORS`` keeps every tensor object, unchanged, and adds none."""
+    import torch
+
+    after_tensors = tensors_by_path(once)
+    kept = {id(t) for t in after_tensors.values()}
+    for path, (tensor, snapshot) in before_tensors.items():
+        if id(tensor) not in kept:
+            m.add(f"tensor {path} was lost or replaced (set CHANGES_TENSORS = True if intended)")
+        elif not torch.equal(tensor, snapshot):
+            m.add(f"tensor {path} was changed in place (set CHANGES_TENSORS = True if intended)")
+    original = {id(t) for t, _ in before_tensors.values()}
+    for path, tensor in after_tensors.items():
+        if id(tensor) not in original:
+            m.add(f"tensor {path} was added (set CHANGES_TENSORS = True if intended)")
+
+
+def _check_through_engine(m: Mismatches, migration: Migration, catalogue: Catalogue, source: dict) -> None:
+    """Through the engine: planned only below its version, recorded in the ledger, stamped, not planned again."""
+    __tracebackhide__ = True
+    origin = source.get(catalogue.legacy_version_key, source.get(catalogue.version_key))
+    alone = [catalogue.subset([migration])]
+    if origin is not None and Version(str(origin)) >= migration.version:
+        if any(p.id == migration.id for p in plan(copy_checkpoint(source), str(migration.version), catalogues=alone)):
+            m.add(f"planned for a checkpoint already at {origin} (>= {migration.version})")
+        return
+    try:
+        ledgered = upgrade(
+            copy_checkpoint(source),
+            str(migration.version),
+            catalogues=[catalogue.subset([migration], target_version=migration.version)],
+        )
+    except CheckpointCompatError as exc:
+        m.add(f"the engine could not apply it: {exc}")
+        m.raise_if_any()
+    if migration.id not in applied_ids(ledgered, catalogue.name):
+        m.add(f"the engine did not record {migration.id} in the ledger")
+    if str(ledgered.get(catalogue.version_key)) != str(migration.version):
+        m.add(
+            f"version stamp after upgrade is {ledgered.get(catalogue.version_key)!r}, expected "
+            f"{str(migration.version)!r}"
+        )
+    if any(p.id == migration.id for p in plan(copy_checkpoint(ledgered), str(migration.version), catalogues=alone)):
+        m.add("planned again on its own output (the ledger or the stamp is ignored)")

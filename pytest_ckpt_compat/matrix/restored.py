@@ -31,9 +31,6 @@ def check_restored(
     exact_keys: bool = False,
 ) -> None:
     """Everything the Trainer restored, compared with the truth and the golden file's tensors."""
-    import torch
-
-    jsonable = recipe.jsonable
     m = Mismatches(f"{golden.id} state right after restoring")
     if module is not None:
         _check_weights(m, module, upgraded, truth, recipe)
@@ -52,6 +49,21 @@ def check_restored(
         if saved is not None:
             m.eq("restored batch progress", progress.state_dict(), saved)
 
+    _check_optimizers(m, trainer, truth, golden_file, recipe)
+    _check_schedulers(m, trainer, truth, upgraded, recipe)
+
+    _check_callbacks(m, trainer, truth, upgraded, recipe, exact_keys=exact_keys)
+    _check_callback_states(m, trainer, truth, upgraded, recipe, golden)
+    if truth.get("scaler") is not None:
+        m.eq("GradScaler state", recipe._find_scaler(trainer), truth["scaler"])
+    m.raise_if_any()
+
+
+def _check_optimizers(m: Mismatches, trainer, truth: dict, golden_file: dict, recipe) -> None:
+    """Per optimizer: step counts, lr and every recorded param-group hyperparameter, and the file's state tensors."""
+    import torch
+
+    jsonable = recipe.jsonable
     saved_opts = golden_file.get("optimizer_states") or []
     m.eq("number of optimizers", len(trainer.optimizers), len(truth["optimizer_state"]))
     for i, (opt, want) in enumerate(zip(trainer.optimizers, truth["optimizer_state"])):
@@ -75,6 +87,11 @@ def check_restored(
                     got = live["state"].get(pid, {}).get(key)
                     if not isinstance(got, torch.Tensor) or not torch.equal(got.cpu(), tensor):
                         m.add(f"optimizer {i} state[{pid}][{key!r}] differs from the golden file")
+
+
+def _check_schedulers(m: Mismatches, trainer, truth: dict, upgraded: dict, recipe) -> None:
+    """Per scheduler: the recorded state, every key the file has, and the full recorded state (code aside)."""
+    jsonable = recipe.jsonable
     configs = trainer.lr_scheduler_configs
     m.eq("number of schedulers", len(configs), len(truth["schedulers"]))
     for i, (config, want) in enumerate(zip(configs, truth["schedulers"])):
@@ -89,12 +106,6 @@ def check_restored(
         live = jsonable(config.scheduler.state_dict())
         want = {k: v for k, v in want.items() if not _is_callable_record(v)}
         m.eq(f"scheduler {i} full state vs truth", {k: live.get(k) for k in want}, want)
-
-    _check_callbacks(m, trainer, truth, upgraded, recipe, exact_keys=exact_keys)
-    _check_callback_states(m, trainer, truth, upgraded, recipe, golden)
-    if truth.get("scaler") is not None:
-        m.eq("GradScaler state", recipe._find_scaler(trainer), truth["scaler"])
-    m.raise_if_any()
 
 
 def _is_callable_record(value: Any) -> bool:
