@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .core.versions import TOOL_VERSION
 
 if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and IDEs; resolved lazily at run time
+    from .commands import load_checkpoint
     from .core.catalogue import (
         Catalogue,
         Migration,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and IDEs; res
         register_catalogue,
         unregister_catalogue,
     )
-    from .core.engine import applied_ids, plan, upgrade
+    from .core.engine import UpgradeResult, applied_ids, plan, upgrade, upgrade_with_result
     from .core.errors import (
         CatalogueError,
         CheckpointCompatError,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and IDEs; res
         PreflightFailed,
         UnsafeCheckpoint,
     )
-    from .files.loading import load_checkpoint
     from .files.writing import save_checkpoint
 
 __version__ = TOOL_VERSION
@@ -94,6 +94,7 @@ __all__ = [
     "NotALightningCheckpoint",
     "PreflightFailed",
     "UnsafeCheckpoint",
+    "UpgradeResult",
     "__version__",
     "all_catalogues",
     "applied_ids",
@@ -104,6 +105,7 @@ __all__ = [
     "save_checkpoint",
     "unregister_catalogue",
     "upgrade",
+    "upgrade_with_result",
 ]
 
 

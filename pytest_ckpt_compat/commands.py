@@ -175,12 +175,12 @@ def inspect(
         "legacy_version": _str_or_none(checkpoint.get(LEGACY_VERSION_KEY)) if is_dict else None,
         "top_level_keys": [str(k) for k in checkpoint] if is_dict else [],
         "ledger": ledger.read(checkpoint),
-        "redirects": redirects.recorded(checkpoint),  # moved classes resolved by this load or an earlier upgrade
         "plan": [
             {"id": m.id, "version": str(m.version), "title": m.title, "catalogue": m.catalogue}
             for m in plan(checkpoint, target, assume_version=assume_version)
         ],
     }
+    info["redirects"] = redirects.recorded(checkpoint)  # moved classes resolved by this load or an earlier upgrade
     result = upgrade_with_result(checkpoint, target, assume_version=assume_version, callbacks=list(callbacks) or None)
     info["catalogues"] = result.catalogues  # the catalogues that apply to this file (a team's: its own model only)
     info["callback_keys"] = ledger.get(checkpoint, ledger.CALLBACK_KEYS) or {}

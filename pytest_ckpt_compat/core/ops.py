@@ -14,20 +14,26 @@ from typing import Any
 
 __all__ = [
     "LEDGER_KEY",
+    "NOTES",
+    "ORIGINAL_COUNTERS",
     "PROCESSED",
     "RC",
     "STARTED",
+    "differences",
     "drop",
     "evaluation_loop_skeleton_1_6_0",
     "fit_loop",
     "fit_loop_skeleton_1_6_0",
     "get_in",
+    "keep_in_ledger",
     "ledger",
+    "ledger_entry",
     "note",
     "progress",
     "rename_keys",
     "to_plain",
     "tracker",
+    "warn",
 ]
 
 from . import ledger as _ledger

@@ -14,11 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OWNER = ROOT / "pytest_ckpt_compat" / "core" / "ledger.py"
 # Every room that writes or reads the ledger goes through its owner.
 ROOMS = [
-    *sorted((ROOT / "pytest_ckpt_compat" / "matrix").glob("*.py")),
-    *sorted((ROOT / "pytest_ckpt_compat" / "core").glob("*.py")),
-    *sorted((ROOT / "pytest_ckpt_compat" / "lightning").glob("*.py")),
-    ROOT / "pytest_ckpt_compat" / "commands.py",
-    ROOT / "pytest_ckpt_compat" / "cli.py",
+    *sorted((ROOT / "pytest_ckpt_compat").rglob("*.py")),
     *sorted((ROOT / "migrations").glob("v*.py")),
 ]
 SUB_KEYS = [
@@ -29,6 +25,7 @@ SUB_KEYS = [
     ledger.ORIGINAL_COUNTERS,
     ledger.LIGHTNING_MIGRATED,
     ledger.WARNINGS,
+    ledger.REDIRECTS,
 ]
 
 
@@ -53,7 +50,7 @@ def _spelled(code: str) -> list[str]:
     return sorted(found)
 
 
-@pytest.mark.parametrize("path", [p for p in ROOMS if p != OWNER], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in ROOMS if p != OWNER], ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_no_room_spells_the_ledger_keys_but_its_owner(path):
     assert _spelled(path.read_text(encoding="utf-8")) == []
 

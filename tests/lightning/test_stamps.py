@@ -80,7 +80,9 @@ def test_checkpoint_upgrade_stamps_every_save_and_the_catalogue_then_skips_its_o
     assert plan(saved[0], catalogues=[catalogue]) == []
     unstamped = dict(saved[0])
     del unstamped["team_version"]
-    assert [m.id for m in plan(unstamped, catalogues=[catalogue])] == ["team-1.1-rename"]
+    assert plan(unstamped, catalogues=[catalogue]) == []  # undated, unrecognised: not the team's file
+    recognizing = team(recognizes=lambda checkpoint: "net.weight" in checkpoint.get("state_dict", {}))
+    assert [m.id for m in plan(unstamped, catalogues=[recognizing])] == ["team-1.1-rename"]
 
 
 def test_a_weights_only_save_during_fit_is_stamped_too(tmp_path, team):

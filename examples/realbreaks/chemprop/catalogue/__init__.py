@@ -7,6 +7,22 @@ from pytest_ckpt_compat import Catalogue
 FOLDER = Path(__file__).resolve().parent
 
 
+def is_chemprop_file(checkpoint: dict) -> bool:
+    """An MPNN's checkpoint: chemprop 2.0 wrote no version key of its own, so its files are known by shape."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    state = checkpoint.get("state_dict") or {}
+    return {"message_passing", "agg", "predictor"} <= set(hparams) and any(
+        str(k).startswith("message_passing.") for k in state
+    )
+
+
 def catalogue() -> Catalogue:
-    """chemprop's own catalogue: its units in this folder, its version key, the release they reach."""
-    return Catalogue(name="chemprop", path=FOLDER, version_key="chemprop_version", target_version="2.1.2")
+    """chemprop's own catalogue: its units in this folder, its version key, the release they reach, and
+    how to know its files that carry no version key (all of 2.0's)."""
+    return Catalogue(
+        name="chemprop",
+        path=FOLDER,
+        version_key="chemprop_version",
+        target_version="2.1.2",
+        recognizes=is_chemprop_file,
+    )
