@@ -100,6 +100,9 @@ def fresh(tmp_path_factory) -> dict:
     )
     build, out = tmp_path_factory.mktemp("build"), tmp_path_factory.mktemp("fresh")
     cwd = os.getcwd()
+    # main() rebinds the recipe's module globals (pl, torch): the matrix shares this module in the same
+    # worker, with its classes built for the namespace it chose; put them back whatever happens
+    shared = {name: getattr(recipe, name) for name in ("pl", "torch")}
     try:
         argv = ["--package", "pytorch-lightning", "--build-dir", str(build), "--out", str(out)]
         for scenario in scenarios:
@@ -107,6 +110,8 @@ def fresh(tmp_path_factory) -> dict:
         assert recipe.main(argv) == 0
     finally:
         os.chdir(cwd)
+        for name, value in shared.items():
+            setattr(recipe, name, value)
     # trust: our own fresh saves (path_hparams holds a PosixPath); skipped scenarios write no file
     return {s: load_checkpoint(out / f"{s}.ckpt", trust=True) for s in scenarios if (out / f"{s}.ckpt").exists()}
 
