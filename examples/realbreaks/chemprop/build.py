@@ -19,6 +19,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "data", help="where the file and meta.json go")
-    parser.add_argument("--envs", type=Path, default=Path("/tmp/ckpt-compat-realbreaks"), help="environments")
+    parser.add_argument(
+        "--envs", type=Path, default=Path(tempfile.gettempdir()) / "ckpt-compat-realbreaks", help="environments"
+    )
     parser.add_argument("--torch", help="a torch wheel or requirement installed first in both environments")
     parser.add_argument("--python", default="3.11")
     args = parser.parse_args(argv)
