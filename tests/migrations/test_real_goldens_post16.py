@@ -85,24 +85,24 @@ def compared_structure(checkpoint: dict) -> dict:
     return shape
 
 
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory) -> dict:
-    """Checkpoints saved now by the installed Lightning with the golden recipe, per scenario."""
+def _shared_recipe():
+    """The recipe module under the name its classes pickle with, shared with the matrix in this process."""
     if "ckpt_compat_recipe" not in sys.modules:
         spec = importlib.util.spec_from_file_location("ckpt_compat_recipe", GOLDEN / "recipes" / "recipe.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules["ckpt_compat_recipe"] = module
         spec.loader.exec_module(module)
-    recipe = sys.modules["ckpt_compat_recipe"]
-    # amp_16_mixed needs a GPU; fault_tolerant exists only for 1.4/1.5
-    scenarios = sorted(
-        {s for _, s in ENTRIES if s in recipe.ALL_SCENARIOS and s not in ("amp_16_mixed", "fault_tolerant")}
-    )
-    build, out = tmp_path_factory.mktemp("build"), tmp_path_factory.mktemp("fresh")
-    cwd = os.getcwd()
-    # main() rebinds the recipe's module globals (pl, torch): the matrix shares this module in the same
-    # worker, with its classes built for the namespace it chose; put them back whatever happens
-    shared = {name: getattr(recipe, name) for name in ("pl", "torch")}
+    return sys.modules["ckpt_compat_recipe"]
+
+
+def _save_fresh(recipe, scenarios: list, build: Path, out: Path) -> None:
+    """Run the recipe's ``main()`` for ``scenarios`` into ``out``, leaving the shared module as it was.
+
+    ``main()`` rebinds the module's globals (``pl``, ``torch`` and the classes ``_build_classes()``
+    defines) for ``pytorch_lightning``; the matrix in the same xdist worker uses this module with
+    classes built for the namespace it chose, so every global is put back, whatever happens.
+    """
+    cwd, shared = os.getcwd(), dict(vars(recipe))
     try:
         argv = ["--package", "pytorch-lightning", "--build-dir", str(build), "--out", str(out)]
         for scenario in scenarios:
@@ -110,10 +110,33 @@ def fresh(tmp_path_factory) -> dict:
         assert recipe.main(argv) == 0
     finally:
         os.chdir(cwd)
-        for name, value in shared.items():
-            setattr(recipe, name, value)
+        vars(recipe).clear()
+        vars(recipe).update(shared)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> dict:
+    """Checkpoints saved now by the installed Lightning with the golden recipe, per scenario."""
+    recipe = _shared_recipe()
+    # amp_16_mixed needs a GPU; fault_tolerant exists only for 1.4/1.5
+    scenarios = sorted(
+        {s for _, s in ENTRIES if s in recipe.ALL_SCENARIOS and s not in ("amp_16_mixed", "fault_tolerant")}
+    )
+    out = tmp_path_factory.mktemp("fresh")
+    _save_fresh(recipe, scenarios, tmp_path_factory.mktemp("build"), out)
     # trust: our own fresh saves (path_hparams holds a PosixPath); skipped scenarios write no file
     return {s: load_checkpoint(out / f"{s}.ckpt", trust=True) for s in scenarios if (out / f"{s}.ckpt").exists()}
+
+
+def test_fresh_saves_leave_the_matrix_recipe_module_as_it_was(tmp_path):
+    """CI failed 63 resume cells when this module's fresh saves rebound the recipe the matrix shares."""
+    from pytest_ckpt_compat.matrix.workspace import load_recipe
+
+    recipe = load_recipe(str(GOLDEN / "recipes" / "recipe.py"))
+    before = (recipe.pl, recipe.module_class("end_of_fit"), recipe.CLASSES)
+    _save_fresh(recipe, ["end_of_fit"], tmp_path / "build", tmp_path / "out")
+    assert (tmp_path / "out" / "end_of_fit.ckpt").is_file()
+    assert (recipe.pl, recipe.module_class("end_of_fit"), recipe.CLASSES) == before
 
 
 @pytest.mark.parametrize(("release", "scenario"), ENTRIES, ids=[f"{r}-{s}" for r, s in ENTRIES])
