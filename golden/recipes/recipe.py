@@ -654,14 +654,19 @@ def _loop_truth(trainer):
     return out
 
 
-def record_truth(trainer, module, datamodule, build_dir):
-    """Everything read from live objects in the saving process."""
+def record_truth(trainer, module, datamodule, build_dir, steps_per_epoch=STEPS_PER_EPOCH):
+    """Everything read from live objects in the saving process.
+
+    ``module`` is this recipe's module or any object with the same live records (``batches_seen``,
+    ``step_counts``, ``live_optimizers``, ``live_schedulers``, ``hparams``, ``state_dict``): the
+    team recorder (``pytest_ckpt_compat/goldens/recorder.py``) reads them off any LightningModule.
+    """
     epochs = module.batches_seen
-    completed = sum(1 for n in epochs.values() if n >= STEPS_PER_EPOCH)
+    completed = sum(1 for n in epochs.values() if n >= steps_per_epoch)
     current = 0
     if epochs:
         last = max(epochs)
-        if epochs[last] < STEPS_PER_EPOCH:
+        if epochs[last] < steps_per_epoch:
             current = epochs[last]
     optimizer_state = []
     for opt in module.live_optimizers:
@@ -687,7 +692,7 @@ def record_truth(trainer, module, datamodule, build_dir):
         "completed_epochs": completed,
         "optimizer_steps": list(module.step_counts),
         "batches_in_current_epoch": current,
-        "steps_per_epoch": STEPS_PER_EPOCH,
+        "steps_per_epoch": steps_per_epoch,
         "max_epochs": int(trainer.max_epochs),
         "hparams": jsonable(dict(module.hparams)),
         "datamodule_hparams": dm_hparams,
