@@ -67,7 +67,8 @@ SUBPACKAGES = [
     (
         "goldens",
         [
-            {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads"},
+            {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads", "goldens.recorder"},
+            {"goldens.recipes"},
             {"goldens.store"},
             {"goldens.building", "goldens.listing"},
             {"goldens"},
