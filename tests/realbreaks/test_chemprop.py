@@ -27,6 +27,8 @@ from pytest_ckpt_compat.core.errors import NotPlainData, UnsafeCheckpoint
 from pytest_ckpt_compat.files.loading import load_checkpoint
 from pytest_ckpt_compat.files.redirecting import RedirectedObject
 from pytest_ckpt_compat.files.writing import save_checkpoint
+from pytest_ckpt_compat.goldens.recipes import DEFAULT_SCENARIOS, load_recipe_object
+from pytest_ckpt_compat.goldens.recorder import import_object
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "realbreaks" / "chemprop"
 FILE = FOLDER / "data" / "chemprop-2.0-metrics.ckpt"
@@ -95,6 +97,35 @@ def test_inspect_and_dry_run_show_the_redirects(chemprop_catalogue, capsys):
     out = capsys.readouterr().out
     assert "    redirect chemprop.nn.metrics.RMSEMetric -> chemprop.nn.metrics.RMSE" in out.splitlines()
     assert "chemprop-2.1-metric-task-weights" in out
+
+
+RECIPE_FILE = FOLDER / "recipe.py"
+
+
+def test_the_recipe_follows_the_contract_and_names_the_team_catalogue():
+    recipe = load_recipe_object(f"{RECIPE_FILE}:RECIPE")
+    assert (recipe.package, tuple(recipe.scenarios)) == ("chemprop", DEFAULT_SCENARIOS)
+    assert load_recipe_object(f"{RECIPE_FILE}:WITHOUT_CATALOGUE").catalogue is None
+    built = import_object(recipe.catalogue)()
+    try:
+        assert (built.name, built.version_key, Path(built.path)) == (
+            "chemprop",
+            "chemprop_version",
+            FOLDER / "catalogue",
+        )
+    finally:
+        for name in [n for n in sys.modules if n.startswith("ckpt_compat_team_recipe_")]:
+            sys.modules.pop(name)
+
+
+def test_the_recipe_imports_nothing_heavy_and_nothing_of_this_package():
+    """It runs in chemprop 2.0.5's own environment (no pytest_ckpt_compat there) and is imported at collection."""
+    code = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]); "
+        "print(sorted(m for m in ('torch', 'lightning', 'chemprop', 'pytest_ckpt_compat') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(RECIPE_FILE)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.slow
