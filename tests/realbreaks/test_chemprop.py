@@ -100,6 +100,37 @@ def test_inspect_and_dry_run_show_the_redirects(chemprop_catalogue, capsys):
 
 
 RECIPE_FILE = FOLDER / "recipe.py"
+GOLDENS = FOLDER / "goldens"
+
+
+def test_the_goldens_are_what_each_release_wrote():
+    registry = dict(line.split() for line in (GOLDENS / "registry.txt").read_text().splitlines())
+    assert sorted(registry) == [f"{r}/{s}.ckpt" for r in ("2.0.5", "2.1.2") for s in ("end_of_fit", "mid_epoch")]
+    for release in ("2.0.5", "2.1.2"):
+        meta = json.loads((GOLDENS / release / "meta.json").read_text())
+        assert (meta["package"], meta["release"]) == ("chemprop", release)
+        assert f"chemprop=={release}" in meta["environment"]
+        assert {s: meta["scenarios"][s]["truth"]["trainer"]["global_step"] for s in meta["scenarios"]} == {
+            "end_of_fit": 6,
+            "mid_epoch": 5,
+        }
+    old = set(torch.serialization.get_unsafe_globals_in_checkpoint(GOLDENS / "2.0.5" / "end_of_fit.ckpt"))
+    assert {"chemprop.nn.metrics.RMSEMetric", "chemprop.nn.metrics.MAEMetric"} <= old
+
+
+def test_the_catalogue_upgrades_the_2_0_golden_and_leaves_the_2_1_golden_alone(chemprop_catalogue):
+    """2.1's files carry no version key either: its metrics' task_weights tell them apart (no units, no stamp)."""
+    applied = {}
+    for release in ("2.0.5", "2.1.2"):
+        checkpoint = upgrade(load_checkpoint(GOLDENS / release / "end_of_fit.ckpt"))
+        applied[release] = (
+            checkpoint.get("ckpt_compat", {}).get("applied", {}).get("chemprop"),
+            "chemprop_version" in checkpoint,
+        )
+    assert applied == {
+        "2.0.5": (["chemprop-2.1-metrics-renamed", "chemprop-2.1-metric-task-weights"], True),
+        "2.1.2": (None, False),
+    }
 
 
 def test_the_recipe_follows_the_contract_and_names_the_team_catalogue():
