@@ -83,7 +83,23 @@ def check_upgrade(ws: Workspace, golden: Golden) -> None:
         )
     elif versions.LEGACY_VERSION_KEY in checkpoint:
         m.add(f"{versions.LEGACY_VERSION_KEY!r} written although the golden is already at {installed}")
+    if ws.suite is not None and ws.suite.is_team:
+        _check_team_upgrade(m, ws, golden, checkpoint)
     m.raise_if_any()
+
+
+def _check_team_upgrade(m: Mismatches, ws: Workspace, golden: Golden, checkpoint: dict) -> None:
+    """A team's golden of an older release: its catalogue ran and stamped the installed team version."""
+    from .suites import team_catalogue
+
+    assert ws.suite is not None
+    catalogue = team_catalogue(ws.view.contract)
+    installed = ws.suite.installed_version()
+    if catalogue is None or versions.parse(golden.release) >= versions.parse(installed):
+        return
+    if catalogue.name not in ledger.applied_catalogues(checkpoint):
+        m.add(f"the {catalogue.name!r} catalogue did not upgrade this {ws.suite.name} {golden.release} golden")
+    m.eq(f"checkpoint[{catalogue.version_key!r}]", checkpoint.get(catalogue.version_key), catalogue.default_target())
 
 
 def check_load(ws: Workspace, golden: Golden) -> None:

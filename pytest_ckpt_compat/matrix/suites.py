@@ -50,8 +50,13 @@ class Suite:
 
     @property
     def recipe(self) -> RecipeView:
+        """The recipe, imported on first use; a team's catalogue is registered then (after Lightning's)."""
         if self._view is None:
-            self._view = builtin_view(self.store) if not self.is_team else team_view(str(self.recipe_spec))
+            if not self.is_team:
+                self._view = builtin_view(self.store)
+            else:
+                self._view = team_view(str(self.recipe_spec))
+                register_team_catalogue(self._view.contract)
         return self._view
 
     def label(self) -> str:
@@ -154,6 +159,15 @@ def team_view(spec: str) -> RecipeView:
     contract = load_recipe_object(spec)
     pl = recorder.lightning_of(contract.make_module(scenarios_of(contract)[0], None))
     return RecipeView(contract, recorder.truth_library(pl, torch), team=True)
+
+
+def register_team_catalogue(contract: Any) -> None:
+    """Register the catalogue the recipe names, unless a catalogue of that name is registered already."""
+    from ..core.catalogue import all_catalogues, register_catalogue
+
+    catalogue = team_catalogue(contract)
+    if catalogue is not None and catalogue.name not in {c.name for c in all_catalogues()}:
+        register_catalogue(catalogue)
 
 
 def team_catalogue(contract: Any):
