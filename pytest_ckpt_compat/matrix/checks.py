@@ -98,7 +98,15 @@ def _check_team_upgrade(m: Mismatches, ws: Workspace, golden: Golden, checkpoint
     if catalogue is None or versions.parse(golden.release) >= versions.parse(installed):
         return
     if catalogue.name not in ledger.applied_catalogues(checkpoint):
-        m.add(f"the {catalogue.name!r} catalogue did not upgrade this {ws.suite.name} {golden.release} golden")
+        original = ws.load(golden)
+        if not catalogue.applies_to(original):
+            m.add(
+                f"the {ws.suite.name} {golden.release} golden carries no {catalogue.version_key!r} key and the "
+                f"{catalogue.name!r} catalogue's recognizes() does not accept it, so none of its units ran: give the "
+                "catalogue a recognizes(checkpoint) predicate for files saved before the key existed"
+            )
+        else:
+            m.add(f"the {catalogue.name!r} catalogue did not upgrade this {ws.suite.name} {golden.release} golden")
     m.eq(f"checkpoint[{catalogue.version_key!r}]", checkpoint.get(catalogue.version_key), catalogue.default_target())
 
 
