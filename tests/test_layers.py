@@ -67,10 +67,19 @@ SUBPACKAGES = [
     (
         "goldens",
         [
-            {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads", "goldens.recorder"},
+            {
+                "goldens.registry",
+                "goldens.environments",
+                "goldens.meta",
+                "goldens.downloads",
+                "goldens.recorder",
+                "goldens.determinism",
+            },
             {"goldens.recipes"},
             {"goldens.store"},
             {"goldens.building", "goldens.listing"},
+            {"goldens.team_building"},
+            {"goldens.team_adding"},
             {"goldens"},
         ],
     ),
@@ -78,6 +87,7 @@ SUBPACKAGES = [
         "matrix",
         [
             {"matrix.compare", "matrix.known_defects"},
+            {"matrix.suites"},
             {"matrix.workspace"},
             {"matrix.restored"},
             {"matrix.harness"},
