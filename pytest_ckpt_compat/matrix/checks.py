@@ -70,8 +70,8 @@ def check_upgrade(ws: Workspace, golden: Golden) -> None:
     installed = versions.installed_lightning_version()
     m = Mismatches(f"{golden.id} upgrade")
     current = versions.parse(golden.saved_version) == versions.parse(installed)
-    if not ledger.has_key(checkpoint) and current:
-        pass  # nothing to apply to a golden of the installed release: the engine leaves it untouched
+    if current and "lightning" not in ledger.applied_catalogues(checkpoint):
+        pass  # nothing of Lightning's to apply to a golden of the installed Lightning (a team's units may have run)
     elif "lightning" not in ledger.applied_catalogues(checkpoint):
         m.add(f"no ledger: checkpoint[{ledger.KEY!r}] = {checkpoint.get(ledger.KEY)!r}")
     m.eq(f"checkpoint[{versions.VERSION_KEY!r}]", checkpoint.get(versions.VERSION_KEY), installed)
@@ -161,6 +161,7 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        _skip_if_the_team_saves_the_same(ws, golden, path)
         raise CheckFailed(
             f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0]}"
@@ -169,6 +170,29 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
     if loaded.get(versions.VERSION_KEY) != installed:
         raise CheckFailed(
             f"{golden.id}: weights_only load gave version {loaded.get(versions.VERSION_KEY)!r}, expected {installed!r}"
+        )
+
+
+def _skip_if_the_team_saves_the_same(ws: Workspace, golden: Golden, path: Path) -> None:
+    """A team whose model pickles objects (chemprop's metrics in ``hyper_parameters``) writes files that
+    ``weights_only=True`` cannot read, in its installed release too: no upgrade can change that. Skipped,
+    saying so, when every global the upgraded file needs is one its installed release's golden of the
+    same scenario needs as well; anything more the upgrade left behind still fails."""
+    import pytest
+    import torch
+
+    if ws.suite is None or not ws.suite.is_team:
+        return
+    installed = ws.suite.installed_version()
+    own = next((g for g in ws.store.goldens if g.release == installed and g.scenario == golden.scenario), None)
+    if own is None:
+        return
+    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    saved_now = set(torch.serialization.get_unsafe_globals_in_checkpoint(ws.fetch(own)))
+    if needed and needed <= saved_now:
+        pytest.skip(
+            f"{ws.suite.name} {installed} itself saves files that need {', '.join(sorted(needed))}: "
+            "no file of it loads with weights_only=True"
         )
 
 
@@ -194,8 +218,9 @@ def check_resume(
     if plain is not None:
         from ..files.loading import load_checkpoint
 
-        upgraded, path = load_checkpoint(plain), plain
-        applied = _lightning_migrations_applied(pl, path)
+        trust = golden.name in ws.trusted  # the file was written from what we trusted
+        upgraded, path = load_checkpoint(plain, trust=trust), plain
+        applied = _lightning_migrations_applied(pl, path, trust)
         if applied:
             raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
     if integration is not None:
@@ -252,14 +277,14 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
-def _lightning_migrations_applied(pl, path: Path) -> dict:
+def _lightning_migrations_applied(pl, path: Path, trust: bool = False) -> dict:
     """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
     from ..files.loading import load_checkpoint
 
     utils = importlib.import_module(pl.__name__ + ".utilities.migration.utils")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return utils.migrate_checkpoint(load_checkpoint(path))[1]
+        return utils.migrate_checkpoint(load_checkpoint(path, trust=trust))[1]
 
 
 # ------------------------------------------------------------------------------------ refusals
