@@ -1,7 +1,7 @@
 """One function per user action, as Alembic's ``command.py``: the CLI parses, calls one, prints.
 
 ``upgrade_one`` (load → upgrade → write one checkpoint), ``expand`` (which checkpoints a list of
-paths names), ``inspect``, ``migrations``, ``golden_add``, ``golden_list`` and ``matrix``. Each
+paths names), ``inspect``, ``migrations``, ``golden_add``, ``golden_record``, ``golden_list`` and ``matrix``. Each
 returns what it did (an ``UpgradeResult`` inside a ``FileUpgrade``, a dict, rows, an exit code);
 none prints except ``matrix``, which is pytest's own output.
 """
@@ -31,6 +31,7 @@ __all__ = [
     "expand",
     "golden_add",
     "golden_list",
+    "golden_record",
     "inspect",
     "load_checkpoint",
     "matrix",
@@ -211,6 +212,13 @@ def golden_add(release: str, **options) -> None:
     from .goldens.building import add_release
 
     add_release(release, **options)
+
+
+def golden_record(recipe: str, **options) -> dict:
+    """Save a recipe's goldens of the release installed here (``team_building.record_release``)."""
+    from .goldens.team_building import record_release
+
+    return record_release(recipe, **options)
 
 
 def golden_list(golden_dir: Path, missing: str | None, *, package: str, log: Callable[[str], None]) -> list[dict]:

@@ -67,10 +67,18 @@ SUBPACKAGES = [
     (
         "goldens",
         [
-            {"goldens.registry", "goldens.environments", "goldens.meta", "goldens.downloads", "goldens.recorder"},
+            {
+                "goldens.registry",
+                "goldens.environments",
+                "goldens.meta",
+                "goldens.downloads",
+                "goldens.recorder",
+                "goldens.determinism",
+            },
             {"goldens.recipes"},
             {"goldens.store"},
             {"goldens.building", "goldens.listing"},
+            {"goldens.team_building"},
             {"goldens"},
         ],
     ),

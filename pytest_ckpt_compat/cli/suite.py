@@ -16,7 +16,7 @@ from ..goldens.building import PACKAGES, default_golden_dir
 
 def add_golden(subparsers) -> None:
     """``ckpt-compat golden add|list``: goldens from real historical releases (:mod:`.building`)."""
-    golden = subparsers.add_parser("golden", help="make (add) or list golden checkpoints")
+    golden = subparsers.add_parser("golden", help="make (add, record) or list golden checkpoints")
     gsub = golden.add_subparsers(metavar="ACTION")
 
     add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
@@ -32,12 +32,47 @@ def add_golden(subparsers) -> None:
     add.add_argument("--golden-dir", type=Path, help="the golden folder to add to (default: the checkout's golden/)")
     add.set_defaults(func=_cmd_golden_add)
 
+    rec = gsub.add_parser(
+        "record",
+        help="save a recipe's goldens of the release installed in this environment",
+        description="Run the recipe here and write DIR/<installed version of recipe.package>/<scenario>.ckpt, "
+        "meta.json and DIR/registry.txt.",
+    )
+    rec.add_argument("--recipe", required=True, metavar="SPEC", help="PKG.MODULE:OBJECT or path/to/recipe.py:OBJECT")
+    rec.add_argument("--out", required=True, type=Path, metavar="DIR", help="the team's golden folder")
+    rec.add_argument(
+        "--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)"
+    )
+    rec.add_argument("--force", action="store_true", help="replace an existing release folder")
+    _determinism_option(rec)
+    rec.set_defaults(func=_cmd_golden_record)
+
     lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
     lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
     lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
     lst.add_argument("--golden-dir", type=Path, help="default: the checkout's golden/, else the installed registry")
     lst.set_defaults(func=_cmd_golden_list)
     golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
+
+
+def _determinism_option(parser) -> None:
+    parser.add_argument(
+        "--no-determinism-check",
+        dest="determinism_check",
+        action="store_false",
+        help="record each scenario once (default: twice, failing when a tensor differs between the runs)",
+    )
+
+
+def _cmd_golden_record(args: argparse.Namespace) -> int:
+    commands.golden_record(
+        args.recipe,
+        out=args.out,
+        scenarios=args.scenarios,
+        force=args.force,
+        determinism_check=args.determinism_check,
+    )
+    return 0
 
 
 def _cmd_golden_add(args: argparse.Namespace) -> int:

@@ -278,27 +278,40 @@ def _meta(
 def _commit(
     build: _Build, golden_dir: Path, stage: Path, registry_files: dict[str, str], force: bool
 ) -> tuple[list[str], list[str]]:
+    """:func:`commit_release`, then the PyPI release dates fetched on the way are cached."""
+    with _commit_lock(golden_dir):
+        added, removed = _replace_release(golden_dir, build.folder, stage, registry_files, force)
+        if build.online:
+            store_release_dates(golden_dir, build.package, build.dates)
+    return added, removed
+
+
+def commit_release(
+    golden_dir: Path, folder: str, stage: Path, registry_files: dict[str, str], force: bool
+) -> tuple[list[str], list[str]]:
     """One rename for the folder, one atomic rewrite for the registry; returns registry names added and removed.
 
     The lock keeps two concurrent builds from losing each other's registry lines.
     """
-    folder, target = build.folder, build.target
     with _commit_lock(golden_dir):
-        if not force and target.exists():
-            raise GoldenBuildError(f"golden/{folder} appeared while building; pass --force to replace it")
-        old = None
-        if target.exists():
-            old = golden_dir / f".old-{folder}-{os.getpid()}"
-            os.replace(target, old)
-        os.replace(stage, target)
-        new_registry, added, removed = update_registry(
-            read_registry(golden_dir, missing_ok=True), folder, registry_files
-        )
-        write_registry(golden_dir, new_registry)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        if build.online:
-            store_release_dates(golden_dir, build.package, build.dates)
+        return _replace_release(golden_dir, folder, stage, registry_files, force)
+
+
+def _replace_release(
+    golden_dir: Path, folder: str, stage: Path, registry_files: dict[str, str], force: bool
+) -> tuple[list[str], list[str]]:
+    target = golden_dir / folder
+    if not force and target.exists():
+        raise GoldenBuildError(f"{golden_dir.name}/{folder} appeared while building; pass --force to replace it")
+    old = None
+    if target.exists():
+        old = golden_dir / f".old-{folder}-{os.getpid()}"
+        os.replace(target, old)
+    os.replace(stage, target)
+    new_registry, added, removed = update_registry(read_registry(golden_dir, missing_ok=True), folder, registry_files)
+    write_registry(golden_dir, new_registry)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return added, removed
 
 
