@@ -1,9 +1,9 @@
 """One function per user action, as Alembic's ``command.py``: the CLI parses, calls one, prints.
 
 ``upgrade_one`` (load → upgrade → write one checkpoint), ``expand`` (which checkpoints a list of
-paths names), ``inspect``, ``migrations``, ``golden_add``, ``golden_record``, ``golden_list`` and ``matrix``. Each
-returns what it did (an ``UpgradeResult`` inside a ``FileUpgrade``, a dict, rows, an exit code);
-none prints except ``matrix``, which is pytest's own output.
+paths names), ``inspect``, ``migrations``, ``golden_add``, ``golden_add_team``, ``golden_record``,
+``golden_list`` and ``matrix``. Each returns what it did (an ``UpgradeResult`` inside a
+``FileUpgrade``, a dict, rows, an exit code); none prints except ``matrix``, which is pytest's own output.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "UpgradeOptions",
     "expand",
     "golden_add",
+    "golden_add_team",
     "golden_list",
     "golden_record",
     "inspect",
@@ -212,6 +213,13 @@ def golden_add(release: str, **options) -> None:
     from .goldens.building import add_release
 
     add_release(release, **options)
+
+
+def golden_add_team(requirement: str, **options) -> dict:
+    """A team's past release (``PACKAGE==VERSION``) recorded with its recipe in an isolated environment."""
+    from .goldens.team_adding import add_team_release
+
+    return add_team_release(requirement, **options)
 
 
 def golden_record(recipe: str, **options) -> dict:

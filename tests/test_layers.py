@@ -79,6 +79,7 @@ SUBPACKAGES = [
             {"goldens.store"},
             {"goldens.building", "goldens.listing"},
             {"goldens.team_building"},
+            {"goldens.team_adding"},
             {"goldens"},
         ],
     ),

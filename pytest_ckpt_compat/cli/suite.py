@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import commands
+from ..core.errors import GoldenBuildError
 from ..goldens.building import PACKAGES, default_golden_dir
 
 
@@ -19,17 +20,33 @@ def add_golden(subparsers) -> None:
     golden = subparsers.add_parser("golden", help="make (add, record) or list golden checkpoints")
     gsub = golden.add_subparsers(metavar="ACTION")
 
-    add = gsub.add_parser("add", help="save goldens with a real historical release in an isolated environment")
-    add.add_argument("release", help="e.g. 1.6.5")
+    add = gsub.add_parser(
+        "add",
+        help="save goldens with a real historical release in an isolated environment",
+        description="Lightning's goldens: `golden add 1.6.5`. A team's: `golden add teamnet==1.0.0 --recipe "
+        "teamnet.goldens:RECIPE --out goldens` (the release resolved as of its date, the recipe run there).",
+    )
+    add.add_argument("release", help="e.g. 1.6.5; with --recipe PACKAGE==VERSION (teamnet==1.0.0)")
     add.add_argument(
         "--scenario", action="append", dest="scenarios", metavar="S", help="only this scenario (repeatable)"
     )
-    add.add_argument("--python", help="pyenv Python X.Y[.Z] (default: environments.toml)")
+    add.add_argument(
+        "--python", help="pyenv Python X.Y[.Z] (default: environments.toml; with --recipe this Python's X.Y)"
+    )
     add.add_argument("--torch", help="torch version pin (default: whatever resolves as of the release date)")
     add.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
     add.add_argument("--force", action="store_true", help="replace an existing golden folder")
     add.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
     add.add_argument("--golden-dir", type=Path, help="the golden folder to add to (default: the checkout's golden/)")
+    team = add.add_argument_group("a team's release (with --recipe)")
+    team.add_argument("--recipe", metavar="SPEC", help="PKG.MODULE:OBJECT of the installed release, or file.py:OBJECT")
+    team.add_argument("--out", type=Path, metavar="DIR", help="the team's golden folder (DIR/<version>/, registry.txt)")
+    team.add_argument("--find-links", type=Path, metavar="DIR", help="a folder of wheels (releases not on PyPI)")
+    team.add_argument("--exclude-newer", metavar="DATE", help="resolve as of DATE (default: upload date + 1 day)")
+    team.add_argument(
+        "--with", action="append", dest="with_reqs", metavar="REQ", help="another requirement to install (repeatable)"
+    )
+    _determinism_option(team)
     add.set_defaults(func=_cmd_golden_add)
 
     rec = gsub.add_parser(
@@ -75,7 +92,17 @@ def _cmd_golden_record(args: argparse.Namespace) -> int:
     return 0
 
 
+TEAM_ONLY = {"out": "--out", "find_links": "--find-links", "exclude_newer": "--exclude-newer", "with_reqs": "--with"}
+BUILT_IN_ONLY = {"torch": None, "package": "pytorch-lightning", "accelerator": "cpu", "golden_dir": None}
+
+
 def _cmd_golden_add(args: argparse.Namespace) -> int:
+    if args.recipe is not None:
+        return _cmd_golden_add_team(args)
+    flags = [flag for name, flag in TEAM_ONLY.items() if getattr(args, name) is not None]
+    flags += [] if args.determinism_check else ["--no-determinism-check"]
+    if flags:
+        raise GoldenBuildError(f"{', '.join(flags)}: only with --recipe (a team's release)")
     commands.golden_add(
         args.release,
         golden_dir=args.golden_dir or default_golden_dir(writing=True),
@@ -85,6 +112,28 @@ def _cmd_golden_add(args: argparse.Namespace) -> int:
         package=args.package,
         force=args.force,
         accelerator=args.accelerator,
+    )
+    return 0
+
+
+def _cmd_golden_add_team(args: argparse.Namespace) -> int:
+    given = [name for name, default in BUILT_IN_ONLY.items() if getattr(args, name) != default]
+    if given:
+        flags = ", ".join(f"--{n.replace('_', '-')}" for n in given)
+        raise GoldenBuildError(f"{flags}: not with --recipe (the team's release brings its own; use --with, --out)")
+    if args.out is None:
+        raise GoldenBuildError("golden add --recipe needs --out DIR, the team's golden folder")
+    commands.golden_add_team(
+        args.release,
+        recipe=args.recipe,
+        out=args.out,
+        find_links=args.find_links,
+        exclude_newer=args.exclude_newer,
+        python=args.python,
+        with_reqs=args.with_reqs or (),
+        scenarios=args.scenarios,
+        force=args.force,
+        determinism_check=args.determinism_check,
     )
     return 0
 

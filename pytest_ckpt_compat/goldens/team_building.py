@@ -53,6 +53,7 @@ class TeamBuild:
     env: dict = field(default_factory=dict)
     freeze: list[str] = field(default_factory=list)
     extra_meta: dict = field(default_factory=dict)
+    copy_in: list[Path] = field(default_factory=list)  # files the recipe needs beside the recorder
 
 
 def neutral_build_root(build_root: Path | None = None) -> Path:
@@ -146,6 +147,8 @@ def _prepare_build_dir(build: TeamBuild) -> None:
     shutil.copy(here / "recorder.py", tools / "recorder.py")
     shutil.copy(here / "determinism.py", tools / "determinism.py")
     shutil.copy(builtin_recipe(), tools / TRUTH_SCRIPT)
+    for path in build.copy_in:
+        shutil.copy(path, tools / path.name)
 
 
 def _run_recorder(build: TeamBuild, stage: Path, log: Callable) -> dict:
