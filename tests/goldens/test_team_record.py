@@ -22,7 +22,7 @@ from pytest_ckpt_compat.core.errors import GoldenError
 from pytest_ckpt_compat.goldens import determinism
 from pytest_ckpt_compat.goldens.recipes import RecipeError
 from pytest_ckpt_compat.goldens.registry import read_registry, write_registry
-from pytest_ckpt_compat.goldens.team_building import record_release
+from pytest_ckpt_compat.goldens.team_building import _import_path, record_release
 
 SPEC = "tests.goldens.team_recipe:RECIPE"
 VERSION = metadata.version("pytorch-lightning")
@@ -192,6 +192,15 @@ def test_cli_parses_every_record_option():
     assert cli.build_parser().parse_args("golden record --recipe a.b:R --out g".split()).determinism_check is True
 
 
+def test_the_recorder_imports_from_this_process_folders_but_not_its_interpreter_ones():
+    """The checkout (pytest's pythonpath) reaches the recorder; site-packages and the standard library do not
+    come through PYTHONPATH (they would precede the standard library there: a backport would shadow it)."""
+    path = _import_path()
+    assert str(Path(__file__).resolve().parents[2]) in path
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    assert [p for p in path if any(p.startswith(r) for r in roots)] == []
+
+
 # ------------------------------------------------------------------------- the determinism check
 def test_first_difference_walks_nested_tensors_in_saved_order(tmp_path):
     import torch
@@ -213,17 +222,19 @@ def test_first_difference_walks_nested_tensors_in_saved_order(tmp_path):
     )  # NaN = NaN, no tensor in epoch
 
 
-def test_first_difference_reads_classes_that_do_not_import_here(tmp_path):
-    """A team's old class that this process cannot import still has its tensors compared."""
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_first_difference_reads_classes_that_do_not_import_here(tmp_path, zip_format):
+    """A team's old class that this process cannot import still has its tensors compared (both file formats)."""
     (tmp_path / "gone_module.py").write_text(
         "import torch\nclass Kept:\n    def __init__(self, v):\n        self.weights = torch.full((2,), v)\n"
     )
     script = (
-        "import sys, torch; sys.path.insert(0, sys.argv[1]); import gone_module; "
-        "torch.save({'kept': gone_module.Kept(float(sys.argv[3]))}, sys.argv[2])"
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import gone_module\n"
+        "for name, value in (('a', 1.0), ('b', 1.0), ('c', 5.0)):\n"
+        "    torch.save({'kept': gone_module.Kept(value)}, f'{sys.argv[1]}/{name}.ckpt', "
+        "_use_new_zipfile_serialization=sys.argv[2] == 'True')"
     )
-    for name, value in (("a", "1"), ("b", "1"), ("c", "5")):
-        subprocess.run([sys.executable, "-c", script, str(tmp_path), str(tmp_path / f"{name}.ckpt"), value], check=True)
+    subprocess.run([sys.executable, "-c", script, str(tmp_path), str(zip_format)], check=True)
     (tmp_path / "gone_module.py").unlink()
     assert determinism.first_difference(tmp_path / "a.ckpt", tmp_path / "b.ckpt") is None
     assert determinism.first_difference(tmp_path / "a.ckpt", tmp_path / "c.ckpt") == (
