@@ -20,6 +20,7 @@ import pytest
 from pytest_ckpt_compat import cli
 from pytest_ckpt_compat.core.errors import GoldenError
 from pytest_ckpt_compat.goldens import determinism
+from pytest_ckpt_compat.goldens.environments import GoldenBuildError
 from pytest_ckpt_compat.goldens.recipes import RecipeError
 from pytest_ckpt_compat.goldens.registry import read_registry, write_registry
 from pytest_ckpt_compat.goldens.team_building import _import_path, record_release
@@ -157,6 +158,30 @@ def test_record_of_a_recipe_without_make_module_names_it(tmp_path):
     with pytest.raises(RecipeError, match="does not follow the recipe contract: no 'make_module'$"):
         record_release("tests.goldens.team_recipe:NO_MODULE", out=out, log=lambda m: None)
     assert not out.exists()
+
+
+def test_record_of_a_recipe_whose_package_is_not_installed_names_it(tmp_path):
+    (tmp_path / "other.py").write_text(
+        "from tests.goldens.team_recipe import TinyRecipe\n\n"
+        "class Other(TinyRecipe):\n    package = 'ckpt-compat-not-installed'\n\nRECIPE = Other()\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        record_release(f"{tmp_path / 'other.py'}:RECIPE", out=tmp_path / "goldens", log=lambda m: None)
+    assert str(caught.value).endswith(
+        "its package 'ckpt-compat-not-installed' is not installed here; install it, or set 'package' to the "
+        "distribution whose version names the goldens"
+    )
+    assert not (tmp_path / "goldens").exists()
+
+
+def test_record_of_a_recipe_that_does_not_build_shows_its_error_and_writes_nothing(tmp_path):
+    out = tmp_path / "goldens"
+    with pytest.raises(GoldenBuildError) as caught:
+        record_release("tests.goldens.team_recipe:NO_DATA", out=out, build_root=tmp_path / "build", log=lambda m: None)
+    message = str(caught.value)
+    assert message.startswith("recording the recipe tests.goldens.team_recipe:NO_DATA failed (exit 1):")
+    assert "ValueError: no data for end_of_fit" in message and "ValueError: no data for mid_epoch" in message
+    assert list(out.iterdir()) == [] and list((tmp_path / "build").iterdir()) == []
 
 
 def test_record_of_a_recipe_that_is_not_deterministic_names_the_tensor(tmp_path):
