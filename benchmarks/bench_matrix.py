@@ -107,12 +107,12 @@ def bare_resume(store, golden, tmp: Path, max_epochs: int) -> int:
     """What a user does without this tool: plain Trainer.fit(ckpt_path=...), Lightning migrating."""
     import torch
 
-    from pytest_ckpt_compat.matrix import harness, workspace
+    from pytest_ckpt_compat.matrix import workspace
 
     recipe = workspace.load_recipe(str(workspace.recipe_path(store)))
     datamodule_cls, _, _, topk_cls = recipe.CLASSES
     torch.manual_seed(1234)
-    model = harness.module_class(recipe, golden)(**golden.truth["hparams"])
+    model = recipe.RECIPE.make_module(golden.scenario, golden.truth["hparams"])
     callbacks = recipe._callbacks(topk_cls, str(tmp), golden.scenario)
     kwargs = recipe._trainer_kwargs(str(tmp), golden.scenario, "cpu", callbacks + [_one_more_epoch(recipe.pl)()])
     kwargs.update(max_epochs=max_epochs, deterministic=True)

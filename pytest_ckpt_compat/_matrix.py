@@ -12,10 +12,11 @@ from pytest_ckpt_compat import testing
 from pytest_ckpt_compat.matrix import checks
 
 
-def test_golden(ckpt_compat_cell, ckpt_compat_workspace, tmp_path):
-    """A golden checkpoint passes one matrix check (fetch, upgrade, load, resume, weights_only)."""
+def test_golden(ckpt_compat_cell, ckpt_compat_workspaces, tmp_path):
+    """A golden checkpoint passes one matrix check (fetch, upgrade, load, resume, weights_only, plain_resume)."""
     __tracebackhide__ = True
-    checks.run(ckpt_compat_workspace, ckpt_compat_cell.golden, ckpt_compat_cell.check, tmp_path)
+    golden = ckpt_compat_cell.golden
+    checks.run(ckpt_compat_workspaces[golden.suite], golden, ckpt_compat_cell.check, tmp_path)
 
 
 @pytest.mark.ckpt_compat_migrations()  # every registered catalogue

@@ -65,6 +65,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="folder with registry.txt, <release>/meta.json and recipes/",
     )
     group.addoption(
+        "--ckpt-compat-goldens",
+        dest="ckpt_compat_goldens",
+        metavar="DIR",
+        help="a team's own goldens (registry.txt, <version>/meta.json, the files): run the matrix on them",
+    )
+    group.addoption(
+        "--ckpt-compat-recipe",
+        dest="ckpt_compat_recipe",
+        metavar="PKG.MODULE:OBJECT",
+        help="the recipe that made --ckpt-compat-goldens (also path/to/recipe.py:OBJECT)",
+    )
+    group.addoption(
+        "--ckpt-compat-goldens-url",
+        dest="ckpt_compat_goldens_url",
+        metavar="URL_OR_FOLDER",
+        help="fetch the team's golden files from here instead of --ckpt-compat-goldens (hashes stay local)",
+    )
+    group.addoption(
+        "--ckpt-compat-builtin",
+        action="store_true",
+        dest="ckpt_compat_builtin",
+        help="with --ckpt-compat-goldens: run the built-in Lightning goldens in the same session too",
+    )
+    group.addoption(
         "--ckpt-compat-check",
         action="store_true",
         dest="ckpt_compat_check",
@@ -77,6 +101,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ckpt-compat-shard", dest="ckpt_compat_shard", metavar="I/N", help="run only shard I of N of the goldens"
     )
     parser.addini("ckpt_compat_url", "golden source: http(s) base URL or a folder")
+    parser.addini("ckpt_compat_goldens", "a team's goldens folder (as --ckpt-compat-goldens)")
+    parser.addini("ckpt_compat_recipe", "the recipe of the team's goldens (as --ckpt-compat-recipe)")
     parser.addini("ckpt_compat_cache", "golden cache folder")
     parser.addini(
         "ckpt_compat_registry",
@@ -94,19 +120,23 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MIGRATIONS_MARKER}(catalogue=None): parametrize `{MIGRATION_ARG}` over a catalogue's units "
         "(default: every registered catalogue)",
     )
-    if config.getoption("ckpt_compat_check"):
+    if config.getoption("ckpt_compat_check") or config.getoption("ckpt_compat_goldens"):
         config.option.ckpt_compat = True
     if not config.getoption("ckpt_compat"):
         return
-    from .core.errors import GoldenError
+    from .core.errors import CatalogueError, GoldenError
     from .matrix.session import State
 
     try:
         state = State.from_config(config)
-        _ = state.store.goldens  # registry.txt and meta.json read now: a bad line is an error naming the file
+        _ = state.goldens  # registry.txt and meta.json read now: a bad line is an error naming the file
         if config.getoption("ckpt_compat_check"):
-            state.store.unregistered_scenarios()
-    except (GoldenError, ValueError) as exc:
+            for suite in state.suites:
+                suite.store.unregistered_scenarios()
+        for suite in state.suites:
+            if suite.is_team:  # a recipe that does not import or lacks part of the contract: said once, up front
+                _ = suite.recipe
+    except (GoldenError, CatalogueError, ValueError) as exc:
         raise pytest.UsageError(f"--ckpt-compat: {exc}") from None
     config.stash[_STATE] = state
     if hasattr(config, "workerinput"):  # xdist worker: N workers on N cores must not each spawn N threads
@@ -138,14 +168,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         scenarios, ids = state.drift_params()
         metafunc.parametrize("ckpt_compat_drift_scenario", scenarios, ids=ids)
     if "ckpt_compat_installed_release" in names and state:
-        from .core.versions import installed_lightning_version
-
-        metafunc.parametrize("ckpt_compat_installed_release", [installed_lightning_version()])
+        releases, ids = state.installed_params()
+        metafunc.parametrize("ckpt_compat_installed_release", releases, ids=ids)
     marker = metafunc.definition.get_closest_marker(MIGRATIONS_MARKER)
     if marker is not None and MIGRATION_ARG in names:
         from .matrix.session import migrations
 
         units = migrations(marker.kwargs.get("catalogue", marker.args[0] if marker.args else None))
+        if state and Path(str(metafunc.definition.path)) == MATRIX_FILE and state.suites and state.suites[0].is_team:
+            _ = state.suites[0].recipe  # a team's session: its own catalogue's units, not Lightning's
+            units = [u for u in migrations() if u.catalogue != "lightning"]
         metafunc.parametrize(MIGRATION_ARG, units, ids=[u.id for u in units])
 
 
@@ -243,6 +275,19 @@ def ckpt_compat_workspace(request, tmp_path_factory):
 
     state = _state(request.config) or State.from_config(request.config)
     return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"))
+
+
+@pytest.fixture(scope="session")
+def ckpt_compat_workspaces(request, tmp_path_factory, ckpt_compat_workspace):
+    """One workspace per suite of the session, by suite name (``""``: the built-in suite)."""
+    from .matrix.workspace import Workspace
+
+    state = _state(request.config)
+    out = {"": ckpt_compat_workspace}
+    for suite in state.suites if state else ():
+        if suite.is_team:
+            out[suite.name] = Workspace(suite.store, tmp_path_factory.mktemp(f"ckpt-compat-{suite.name}"), suite)
+    return out
 
 
 @pytest.fixture

@@ -87,6 +87,7 @@ SUBPACKAGES = [
         "matrix",
         [
             {"matrix.compare", "matrix.known_defects"},
+            {"matrix.suites"},
             {"matrix.workspace"},
             {"matrix.restored"},
             {"matrix.harness"},

@@ -89,6 +89,7 @@ ACCUMULATE = {"grad_accum": 2}
 
 pl = None  # the imported Lightning package, set by main()
 torch = None
+CLASSES = None  # the classes of _build_classes(), set on first use
 
 
 def _version_tuple(text):
@@ -444,6 +445,49 @@ def module_hparams(scenario):
     hparams = dict(hidden=16, lr=0.01, name="golden-" + scenario, schedule={"step_size": 1, "gamma": 0.5, "tags": ["a", "b"]})
     hparams.update(MODULE_ARGS.get(scenario, {}))
     return hparams
+
+
+class LightningRecipe(object):
+    """The built-in goldens as one recipe of the public contract (``pytest_ckpt_compat/goldens/recipes.py``).
+
+    The matrix rebuilds every golden's objects through these methods, exactly as it does a team's
+    recipe; ``main()`` below keeps its own runner for the quirks of releases back to 0.10.
+    """
+
+    scenarios = ALL_SCENARIOS
+
+    @property
+    def package(self):
+        return "lightning" if pl.__name__.startswith("lightning") else "pytorch-lightning"
+
+    def make_module(self, scenario, hparams=None):
+        if hparams is None:
+            hparams = vars(_argparse_namespace()) if scenario == "argparse_hparams" else module_hparams(scenario)
+        if scenario == "manual_opt":  # the 2.x ``training_step`` signature first
+            manual = _classes()[2]
+            return (manual[0] if isinstance(manual, (tuple, list)) else manual)(**hparams)
+        return make_module(scenario, hparams)
+
+    def make_datamodule(self, scenario):
+        return make_datamodule(scenario)
+
+    def make_callbacks(self, scenario, dirpath):
+        return _callbacks(_classes()[3], dirpath, scenario)
+
+    def trainer_kwargs(self, scenario, dirpath):
+        kwargs = _trainer_kwargs(dirpath, scenario, "cpu", [])
+        kwargs.pop("callbacks", None)
+        return kwargs
+
+
+def _classes():
+    recipe = sys.modules[MODULE_NAME]
+    if getattr(recipe, "CLASSES", None) is None:
+        recipe.CLASSES = _build_classes()
+    return recipe.CLASSES
+
+
+RECIPE = LightningRecipe()
 
 
 def _model_checkpoint_class():

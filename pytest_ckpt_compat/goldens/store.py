@@ -49,6 +49,12 @@ class Golden:
     sha256: str
     meta: dict | None = field(default=None, compare=False, repr=False)  # the scenario entry of meta.json
     release_meta: dict | None = field(default=None, compare=False, repr=False)
+    suite: str = ""  # "" for the built-in suite; a team's suite is named after its recipe's package
+
+    @property
+    def key(self) -> str:
+        """Unique across the suites of a session: ``teamnet:1.0.0/end_of_fit.ckpt``."""
+        return f"{self.suite}:{self.name}" if self.suite else self.name
 
     @property
     def release(self) -> str:
@@ -60,8 +66,8 @@ class Golden:
 
     @property
     def id(self) -> str:
-        """Test id prefix: ``-k 1.6`` or ``-k end_of_fit`` select on it."""
-        return f"{self.release}-{self.scenario}"
+        """Test id prefix: ``-k 1.6`` or ``-k end_of_fit`` select on it (``-k teamnet`` a team's suite)."""
+        return f"{self.suite}-{self.release}-{self.scenario}" if self.suite else f"{self.release}-{self.scenario}"
 
     @property
     def saved_version(self) -> str:
@@ -106,7 +112,9 @@ class GoldenStore:
         progressbar: bool | None = None,
         deadline: float | None = None,
         max_bytes: int | None = None,
+        suite: str = "",
     ):
+        self.suite = suite
         self.source = str(source)
         if not is_url(self.source):
             self.source = str(Path(self.source).expanduser().resolve())
@@ -150,7 +158,8 @@ class GoldenStore:
         for name, digest in self.registry.items():
             meta = self.release_meta(name.split("/", 1)[0])
             scenario = (meta or {}).get("scenarios", {}).get(Path(name).stem)
-            out.append(Golden(name=name, sha256=digest.split(":", 1)[1], meta=scenario, release_meta=meta))
+            digest = digest.split(":", 1)[1]
+            out.append(Golden(name=name, sha256=digest, meta=scenario, release_meta=meta, suite=self.suite))
         return sorted(out, key=lambda g: (release_sort_key(g.release), g.scenario))
 
     def get(self, name: str) -> Golden:

@@ -190,6 +190,7 @@ def _meta(build: TeamBuild, result: dict, kept: dict, target: Path) -> dict:
         "torch": result["torch"],
         **build.extra_meta,
         "made_with": build.made_with,
+        "build_dir": str(build.build_dir),  # truth paths are relative to it; the matrix relativizes restored ones
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
         "lightning_version": result["lightning_version"],
         "environment": build.freeze,

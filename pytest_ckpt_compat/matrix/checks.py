@@ -83,7 +83,31 @@ def check_upgrade(ws: Workspace, golden: Golden) -> None:
         )
     elif versions.LEGACY_VERSION_KEY in checkpoint:
         m.add(f"{versions.LEGACY_VERSION_KEY!r} written although the golden is already at {installed}")
+    if ws.suite is not None and ws.suite.is_team:
+        _check_team_upgrade(m, ws, golden, checkpoint)
     m.raise_if_any()
+
+
+def _check_team_upgrade(m: Mismatches, ws: Workspace, golden: Golden, checkpoint: dict) -> None:
+    """A team's golden of an older release: its catalogue ran and stamped the installed team version."""
+    from .suites import team_catalogue
+
+    assert ws.suite is not None
+    catalogue = team_catalogue(ws.view.contract)
+    installed = ws.suite.installed_version()
+    if catalogue is None or versions.parse(golden.release) >= versions.parse(installed):
+        return
+    if catalogue.name not in ledger.applied_catalogues(checkpoint):
+        original = ws.load(golden)
+        if not catalogue.applies_to(original):
+            m.add(
+                f"the {ws.suite.name} {golden.release} golden carries no {catalogue.version_key!r} key and the "
+                f"{catalogue.name!r} catalogue's recognizes() does not accept it, so none of its units ran: give the "
+                "catalogue a recognizes(checkpoint) predicate for files saved before the key existed"
+            )
+        else:
+            m.add(f"the {catalogue.name!r} catalogue did not upgrade this {ws.suite.name} {golden.release} golden")
+    m.eq(f"checkpoint[{catalogue.version_key!r}]", checkpoint.get(catalogue.version_key), catalogue.default_target())
 
 
 def check_load(ws: Workspace, golden: Golden) -> None:
@@ -92,19 +116,20 @@ def check_load(ws: Workspace, golden: Golden) -> None:
 
     from ..lightning import lightning_migration_disabled, load_from_checkpoint
 
-    recipe, truth = ws.recipe, golden.truth
-    datamodule_cls, _, _, _ = recipe.CLASSES
+    view, truth = ws.view, golden.truth
     m = Mismatches(f"{golden.id} load_from_checkpoint")
     ws.load(golden)  # learns whether the golden needs trust
     trust = golden.name in ws.trusted
     path = ws.trusted_file(golden) if trust else ws.fetch(golden)
+    upgraded = ws.upgraded(golden)[0] if view.team else None
     with lightning_migration_disabled():
-        model = load_from_checkpoint(harness.module_class(recipe, golden), path, trust=trust)
-    m.eq("hparams", recipe.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
-    sha, total = recipe._weights(model)
-    m.eq("weights_sha256", sha, truth["weights_sha256"])
-    m.eq("weights_sum", total, truth["weights_sum"])
-    saved = ws.load(golden).get("state_dict", {})
+        model = load_from_checkpoint(view.module_class(golden, upgraded), path, trust=trust)
+    if upgraded is not None:  # a team's catalogue renames hyperparameters: its users' load gets the upgraded ones
+        m.eq("hparams", view.jsonable(dict(model.hparams)), view.jsonable(view.hparams(golden, upgraded)))
+    else:
+        m.eq("hparams", view.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
+    saved = (upgraded if upgraded is not None else ws.load(golden)).get("state_dict", {})
+    _check_weights_truth(m, view, model, ws.load(golden).get("state_dict", {}), truth)
     live = model.state_dict()
     if list(live) != list(saved):
         m.add(f"state_dict keys differ: loaded {sorted(set(live) ^ set(saved))} are not in both the model and the file")
@@ -113,9 +138,19 @@ def check_load(ws: Workspace, golden: Golden) -> None:
             m.add(f"state_dict[{key!r}] differs from the golden file")
     if truth.get("datamodule_hparams") is not None:
         with lightning_migration_disabled():
-            dm = load_from_checkpoint(datamodule_cls, path, trust=trust)
-        m.eq("datamodule hparams", recipe.jsonable(dict(dm.hparams)), truth["datamodule_hparams"])
+            dm = load_from_checkpoint(type(view.make_datamodule(golden.scenario)), path, trust=trust)
+        m.eq("datamodule hparams", view.jsonable(dict(dm.hparams)), truth["datamodule_hparams"])
     m.raise_if_any()
+
+
+def _check_weights_truth(m: Mismatches, view, model, golden_weights: dict, truth: dict) -> None:
+    """The loaded weights are the ones recorded live. A team's unit may add or drop tensors (a new
+    buffer): then the recorded digest cannot match, and the file's own tensors are what is compared."""
+    if view.team and len(model.state_dict()) != len(golden_weights):
+        return
+    sha, total = view.weights(model)
+    m.eq("weights_sha256", sha, truth["weights_sha256"])
+    m.eq("weights_sum", total, truth["weights_sum"])
 
 
 def check_weights_only(ws: Workspace, golden: Golden) -> None:
@@ -151,8 +186,8 @@ def check_resume(
     weight or the scheduler state), the check passes only if ``fit`` raises.
     """
     __tracebackhide__ = True
-    recipe, truth = ws.recipe, golden.truth
-    pl = recipe.pl
+    view, truth = ws.view, golden.truth
+    pl = view.pl
     upgraded, path = ws.upgraded(golden)
     golden_file = ws.load(golden)
     expected = harness.expected_counters(golden, upgraded, golden_file)
@@ -171,20 +206,21 @@ def check_resume(
     if golden.scenario in REFUSED_SCENARIOS:
         _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
         return
-    probe = harness.make_probe(pl)(golden, truth, expected, golden_file, upgraded, recipe, tmp_path)
+    probe = harness.make_probe(pl)(golden, truth, expected, golden_file, upgraded, view, tmp_path)
     probe.exact_keys = plain is not None
     trainer, model, datamodule = harness.fit(
         ws, golden, path, tmp_path, upgraded, max_epochs=expected["epoch"] + 1, extra=[probe], plain=plain is not None
     )
     m = Mismatches(f"{golden.id} after the extra epoch")
-    _check_datamodule(m, datamodule, truth, upgraded, recipe)
+    _check_datamodule(m, datamodule, truth, upgraded, view)
     if not probe.restored:
         m.add("the probe never ran: training did not start")
     m.eq("batches trained after resuming", len(probe.losses), expected["batches"])
     bad = [i for i, loss in enumerate(probe.losses) if loss is None or not math.isfinite(loss)]
     if bad:
         m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
-    m.eq("final global_step", int(trainer.global_step), expected["global_step"] + sum(model.step_counts))
+    steps = sum(model.step_counts) if hasattr(model, "step_counts") else probe.steps  # the built-in module's own count
+    m.eq("final global_step", int(trainer.global_step), expected["global_step"] + steps)
     m.raise_if_any()
     if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
         _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
@@ -204,7 +240,7 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
 
     checkpoint, stated = ws.load(golden), None
     if unresolved(ws.upgraded(golden)[0]):
-        stated = ws.recipe._callbacks(ws.recipe.CLASSES[3], str(tmp_path), golden.scenario)
+        stated = ws.view.make_callbacks(golden.scenario, str(tmp_path))
     upgrade(checkpoint, callbacks=stated)
     if unresolved(checkpoint):
         raise CheckFailed(
@@ -272,6 +308,8 @@ def _check_refuses_broken_copies(ws: Workspace, golden: Golden, upgraded: dict, 
     _check_refused(
         ws, golden, dest, tmp_path / "strict", (RuntimeError, first), f"a copy without state_dict[{first!r}]"
     )
+    if not upgraded.get("lr_schedulers"):  # a recipe without schedulers: nothing to take away
+        return
     broken = copy_checkpoint(upgraded)
     del broken["lr_schedulers"]
     dest = tmp_path / "broken-no-schedulers.ckpt"
@@ -279,12 +317,12 @@ def _check_refuses_broken_copies(ws: Workspace, golden: Golden, upgraded: dict, 
     _check_refused(ws, golden, dest, tmp_path / "no-sched", (KeyError, "scheduler"), "a copy without lr_schedulers")
 
 
-def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, recipe) -> None:
+def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, view) -> None:
     """The datamodule a resume rebuilds has the hparams that were saved (and recorded live)."""
     if truth.get("datamodule_hparams") is None or not hasattr(datamodule, "hparams"):
         return
-    live = recipe.jsonable(dict(datamodule.hparams))
+    live = view.jsonable(dict(datamodule.hparams))
     m.eq("datamodule hparams", live, truth["datamodule_hparams"])
     saved = upgraded.get("datamodule_hyper_parameters")
     if saved is not None:
-        m.eq("saved datamodule_hyper_parameters", recipe.jsonable(dict(saved)), truth["datamodule_hparams"])
+        m.eq("saved datamodule_hyper_parameters", view.jsonable(dict(saved)), truth["datamodule_hparams"])

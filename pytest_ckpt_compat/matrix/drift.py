@@ -65,10 +65,18 @@ def structure_diff(golden_struct: dict[str, str], now_struct: dict[str, str]) ->
     return lines
 
 
-def newest_golden(store: GoldenStore, scenario: str) -> Golden | None:
-    """The newest golden of ``scenario`` saved by a release not newer than the installed one."""
-    installed = versions.parse(versions.installed_lightning_version())
-    found = [g for g in store.goldens if g.scenario == scenario and versions.parse(g.saved_version) <= installed]
+def newest_golden(store: GoldenStore, scenario: str, installed: str | None = None) -> Golden | None:
+    """The newest golden of ``scenario`` of a release not newer than the installed one.
+
+    ``installed``: the installed release of the suite (default: Lightning's, compared with each
+    golden's saving Lightning); a team's suite compares its own release folders with its package.
+    """
+    if installed is None:
+        limit = versions.parse(versions.installed_lightning_version())
+        found = [g for g in store.goldens if g.scenario == scenario and versions.parse(g.saved_version) <= limit]
+    else:
+        limit = versions.parse(installed)
+        found = [g for g in store.goldens if g.scenario == scenario and versions.parse(g.release) <= limit]
     return found[-1] if found else None
 
 
@@ -76,25 +84,41 @@ def check_schema_drift(ws: Workspace, scenario: str, tmp_path: Path) -> None:
     """A checkpoint saved now with the recipe must have the structure of the upgraded newest golden."""
     from ..files.loading import load_checkpoint
 
-    golden = newest_golden(ws.store, scenario)
+    assert ws.suite is not None
+    team = ws.suite.is_team
+    installed = ws.suite.installed_version() if team else None
+    golden = newest_golden(ws.store, scenario, installed)
     if golden is None:
-        raise CheckFailed(f"no golden of scenario {scenario!r} at or below the installed Lightning to compare with")
-    recipe = ws.recipe
+        raise CheckFailed(f"no golden of scenario {scenario!r} at or below the installed release to compare with")
     with warnings.catch_warnings(), _quiet_lightning():
         warnings.simplefilter("ignore")
-        recipe.run_scenario(scenario, recipe.CLASSES, str(tmp_path / "build"), str(tmp_path), "cpu")
+        _save_now(ws, scenario, tmp_path)
     now = load_checkpoint(tmp_path / f"{scenario}.ckpt", trust=True)
     upgraded, _ = ws.upgraded(golden)
     diff = structure_diff(structure(upgraded), structure(now))
     if diff:
+        who = f"{ws.suite.name} {installed}" if team else f"Lightning {versions.installed_lightning_version()}"
         raise CheckFailed(
-            f"schema drift: a {scenario} checkpoint saved now by Lightning {versions.installed_lightning_version()} "
-            f"differs from golden {golden.name} (saved by {golden.saved_version}) after upgrade:\n  "
+            f"schema drift: a {scenario} checkpoint saved now by {who} "
+            f"differs from golden {golden.name} (saved by {golden.release if team else golden.saved_version}) "
+            "after upgrade:\n  "
             + "\n  ".join(diff[:80])
             + ("\n  ..." if len(diff) > 80 else "")
             + "\n"
-            + drift_hint(golden.saved_version)
+            + (team_drift_hint(ws, golden.release, str(installed)) if team else drift_hint(golden.saved_version))
         )
+
+
+def _save_now(ws: Workspace, scenario: str, tmp_path: Path) -> None:
+    """Save ``tmp_path/<scenario>.ckpt`` with the installed code: the built-in recipe's runner or the recorder."""
+    view = ws.view
+    if view.team:
+        from ..goldens import recorder
+
+        recorder.run_scenario(view.contract, scenario, str(tmp_path / "build"), str(tmp_path))
+    else:
+        recipe = view.truth
+        recipe.run_scenario(scenario, recipe.CLASSES, str(tmp_path / "build"), str(tmp_path), "cpu")
 
 
 def drift_hint(saved_version: str) -> str:
@@ -113,6 +137,27 @@ def drift_hint(saved_version: str) -> str:
     return (
         f"Likely missing migration: a unit with {saved_version} < VERSION <= {installed} that produces "
         f"these keys (units in that range now: {known}); or add a golden for {installed}."
+    )
+
+
+def team_drift_hint(ws: Workspace, release: str, installed: str) -> str:
+    """The team's version of :func:`drift_hint`: its own catalogue's units between the golden and now."""
+    from .suites import team_catalogue
+
+    name = ws.suite.name if ws.suite else "the team"
+    if versions.parse(release) >= versions.parse(installed):
+        return (
+            f"The golden is of the installed {name} release {installed} itself: its code now saves a different "
+            f"structure than when the golden was recorded. If that is intended, record the release again with "
+            f"`ckpt-compat golden record --recipe {ws.suite.recipe_spec if ws.suite else '...'} --force`, "
+            "or bump the version and add a unit for the change."
+        )
+    catalogue = team_catalogue(ws.view.contract)
+    units = [] if catalogue is None else [m for m in catalogue.migrations if versions.parse(release) < m.version]
+    known = ", ".join(m.id for m in units) or "none"
+    return (
+        f"Likely missing migration: a unit of the {name} catalogue with {release} < VERSION <= {installed} "
+        f"that produces these keys (units in that range now: {known}); or record a golden of {installed}."
     )
 
 

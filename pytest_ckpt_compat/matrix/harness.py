@@ -7,7 +7,10 @@ Trainer arguments; they share these public helpers instead of reaching into the 
 - :func:`expected_counters`: where a resume must start (epoch, global step, batches left);
 - :func:`fit`: one ``fit(ckpt_path=path)`` (through ``CheckpointUpgrade``, plain, or installed);
 - :func:`make_probe`: a callback that runs :func:`.restored.check_restored` right after the restore;
-- :func:`align_checkpoint_dirs`, :func:`module_class`, :func:`make_datamodule`: recipe plumbing.
+- :func:`align_checkpoint_dirs`: each ModelCheckpoint back at the folder it was saved from.
+
+The recipe's objects come from the suite's recipe (:class:`.suites.RecipeView`, the public
+contract), so a team's goldens run through the same harness as the built-in ones.
 """
 
 from __future__ import annotations
@@ -29,10 +32,7 @@ __all__ = [
     "data_hparams",
     "expected_counters",
     "fit",
-    "make_datamodule",
-    "make_module",
     "make_probe",
-    "module_class",
 ]
 
 _FORMAT_1_6 = Version("1.6.0")
@@ -65,50 +65,25 @@ def fit(
 
     from ..lightning import CheckpointUpgrade, lightning_migration_disabled, match_callback_states
 
-    recipe = ws.recipe
-    _, _, _, topk_cls = recipe.CLASSES
+    view = ws.view
     torch.manual_seed(1234)
-    model = make_module(recipe, golden)
-    callbacks = recipe._callbacks(topk_cls, str(tmp_path), golden.scenario)
+    model = view.make_module(golden, upgraded)
+    callbacks = view.make_callbacks(golden.scenario, str(tmp_path))
     align_checkpoint_dirs(
         callbacks, upgraded, _exact_keys if plain and not installed else match_callback_states, tmp_path
     )
     plain = plain or installed
-    kwargs = recipe._trainer_kwargs(
-        str(tmp_path),
-        golden.scenario,
-        "cpu",
-        callbacks + list(extra) + ([] if plain else [CheckpointUpgrade(trust=golden.name in ws.trusted)]),
-    )
+    kwargs = view.trainer_kwargs(golden.scenario, str(tmp_path))
+    upgrader = [] if plain else [CheckpointUpgrade(trust=golden.name in ws.trusted)]
+    kwargs["callbacks"] = callbacks + list(extra) + upgrader
     kwargs.update(max_epochs=max_epochs, deterministic=True, **(trainer_kwargs or {}))
-    datamodule = make_datamodule(recipe, golden.scenario)
+    datamodule = view.make_datamodule(golden.scenario)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer = recipe.pl.Trainer(**kwargs)
+        trainer = view.pl.Trainer(**kwargs)
         with contextlib.nullcontext() if plain else lightning_migration_disabled():
             trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
     return trainer, model, datamodule
-
-
-def make_datamodule(recipe, scenario: str):
-    if hasattr(recipe, "make_datamodule"):
-        return recipe.make_datamodule(scenario)
-    return recipe.CLASSES[0]()
-
-
-def module_class(recipe, golden: Golden):
-    """The recipe's LightningModule for the scenario (manual: the 2.x ``training_step`` signature first)."""
-    _, module_cls, manual_cls, _ = recipe.CLASSES
-    if golden.scenario != "manual_opt":
-        return recipe.module_class(golden.scenario) if hasattr(recipe, "module_class") else module_cls
-    return manual_cls[0] if isinstance(manual_cls, (tuple, list)) else manual_cls
-
-
-def make_module(recipe, golden: Golden):
-    """The module a resume starts from, built from the recorded hparams (a Namespace where it was saved from one)."""
-    if golden.scenario != "manual_opt" and hasattr(recipe, "make_module"):
-        return recipe.make_module(golden.scenario, golden.truth["hparams"])
-    return module_class(recipe, golden)(**golden.truth["hparams"])
 
 
 def data_hparams(hparams: dict) -> dict:
@@ -161,12 +136,13 @@ def align_checkpoint_dirs(callbacks: list, upgraded: dict, match_callback_states
 
 def make_probe(pl):
     class RestoreProbe(pl.Callback):
-        """Asserts the restored state on ``on_train_start``; records the loss of every later batch."""
+        """Asserts the restored state on ``on_train_start``; records the loss of every later batch and the steps."""
 
         def __init__(self, golden, truth, expected, golden_file, upgraded, recipe, tmp_path):
             self.golden, self.truth, self.expected = golden, truth, expected
             self.golden_file, self.upgraded, self.recipe = golden_file, upgraded, recipe
             self.restored, self.losses, self.exact_keys = False, [], False
+            self.steps = 0  # optimizer steps after the restore (a module of any recipe)
 
         def on_train_start(self, trainer, pl_module):
             self.restored = True
@@ -185,8 +161,13 @@ def make_probe(pl):
                 if hasattr(cb, "_ckpt_compat_dirpath"):
                     cb.dirpath = cb._ckpt_compat_dirpath
 
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer, *args):
+            self.steps += 1
+
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args):
             value = trainer.callback_metrics.get("train_loss")
+            if value is None and isinstance(outputs, dict):  # a module that logs no train_loss: its step's loss
+                value = outputs.get("loss")
             self.losses.append(None if value is None else float(value))
 
     return RestoreProbe

@@ -80,13 +80,18 @@ def markdown(state: State) -> str:
     out = [
         "# Checkpoint compatibility matrix",
         "",
-        f"Installed Lightning {installed}; goldens from `{_display(state.store.source)}`.",
+        f"Installed Lightning {installed}; goldens from "
+        + ", ".join(
+            f"`{_display(suite.store.source)}`" + (f" ({suite.name})" if suite.name else "") for suite in state.suites
+        )
+        + ".",
         "",
     ]
     out.append("| golden | " + " | ".join(CHECKS) + " |")
     out.append("|---|" + "---|" * len(CHECKS))
     for golden, row in state.rows():
-        out.append(f"| {golden.release} {golden.scenario} | " + " | ".join(_SYMBOL[row[c]] for c in CHECKS) + " |")
+        label = f"{golden.suite} {golden.release}" if golden.suite else golden.release
+        out.append(f"| {label} {golden.scenario} | " + " | ".join(_SYMBOL[row[c]] for c in CHECKS) + " |")
     units = state.migration_outcomes()
     if units:
         out += ["", "| migration | contract |", "|---|---|"]

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from ..core import versions
 from ..goldens.store import Golden, GoldenStore, resolve_cache, resolve_source
 from . import known_defects
 from .checks import CHECKS, skip_reason
+from .suites import Suite
 
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")  # known defects are xfailed cells
 _CELL_PROP = "ckpt_compat_cell"
@@ -37,17 +39,32 @@ class Cell:
 
     golden: Golden
     check: str
+    suite: Suite | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
         return f"{self.golden.id}-{self.check}"
 
     def marks(self) -> list:
-        reason = skip_reason(self.golden, self.check)
+        reason = skip_reason(self.golden, self.check) or self._team_skip()
         if reason:
             return [pytest.mark.skip(reason=reason)]
+        if self.golden.suite:  # known_defects.toml names Lightning's defects on the built-in model
+            return []
         defect = known_defects.lookup(self.golden.scenario, self.check, self.golden.saved_version)
         return [pytest.mark.xfail(reason=defect.text, strict=True)] if defect else []
+
+    def _team_skip(self) -> str | None:
+        """A team golden of a release newer than the team's installed one cannot be read by it."""
+        if self.suite is None or not self.suite.is_team or self.check == "fetch":
+            return None
+        installed = self.suite.installed_version()
+        if versions.parse(self.golden.release) > versions.parse(installed):
+            return (
+                f"golden {self.golden.id} was saved by {self.suite.name} {self.golden.release}, "
+                f"newer than the installed {installed}"
+            )
+        return None
 
 
 @dataclass
@@ -62,8 +79,9 @@ class Sample:
 class State:
     """Everything the plugin knows in one pytest process."""
 
-    store: GoldenStore
+    store: GoldenStore  # the built-in suite's store (the migration fixtures draw their samples from it)
     shard_spec: tuple[int, int] | None = None
+    suites: list = field(default_factory=list)  # the suites whose goldens this session runs
     outcomes: dict = field(default_factory=dict)  # nodeid -> (kind, key, outcome, message)
     selected: set = field(default_factory=set)  # golden names collected and not deselected
     problems: list = field(default_factory=list)
@@ -75,41 +93,62 @@ class State:
         cache = resolve_cache(config.getoption("ckpt_compat_cache", None), config.getini("ckpt_compat_cache"))
         registry = config.getoption("ckpt_compat_registry", None) or config.getini("ckpt_compat_registry") or None
         store = GoldenStore(source, cache, registry_dir=registry, retries=1)
-        return cls(store=store, shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)))
+        team = team_suite(config, cache)
+        suites = [Suite(store)] if team is None or config.getoption("ckpt_compat_builtin", False) else []
+        suites += [team] if team is not None else []
+        return cls(store=store, shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)), suites=suites)
+
+    def __post_init__(self) -> None:
+        if not self.suites:
+            self.suites = [Suite(self.store)]
+
+    @property
+    def goldens(self) -> list[Golden]:
+        """Every golden of every suite of the session, suite by suite."""
+        return [g for suite in self.suites for g in suite.store.goldens]
+
+    def suite_of(self, golden: Golden) -> Suite:
+        return next(s for s in self.suites if s.name == golden.suite)
 
     # ---------------------------------------------------------------- collection
     def header(self) -> list[str]:
         lines = [
-            f"ckpt-compat: goldens from {self.store.source} (registry {self.store.registry_dir}), cache "
-            f"{self.store.cache}"
+            f"ckpt-compat: {suite.label() + ' ' if suite.is_team else ''}goldens from {suite.store.source} "
+            f"(registry {suite.store.registry_dir}), cache {suite.store.cache}"
+            for suite in self.suites
         ]
         if self.shard_spec:
             lines.append(f"ckpt-compat: shard {self.shard_spec[0]}/{self.shard_spec[1]}")
         return lines
 
     def cells(self) -> list[Cell]:
-        return [Cell(g, check) for g in self.store.goldens for check in CHECKS]
+        return [Cell(g, check, suite) for suite in self.suites for g in suite.store.goldens for check in CHECKS]
 
-    def drift_params(self) -> tuple[list[str], list[str]]:
-        """Drift scenarios and their ids ``<release>-<scenario>``: ``-k "2.6.6"`` selects them with that release."""
-        goldens = drift_goldens(self.store)
-        return [g.scenario for g in goldens], [g.id for g in goldens]
+    def drift_params(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """``(suite, scenario)`` and ids ``[<suite>-]<release>-<scenario>``: ``-k "2.6.6"`` selects them by release."""
+        goldens = [g for suite in self.suites for g in drift_goldens(suite)]
+        return [(g.suite, g.scenario) for g in goldens], [g.id for g in goldens]
 
     def drift_scenarios(self) -> list[str]:
-        """Scenarios of the newest golden release not newer than the installed Lightning (CPU ones)."""
-        return [g.scenario for g in drift_goldens(self.store)]
+        """Scenarios of the newest golden release not newer than the installed one (CPU ones), every suite."""
+        return [g.scenario for suite in self.suites for g in drift_goldens(suite)]
+
+    def installed_params(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """``(suite, installed release)`` per suite, ids ``2.6.6`` / ``teamnet-2.0.0`` (selectable by release)."""
+        pairs = [(suite.name, suite.installed_version()) for suite in self.suites]
+        return pairs, [f"{name}-{version}" if name else version for name, version in pairs]
 
     def shard(self, items: list) -> tuple[list, list]:
         if not self.shard_spec:
             return items, []
         index, total = self.shard_spec
-        order = {g.name: i for i, g in enumerate(self.store.goldens)}
+        order = {g.key: i for i, g in enumerate(self.goldens)}
         keep: list = []
         drop: list = []
         for item in items:
             golden = _param(item, CELL_ARG)
             if golden is not None:
-                ok = order[golden.golden.name] % total == index - 1
+                ok = order[golden.golden.key] % total == index - 1
             else:
                 ok = index == 1 or not _is_ours(item)
             (keep if ok else drop).append(item)
@@ -119,9 +158,9 @@ class State:
         """Tag the plugin's own items so their reports (forwarded by xdist too) land in the matrix."""
         cell = _param(item, CELL_ARG)
         if cell is not None:
-            item.user_properties.append((_CELL_PROP, [cell.golden.name, cell.check]))
+            item.user_properties.append((_CELL_PROP, [cell.golden.key, cell.check]))
         unit = _param(item, MIGRATION_ARG)
-        if unit is not None and _is_ours(item):
+        if hasattr(unit, "id") and _is_ours(item):  # an empty catalogue parametrizes with NOTSET
             item.user_properties.append((_MIGRATION_PROP, unit.id))
         for arg, what in ((DRIFT_ARG, "drift"), (RELEASE_ARG, "installed")):
             if _param(item, arg) is not None and _is_ours(item):
@@ -130,7 +169,7 @@ class State:
     def golden_names(self, items: Iterable) -> set[str]:
         """Names of the goldens that collected items exercise, read from each item's parameters."""
         cells = (_param(item, CELL_ARG) for item in items)
-        return {cell.golden.name for cell in cells if cell is not None}
+        return {cell.golden.key for cell in cells if cell is not None}
 
     # ---------------------------------------------------------------- outcomes
     def record(self, rep) -> None:
@@ -186,8 +225,10 @@ class State:
             for name in sorted(self.selected - exercised)
         ]
         problems += [
-            f"golden {name} is described in meta.json but missing from registry.txt, so it is never tested"
-            for name in self.store.unregistered_scenarios()
+            f"golden {suite.name + ':' if suite.name else ''}{name} is described in meta.json but missing from "
+            "registry.txt, so it is never tested"
+            for suite in self.suites
+            for name in suite.store.unregistered_scenarios()
         ]
         return problems
 
@@ -195,8 +236,8 @@ class State:
     def rows(self) -> list[tuple[Golden, dict[str, str | None]]]:
         cells = self.cell_outcomes()
         out = []
-        for golden in self.store.goldens:
-            row = {check: cells.get((golden.name, check), (None, ""))[0] for check in CHECKS}
+        for golden in self.goldens:
+            row = {check: cells.get((golden.key, check), (None, ""))[0] for check in CHECKS}
             if any(v is not None for v in row.values()):
                 out.append((golden, row))
         return out
@@ -218,11 +259,55 @@ def migrations(catalogue=None) -> list:
     return [unit for cat in all_catalogues() for unit in cat.migrations]
 
 
-def drift_goldens(store: GoldenStore) -> list[Golden]:
-    """The CPU goldens of the newest release not newer than the installed Lightning: what drift compares with."""
-    installed = versions.parse(versions.installed_lightning_version())
-    eligible = [g for g in store.goldens if versions.parse(g.saved_version) <= installed and not g.requires]
+def drift_goldens(suite: Suite | GoldenStore) -> list[Golden]:
+    """The CPU goldens of the newest release not newer than the installed one: what drift compares with.
+
+    The built-in suite compares each golden's saving Lightning with the installed Lightning; a team's
+    suite its release folders with the installed version of its package.
+    """
+    suite = suite if isinstance(suite, Suite) else Suite(suite)
+    installed = versions.parse(suite.installed_version())
+    version = (lambda g: g.release) if suite.is_team else (lambda g: g.saved_version)
+    eligible = [g for g in suite.store.goldens if versions.parse(version(g)) <= installed and not g.requires]
     return [g for g in eligible if g.release == eligible[-1].release] if eligible else []
+
+
+def team_suite(config: pytest.Config, cache) -> Suite | None:
+    """The team's suite the options name (``--ckpt-compat-goldens DIR --ckpt-compat-recipe SPEC``), or None."""
+    from ..core.errors import GoldenError
+
+    folder = config.getoption("ckpt_compat_goldens", None) or config.getini("ckpt_compat_goldens") or None
+    spec = config.getoption("ckpt_compat_recipe", None) or config.getini("ckpt_compat_recipe") or None
+    if folder is None and spec is None:
+        return None
+    if folder is None or spec is None:
+        given, missing = (
+            ("--ckpt-compat-goldens", "--ckpt-compat-recipe")
+            if folder
+            else ("--ckpt-compat-recipe", "--ckpt-compat-goldens")
+        )
+        raise GoldenError(f"{given} needs {missing} too: a team's goldens are rebuilt by the recipe that made them")
+    folder = Path(str(folder)).expanduser()
+    if not folder.is_absolute():
+        folder = Path(str(config.rootpath)) / folder
+    name = suite_name(folder)
+    source = config.getoption("ckpt_compat_goldens_url", None) or str(folder)
+    store = GoldenStore(source, Path(cache) / "suites" / name, registry_dir=folder, retries=1, suite=name)
+    return Suite(store, recipe_spec=str(spec), name=name)
+
+
+def suite_name(folder: Path) -> str:
+    """A team suite's name: the ``package`` its ``meta.json`` files record (no import at start-up)."""
+    import json
+
+    for meta in sorted(folder.glob("*/meta.json")):
+        try:
+            package = json.loads(meta.read_text(encoding="utf-8")).get("package")
+        except (OSError, ValueError):
+            continue
+        if isinstance(package, str) and package:
+            return re.sub(r"[^A-Za-z0-9_.]+", "_", package)
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", folder.name) or "team"
 
 
 def golden_around(store: GoldenStore, migration, *, before: bool) -> Golden | None:

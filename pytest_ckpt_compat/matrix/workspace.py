@@ -7,46 +7,13 @@ upgrade per golden. The recipe is imported under the module name its classes wer
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 from ..goldens.store import Golden, GoldenStore
+from .suites import RECIPE_MODULE, RecipeView, Suite, load_recipe, recipe_path
 
-RECIPE_MODULE = "ckpt_compat_recipe"  # the module name the recipe's classes were pickled under
-
-
-def recipe_path(store: GoldenStore) -> Path:
-    """The recipe that made the goldens, next to the registry (repository or wheel)."""
-    from ..goldens.store import packaged_golden_dir, repository_golden_dir
-
-    for base in (store.registry_dir, repository_golden_dir(), packaged_golden_dir()):
-        if base is not None and (Path(base) / "recipes" / "recipe.py").is_file():
-            return Path(base) / "recipes" / "recipe.py"
-    raise FileNotFoundError(f"no recipes/recipe.py next to {store.registry_dir}: cannot rebuild the golden's classes")
-
-
-@cache
-def load_recipe(path: str):
-    """Import the recipe by path under the module name its classes were pickled with."""
-    import torch
-
-    from ..lightning import trainer_module
-
-    existing = sys.modules.get(RECIPE_MODULE)
-    if existing is not None and getattr(existing, "__file__", None) == str(path) and getattr(existing, "CLASSES", None):
-        return existing
-    spec = importlib.util.spec_from_file_location(RECIPE_MODULE, path)
-    assert spec is not None and spec.loader is not None, path  # a .py file always has a source loader
-    module: Any = importlib.util.module_from_spec(spec)
-    sys.modules[RECIPE_MODULE] = module
-    spec.loader.exec_module(module)
-    module.pl, module.torch = trainer_module(), torch
-    module.CLASSES = module._build_classes()
-    return module
+__all__ = ["RECIPE_MODULE", "Workspace", "load_recipe", "recipe_path"]
 
 
 @dataclass
@@ -55,12 +22,25 @@ class Workspace:
 
     store: GoldenStore
     tmpdir: Path
+    suite: Suite | None = None  # None: the built-in suite of ``store``
     _upgraded: dict = field(default_factory=dict)
     trusted: dict = field(default_factory=dict)  # golden name -> its verified private copy
 
+    def __post_init__(self) -> None:
+        if self.suite is None:
+            self.suite = Suite(self.store)
+
+    @property
+    def view(self) -> RecipeView:
+        """The suite's recipe as the checks use it (contract + truth readers)."""
+        assert self.suite is not None
+        return self.suite.recipe
+
     @property
     def recipe(self):
-        return load_recipe(str(recipe_path(self.store)))
+        """The built-in recipe module (its classes are pickled in the goldens), or a team's recipe object."""
+        view = self.view
+        return view.truth if not view.team else view.contract
 
     def fetch(self, golden: Golden) -> Path:
         return self.store.fetch(golden)
@@ -74,12 +54,14 @@ class Workspace:
         from ..core.errors import UnsafeCheckpoint
         from ..files.loading import load_checkpoint
 
+        if self.suite is not None and self.suite.is_team:
+            _ = self.view  # registers the team's catalogue: its redirects let the safe loader read old files
         if golden.name not in self.trusted:
             try:
                 return load_checkpoint(self.fetch(golden))
             except UnsafeCheckpoint:
                 pass
-        _ = self.recipe  # the pickled user classes live in the recipe module
+        _ = self.view  # the pickled classes live in the recipe module (built-in) or the team's package
         return load_checkpoint(self.trusted_file(golden), trust=True)
 
     def trusted_file(self, golden: Golden) -> Path:

@@ -77,7 +77,7 @@ def _resumed(ws, name: str, tmp: Path, path: Path | None = None, **trainer_kwarg
     upgraded, _ = ws.upgraded(golden)
     golden_file = ws.load(golden)
     expected = harness.expected_counters(golden, upgraded, golden_file)
-    probe = harness.make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, tmp)
+    probe = harness.make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, ws.view, tmp)
     trainer, model, _ = harness.fit(
         ws,
         golden,
@@ -220,7 +220,7 @@ def group_cli(ws, tmp: Path) -> dict:
     expected = harness.expected_counters(golden, upgraded, golden_file)
 
     def run(workdir: Path):
-        probe = harness.make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, recipe, workdir)
+        probe = harness.make_probe(recipe.pl)(golden, golden.truth, expected, golden_file, upgraded, ws.view, workdir)
         callbacks = recipe._callbacks(recipe.CLASSES[3], str(workdir), golden.scenario)
         harness.align_checkpoint_dirs(callbacks, upgraded, integration.match_callback_states, workdir)
         defaults = recipe._trainer_kwargs(str(workdir), golden.scenario, "cpu", callbacks + [probe])
