@@ -69,7 +69,7 @@ def test_record_writes_the_release_folder_meta_and_registry(recorded, build_root
     assert not list(build_root.iterdir())  # the build folder is removed afterwards
 
 
-def test_record_meta_holds_the_live_truth(recorded):
+def test_record_meta_holds_the_live_truth(recorded, build_root):
     out, _, _ = recorded
     meta = json.loads((out / VERSION / "meta.json").read_text())
     assert list(meta) == [
@@ -78,6 +78,7 @@ def test_record_meta_holds_the_live_truth(recorded):
         "python",
         "torch",
         "made_with",
+        "build_dir",
         "date",
         "lightning_version",
         "environment",
@@ -91,6 +92,7 @@ def test_record_meta_holds_the_live_truth(recorded):
         {},
     )
     assert meta["made_with"] == f"ckpt-compat golden record --recipe {SPEC}"
+    assert meta["build_dir"] == str(build_root / "record-pytorch-lightning")  # truth paths are relative to it
     assert meta["python"] == "{}.{}.{}".format(*sys.version_info[:3])
     assert meta["torch"] == metadata.version("torch")
     assert f"pytorch-lightning=={VERSION}" in meta["environment"]
