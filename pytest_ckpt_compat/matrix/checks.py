@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -161,9 +162,18 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        hint = ""
+        if found and golden.suite:
+            hint = (
+                f": the file pickles {found.group(1)}; list it in the recipe's safe_globals (what your users "
+                "register with torch.serialization.add_safe_globals), or save it as plain data"
+            )
+        elif found:
+            hint = f": the file pickles {found.group(1)}"
         raise CheckFailed(
-            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}"
+            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}"
+            + (hint or f": {str(exc).splitlines()[0]}")
         ) from None
     installed = versions.installed_lightning_version()
     if loaded.get(versions.VERSION_KEY) != installed:
@@ -194,8 +204,8 @@ def check_resume(
     if plain is not None:
         from ..files.loading import load_checkpoint
 
-        upgraded, path = load_checkpoint(plain), plain
-        applied = _lightning_migrations_applied(pl, path)
+        upgraded, path = load_checkpoint(plain, trust=golden.name in ws.trusted), plain
+        applied = _lightning_migrations_applied(pl, path, trust=golden.name in ws.trusted)
         if applied:
             raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
     if integration is not None:
@@ -252,14 +262,14 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
-def _lightning_migrations_applied(pl, path: Path) -> dict:
+def _lightning_migrations_applied(pl, path: Path, *, trust: bool = False) -> dict:
     """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
     from ..files.loading import load_checkpoint
 
     utils = importlib.import_module(pl.__name__ + ".utilities.migration.utils")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return utils.migrate_checkpoint(load_checkpoint(path))[1]
+        return utils.migrate_checkpoint(load_checkpoint(path, trust=trust))[1]
 
 
 # ------------------------------------------------------------------------------------ refusals

@@ -17,6 +17,9 @@ from .nn.losses import SmoothL1
 class Recipe:
     package = "teamnet"
     catalogue = "teamnet.compat:catalogue"  # imported by the matrix only (it needs pytest-ckpt-compat)
+    # the class our files pickle (the loss in hyper_parameters): what our users pass to
+    # torch.serialization.add_safe_globals so Lightning's weights_only load (torch >= 2.6) reads them
+    safe_globals = ("teamnet.nn.losses.SmoothL1",)
     scenarios = ("end_of_fit", "mid_epoch")
 
     def make_module(self, scenario, hparams=None):
