@@ -40,9 +40,11 @@ if TYPE_CHECKING:  # the same names as _EXPORTS, for type checkers and IDEs; res
         MissingGlobal,
         NotALightningCheckpoint,
         PreflightFailed,
+        RecipeError,
         UnsafeCheckpoint,
     )
     from .files.writing import save_checkpoint
+    from .goldens.recipes import Recipe
 
 __version__ = TOOL_VERSION
 
@@ -58,6 +60,7 @@ _EXPORTS = {
     "upgrade": "core.engine",
     "upgrade_with_result": "core.engine",
     "UpgradeResult": "core.engine",
+    "Recipe": "goldens.recipes",
     "CatalogueError": "core.errors",
     "CheckpointCompatError": "core.errors",
     "CheckpointNotFound": "core.errors",
@@ -71,6 +74,7 @@ _EXPORTS = {
     "MissingGlobal": "core.errors",
     "NotALightningCheckpoint": "core.errors",
     "PreflightFailed": "core.errors",
+    "RecipeError": "core.errors",
     "UnsafeCheckpoint": "core.errors",
     "load_checkpoint": "commands",
     "save_checkpoint": "files.writing",
@@ -93,6 +97,8 @@ __all__ = [
     "MissingGlobal",
     "NotALightningCheckpoint",
     "PreflightFailed",
+    "Recipe",
+    "RecipeError",
     "UnsafeCheckpoint",
     "UpgradeResult",
     "__version__",

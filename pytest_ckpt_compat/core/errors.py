@@ -36,6 +36,7 @@ __all__ = [
     "NotARegularFile",
     "NotPlainData",
     "PreflightFailed",
+    "RecipeError",
     "SourceChanged",
     "UnexpectedError",
     "UnsafeCheckpoint",
@@ -192,6 +193,10 @@ class HashMismatch(GoldenError):
 
 class GoldenBuildError(GoldenError):
     """Building a golden (``ckpt-compat golden add``) failed; ``golden/`` was left untouched."""
+
+
+class RecipeError(GoldenError):
+    """A golden recipe does not import, lacks part of the recipe contract, or does not build."""
 
 
 class NotARegularFile(CheckpointCompatError, OSError):

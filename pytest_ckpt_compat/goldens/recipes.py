@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ..core.errors import GoldenError
+from ..core.errors import RecipeError
 from .recorder import DEFAULT_SCENARIOS, import_object, save_point, scenarios_of
 
 __all__ = [
@@ -47,7 +47,11 @@ class Recipe(Protocol):
     Optional: ``scenarios`` (default :data:`DEFAULT_SCENARIOS`); ``save_point(scenario)`` →
     ``(epoch, batch)`` after which a scenario of its own saves mid-epoch, ``None`` for the end of fit;
     ``catalogue``, ``"PKG.MODULE:FUNCTION"`` returning the team's :class:`~pytest_ckpt_compat.Catalogue`,
-    which the matrix registers (after Lightning's) for this suite.
+    which the matrix registers (after Lightning's) for this suite; ``safe_globals``, the classes
+    (or ``"module.QualName"`` strings) the team's files pickle and its users register with
+    ``torch.serialization.add_safe_globals`` so that ``weights_only`` loading (Lightning's default
+    under torch >= 2.6) reads them: the matrix registers them too, and without them a file that
+    pickles a class of yours fails the ``weights_only`` check naming it.
     """
 
     package: str
@@ -75,10 +79,6 @@ class Recipe(Protocol):
         """Trainer arguments besides ``callbacks`` (``max_epochs``, ``logger=False``, ...), CPU only;
         ``default_root_dir`` under ``dirpath``. The matrix adds its own ``max_epochs`` when resuming."""
         ...
-
-
-class RecipeError(GoldenError):
-    """A recipe that cannot be imported, lacks part of the contract, or does not build."""
 
 
 def load_recipe_object(spec: str) -> Any:

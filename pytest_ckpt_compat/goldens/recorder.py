@@ -39,7 +39,7 @@ TRUTH_LIBRARY = "ckpt_compat_truth"  # the built-in recipe, imported under this 
 SEED = 1234
 
 
-class StopRecording(Exception):
+class _StopRecording(Exception):
     """Raised right after a mid-epoch save, to end training there."""
 
 
@@ -135,7 +135,7 @@ def _counter_class(pl):
             self.batches_seen[epoch] = self.batches_seen.get(epoch, 0) + 1
             if self.point is not None and (epoch, int(batch_idx)) == self.point:
                 self.save()
-                raise StopRecording()
+                raise _StopRecording()
 
     return LiveCounts
 
@@ -199,7 +199,7 @@ def run_scenario(recipe, scenario, build_dir, out_dir):
         trainer = pl.Trainer(**kwargs)
         try:
             trainer.fit(module, datamodule=datamodule)
-        except StopRecording:
+        except _StopRecording:
             pass
         except BaseException as exc:  # Lightning may wrap the hook's exception
             if "truth" not in result or not _caused_by_stop(exc):
@@ -221,7 +221,7 @@ def run_scenario(recipe, scenario, build_dir, out_dir):
 def _caused_by_stop(exc):
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, StopRecording):
+        if isinstance(exc, _StopRecording):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

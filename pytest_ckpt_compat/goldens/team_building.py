@@ -244,8 +244,21 @@ def record_release(
 
 
 def _import_path() -> list[str]:
-    """This process's import path, so the recorder imports the recipe as ``load_recipe_object`` did."""
-    return [os.path.abspath(p or os.curdir) for p in sys.path if os.path.isdir(p or os.curdir)]
+    """The folders this process imports from beyond its interpreter's own (the current folder, PYTHONPATH,
+    a checkout), so the recorder imports the recipe as ``load_recipe_object`` did; the interpreter's
+    standard library and site-packages stay in their own order (a backport there must not shadow the
+    standard library)."""
+    import site
+
+    own = {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    user_site = os.path.abspath(site.getusersitepackages())
+    extra = []
+    for entry in sys.path:
+        path = os.path.abspath(entry or os.curdir)
+        inside = any(path == root or path.startswith(root + os.sep) for root in own | {user_site})
+        if os.path.isdir(path) and not inside and path not in extra:
+            extra.append(path)
+    return extra
 
 
 def _freeze_here() -> list[str]:

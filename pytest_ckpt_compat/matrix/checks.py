@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -162,9 +163,18 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         _skip_if_the_team_saves_the_same(ws, golden, path)
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        hint = ""
+        if found and golden.suite:
+            hint = (
+                f": the file pickles {found.group(1)}; list it in the recipe's safe_globals (what your users "
+                "register with torch.serialization.add_safe_globals), or save it as plain data"
+            )
+        elif found:
+            hint = f": the file pickles {found.group(1)}"
         raise CheckFailed(
-            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}"
+            f"{golden.id}: upgraded file does not load with weights_only=True: {type(exc).__name__}"
+            + (hint or f": {str(exc).splitlines()[0]}")
         ) from None
     installed = versions.installed_lightning_version()
     if loaded.get(versions.VERSION_KEY) != installed:
@@ -174,10 +184,11 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
 
 
 def _skip_if_the_team_saves_the_same(ws: Workspace, golden: Golden, path: Path) -> None:
-    """A team whose model pickles objects (chemprop's metrics in ``hyper_parameters``) writes files that
-    ``weights_only=True`` cannot read, in its installed release too: no upgrade can change that. Skipped,
-    saying so, when every global the upgraded file needs is one its installed release's golden of the
-    same scenario needs as well; anything more the upgrade left behind still fails."""
+    """A team whose model pickles objects that ``weights_only=True`` cannot rebuild even when allowed
+    (chemprop's submodules keep their hparams in an ``AttributeDict``) writes such files in its
+    installed release too: no upgrade can change that. Skipped, saying so, when every global the
+    upgraded file needs is one its installed release's golden of the same scenario needs as well;
+    anything more the upgrade left behind still fails."""
     import pytest
     import torch
 
@@ -218,9 +229,8 @@ def check_resume(
     if plain is not None:
         from ..files.loading import load_checkpoint
 
-        trust = golden.name in ws.trusted  # the file was written from what we trusted
-        upgraded, path = load_checkpoint(plain, trust=trust), plain
-        applied = _lightning_migrations_applied(pl, path, trust)
+        upgraded, path = load_checkpoint(plain, trust=golden.name in ws.trusted), plain
+        applied = _lightning_migrations_applied(pl, path, trust=golden.name in ws.trusted)
         if applied:
             raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
     if integration is not None:
@@ -277,7 +287,7 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
-def _lightning_migrations_applied(pl, path: Path, trust: bool = False) -> dict:
+def _lightning_migrations_applied(pl, path: Path, *, trust: bool = False) -> dict:
     """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
     from ..files.loading import load_checkpoint
 

@@ -306,8 +306,8 @@ def suite_name(folder: Path) -> str:
         except (OSError, ValueError):
             continue
         if isinstance(package, str) and package:
-            return re.sub(r"[^A-Za-z0-9_.]+", "_", package)
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", folder.name) or "team"
+            return re.sub(r"[^A-Za-z0-9_.-]+", "_", package)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", folder.name) or "team"
 
 
 def golden_around(store: GoldenStore, migration, *, before: bool) -> Golden | None:

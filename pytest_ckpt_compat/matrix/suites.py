@@ -57,6 +57,7 @@ class Suite:
             else:
                 self._view = team_view(str(self.recipe_spec))
                 register_team_catalogue(self._view.contract)
+                register_safe_globals(self._view.contract)
         return self._view
 
     def label(self) -> str:
@@ -168,6 +169,27 @@ def register_team_catalogue(contract: Any) -> None:
     catalogue = team_catalogue(contract)
     if catalogue is not None and catalogue.name not in {c.name for c in all_catalogues()}:
         register_catalogue(catalogue)
+
+
+def register_safe_globals(contract: Any) -> list:
+    """``torch.serialization.add_safe_globals`` for the classes the recipe declares, as its users do."""
+    import torch
+
+    from ..core.errors import GoldenError
+    from ..goldens.recorder import import_object
+
+    classes = []
+    for entry in getattr(contract, "safe_globals", None) or ():
+        if isinstance(entry, str):
+            module, _, name = entry.rpartition(".")
+            try:
+                entry = import_object(f"{module}:{name}")
+            except Exception as exc:
+                raise GoldenError(f"the recipe's safe_globals entry {entry!r} does not import: {exc}") from exc
+        classes.append(entry)
+    if classes:
+        torch.serialization.add_safe_globals(classes)
+    return classes
 
 
 def team_catalogue(contract: Any):

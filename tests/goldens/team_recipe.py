@@ -2,7 +2,7 @@
 
 ``RECIPE`` is deterministic; ``NOISY`` adds OS randomness to the encoder's weights (which no seed
 controls), so two recordings differ in ``state_dict['encoder.weight']``; ``NO_MODULE`` lacks
-``make_module``.
+``make_module``; ``NO_DATA`` does not build.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ class NoisyRecipe(TinyRecipe):
         return module
 
 
+class NoData(TinyRecipe):
+    def make_datamodule(self, scenario):
+        raise ValueError(f"no data for {scenario}")
+
+
 class NoModule:
     package = "pytorch-lightning"
 
@@ -96,3 +101,4 @@ class NoModule:
 RECIPE = TinyRecipe()
 NOISY = NoisyRecipe()
 NO_MODULE = NoModule()
+NO_DATA = NoData()

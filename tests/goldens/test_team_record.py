@@ -20,9 +20,10 @@ import pytest
 from pytest_ckpt_compat import cli
 from pytest_ckpt_compat.core.errors import GoldenError
 from pytest_ckpt_compat.goldens import determinism
+from pytest_ckpt_compat.goldens.environments import GoldenBuildError
 from pytest_ckpt_compat.goldens.recipes import RecipeError
 from pytest_ckpt_compat.goldens.registry import read_registry, write_registry
-from pytest_ckpt_compat.goldens.team_building import record_release
+from pytest_ckpt_compat.goldens.team_building import _import_path, record_release
 
 SPEC = "tests.goldens.team_recipe:RECIPE"
 VERSION = metadata.version("pytorch-lightning")
@@ -68,7 +69,7 @@ def test_record_writes_the_release_folder_meta_and_registry(recorded, build_root
     assert not list(build_root.iterdir())  # the build folder is removed afterwards
 
 
-def test_record_meta_holds_the_live_truth(recorded):
+def test_record_meta_holds_the_live_truth(recorded, build_root):
     out, _, _ = recorded
     meta = json.loads((out / VERSION / "meta.json").read_text())
     assert list(meta) == [
@@ -77,6 +78,7 @@ def test_record_meta_holds_the_live_truth(recorded):
         "python",
         "torch",
         "made_with",
+        "build_dir",
         "date",
         "lightning_version",
         "environment",
@@ -90,6 +92,7 @@ def test_record_meta_holds_the_live_truth(recorded):
         {},
     )
     assert meta["made_with"] == f"ckpt-compat golden record --recipe {SPEC}"
+    assert meta["build_dir"] == str(build_root / "record-pytorch-lightning")  # truth paths are relative to it
     assert meta["python"] == "{}.{}.{}".format(*sys.version_info[:3])
     assert meta["torch"] == metadata.version("torch")
     assert f"pytorch-lightning=={VERSION}" in meta["environment"]
@@ -159,6 +162,30 @@ def test_record_of_a_recipe_without_make_module_names_it(tmp_path):
     assert not out.exists()
 
 
+def test_record_of_a_recipe_whose_package_is_not_installed_names_it(tmp_path):
+    (tmp_path / "other.py").write_text(
+        "from tests.goldens.team_recipe import TinyRecipe\n\n"
+        "class Other(TinyRecipe):\n    package = 'ckpt-compat-not-installed'\n\nRECIPE = Other()\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        record_release(f"{tmp_path / 'other.py'}:RECIPE", out=tmp_path / "goldens", log=lambda m: None)
+    assert str(caught.value).endswith(
+        "its package 'ckpt-compat-not-installed' is not installed here; install it, or set 'package' to the "
+        "distribution whose version names the goldens"
+    )
+    assert not (tmp_path / "goldens").exists()
+
+
+def test_record_of_a_recipe_that_does_not_build_shows_its_error_and_writes_nothing(tmp_path):
+    out = tmp_path / "goldens"
+    with pytest.raises(GoldenBuildError) as caught:
+        record_release("tests.goldens.team_recipe:NO_DATA", out=out, build_root=tmp_path / "build", log=lambda m: None)
+    message = str(caught.value)
+    assert message.startswith("recording the recipe tests.goldens.team_recipe:NO_DATA failed (exit 1):")
+    assert "ValueError: no data for end_of_fit" in message and "ValueError: no data for mid_epoch" in message
+    assert list(out.iterdir()) == [] and list((tmp_path / "build").iterdir()) == []
+
+
 def test_record_of_a_recipe_that_is_not_deterministic_names_the_tensor(tmp_path):
     out = tmp_path / "goldens"
     with pytest.raises(RecipeError) as caught:
@@ -192,6 +219,15 @@ def test_cli_parses_every_record_option():
     assert cli.build_parser().parse_args("golden record --recipe a.b:R --out g".split()).determinism_check is True
 
 
+def test_the_recorder_imports_from_this_process_folders_but_not_its_interpreter_ones():
+    """The checkout (pytest's pythonpath) reaches the recorder; site-packages and the standard library do not
+    come through PYTHONPATH (they would precede the standard library there: a backport would shadow it)."""
+    path = _import_path()
+    assert str(Path(__file__).resolve().parents[2]) in path
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    assert [p for p in path if any(p.startswith(r) for r in roots)] == []
+
+
 # ------------------------------------------------------------------------- the determinism check
 def test_first_difference_walks_nested_tensors_in_saved_order(tmp_path):
     import torch
@@ -213,17 +249,19 @@ def test_first_difference_walks_nested_tensors_in_saved_order(tmp_path):
     )  # NaN = NaN, no tensor in epoch
 
 
-def test_first_difference_reads_classes_that_do_not_import_here(tmp_path):
-    """A team's old class that this process cannot import still has its tensors compared."""
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_first_difference_reads_classes_that_do_not_import_here(tmp_path, zip_format):
+    """A team's old class that this process cannot import still has its tensors compared (both file formats)."""
     (tmp_path / "gone_module.py").write_text(
         "import torch\nclass Kept:\n    def __init__(self, v):\n        self.weights = torch.full((2,), v)\n"
     )
     script = (
-        "import sys, torch; sys.path.insert(0, sys.argv[1]); import gone_module; "
-        "torch.save({'kept': gone_module.Kept(float(sys.argv[3]))}, sys.argv[2])"
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import gone_module\n"
+        "for name, value in (('a', 1.0), ('b', 1.0), ('c', 5.0)):\n"
+        "    torch.save({'kept': gone_module.Kept(value)}, f'{sys.argv[1]}/{name}.ckpt', "
+        "_use_new_zipfile_serialization=sys.argv[2] == 'True')"
     )
-    for name, value in (("a", "1"), ("b", "1"), ("c", "5")):
-        subprocess.run([sys.executable, "-c", script, str(tmp_path), str(tmp_path / f"{name}.ckpt"), value], check=True)
+    subprocess.run([sys.executable, "-c", script, str(tmp_path), str(zip_format)], check=True)
     (tmp_path / "gone_module.py").unlink()
     assert determinism.first_difference(tmp_path / "a.ckpt", tmp_path / "b.ckpt") is None
     assert determinism.first_difference(tmp_path / "a.ckpt", tmp_path / "c.ckpt") == (

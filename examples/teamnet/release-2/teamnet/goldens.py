@@ -1,0 +1,52 @@
+"""The golden recipe of teamnet (the pytest-ckpt-compat recipe contract; ``teamnet.goldens:RECIPE``).
+
+It imports nothing from pytest_ckpt_compat: ``ckpt-compat golden add`` runs it in an isolated
+environment that holds only this release, its Lightning and its torch.
+"""
+
+import os
+
+import pytorch_lightning as pl
+
+from .callbacks import BatchCounter
+from .data import TeamData
+from .model import TeamNet
+from .nn.losses import SmoothL1
+
+
+class Recipe:
+    package = "teamnet"
+    catalogue = "teamnet.compat:catalogue"  # imported by the matrix only (it needs pytest-ckpt-compat)
+    # the class our files pickle (the loss in hyper_parameters): what our users pass to
+    # torch.serialization.add_safe_globals so Lightning's weights_only load (torch >= 2.6) reads them
+    safe_globals = ("teamnet.nn.losses.SmoothL1",)
+    scenarios = ("end_of_fit", "mid_epoch")
+
+    def make_module(self, scenario, hparams=None):
+        if hparams is not None:
+            return TeamNet(**hparams)
+        return TeamNet(width=6, lr=0.05, loss=SmoothL1(beta=0.5))
+
+    def make_datamodule(self, scenario):
+        return TeamData()
+
+    def make_callbacks(self, scenario, dirpath):
+        checkpoints = pl.callbacks.ModelCheckpoint(
+            dirpath=os.path.join(dirpath, "checkpoints"), monitor="val_loss", save_top_k=2, save_last=True
+        )
+        return [checkpoints, pl.callbacks.EarlyStopping(monitor="val_loss", patience=3), BatchCounter()]
+
+    def trainer_kwargs(self, scenario, dirpath):
+        return {
+            "max_epochs": 2,
+            "logger": False,
+            "accelerator": "cpu",
+            "devices": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "num_sanity_val_steps": 0,
+            "default_root_dir": dirpath,
+        }
+
+
+RECIPE = Recipe()
