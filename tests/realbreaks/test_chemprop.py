@@ -173,3 +173,21 @@ def test_build_from_pypi_then_load_and_resume_under_chemprop_2_1(tmp_path, reque
         text=True,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
+@pytest.mark.slow
+def test_the_ci_step_runs_the_team_matrix_under_chemprop_2_1_both_ways(tmp_path, request):
+    """``.ci/chemprop``: a fresh venv with chemprop 2.1 from PyPI (uv, about a minute), then the matrix on the
+    goldens without and with the team catalogue (``matrix_v2_1.py`` checks what each must give)."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("opt in with -m slow (builds a chemprop 2.1 environment from PyPI)")
+    root = FOLDER.parents[2]
+    done = subprocess.run(
+        ["bash", str(root / ".ci" / "chemprop"), str(tmp_path / "venv")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    result = json.loads(done.stdout[done.stdout.index("{\n") : done.stdout.rindex("}") + 1])
+    assert result["counts"] == {
+        "without_catalogue": {"passed": 12, "failed": 10, "skipped": 3},
+        "with_catalogue": {"passed": 22, "failed": 0, "skipped": 4},
+    }
