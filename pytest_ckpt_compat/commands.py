@@ -200,6 +200,7 @@ def migrations() -> list[dict]:
             "id": m.id,
             "title": m.title,
             "file": m.path.name,
+            "any_target": m.any_target,  # reader-side: runs whatever the target (its READER_SIDE says why)
         }
         for cat in all_catalogues()
         for m in cat.migrations
