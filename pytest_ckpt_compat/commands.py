@@ -221,6 +221,13 @@ def golden_list(golden_dir: Path, missing: str | None, *, package: str, log: Cal
     return list_goldens(golden_dir, missing, package=package, log=log)
 
 
+def golden_coverage(golden_dir: Path) -> str:
+    """The README's coverage block (Markdown), counted from the golden folder's registry."""
+    from .goldens.listing import coverage_markdown
+
+    return coverage_markdown(golden_dir)
+
+
 @dataclass
 class MatrixRun:
     """The outcome of ``matrix``: pytest's exit code, the report written, and the tests that failed."""
