@@ -144,7 +144,8 @@ def _cmd_migrations(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for i, row in enumerate(rows, 1):
-        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}")
+        kind = " (reader-side: any target)" if row["any_target"] else ""
+        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}{kind}")
     return 0
 
 
