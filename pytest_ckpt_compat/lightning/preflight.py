@@ -182,14 +182,12 @@ def _state_dict_findings(checkpoint: dict, module: Any) -> list[Finding]:
     if not isinstance(saved, Mapping):
         return [Finding("fail", "state_dict", "the file has no state_dict")]
     live = module.state_dict()
-    missing = [k for k in live if k not in saved]
-    unexpected = [k for k in saved if k not in live]
-    shapes = [
-        f"{k}: saved {tuple(saved[k].shape)}, module {tuple(live[k].shape)}"
-        for k in live
-        if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(live[k].shape)
+    mismatched = [
+        k for k in live if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(live[k].shape)
     ]
-    hint = _prefix_hint(missing, unexpected)
+    shapes = [f"{k}: saved {tuple(saved[k].shape)}, module {tuple(live[k].shape)}" for k in mismatched]
+    missing, unexpected = _key_differences(module, saved, live, mismatched)
+    hint = _prefix_hint([k for k in live if k not in saved], [k for k in saved if k not in live])
     out = []
     if missing:
         out.append(Finding("fail", "state_dict", f"{len(missing)} missing key(s): {_few(missing)}", hint))
@@ -198,6 +196,18 @@ def _state_dict_findings(checkpoint: dict, module: Any) -> list[Finding]:
     if shapes:
         out.append(Finding("fail", "state_dict", f"{len(shapes)} shape mismatch(es): {_few(shapes)}"))
     return out
+
+
+def _key_differences(module: Any, saved: Mapping, live: Mapping, mismatched: list[str]) -> tuple[list, list]:
+    """Missing and unexpected keys as torch's ``load_state_dict`` counts them (modules' own load hooks
+    included: a BatchNorm takes a file without ``num_batches_tracked``), on the throwaway module
+    preflight built; the plain key difference where that load raises for another reason."""
+    loadable = {k: v for k, v in saved.items() if k not in mismatched}
+    try:
+        result = module.load_state_dict(loadable, strict=False)
+    except Exception:  # a module's own load hook that fails: keep to the names
+        return [k for k in live if k not in saved], [k for k in saved if k not in live]
+    return [k for k in result.missing_keys if k not in mismatched], list(result.unexpected_keys)
 
 
 def _prefix_hint(missing: list[str], unexpected: list[str]) -> str:
