@@ -76,15 +76,19 @@ def preflight(
     precision: str | None = None,
     trust: bool = False,
     model_kwargs: Mapping[str, Any] | None = None,
+    assume_version: str | None = None,
 ) -> PreflightReport:
     """Check ``path`` against ``model`` (a LightningModule class) and the live ``callbacks``, without training.
 
     ``precision``: the Trainer's precision (``"16-mixed"``, ...; ``None``: ``32-true``);
-    ``model_kwargs``: what you would pass to ``load_from_checkpoint``.
+    ``model_kwargs``: what you would pass to ``load_from_checkpoint``; ``assume_version``: the release
+    that wrote a file with no version key (Lightning before 0.8.2), as ``CheckpointUpgrade`` takes it.
     """
     callbacks = list(callbacks)
     checkpoint = load_checkpoint(path, trust=trust)
-    upgrade(checkpoint, callbacks=callbacks or None)  # pre-1.5 class-name keys get the live callbacks' keys
+    upgrade(
+        checkpoint, assume_version=assume_version, callbacks=callbacks or None
+    )  # pre-1.5 class-name keys get the live callbacks' keys
     report = PreflightReport(str(path), f"{model.__module__}.{model.__qualname__}")
     add = report.findings.extend
     add(_hparam_findings(checkpoint, model, "hyperparameters", _hparams.HPARAMS_KEY, model_kwargs or {}))
@@ -109,6 +113,7 @@ def preflight_specs(
     callbacks: Iterable[str] = (),
     precision: str | None = None,
     trust: bool = False,
+    assume_version: str | None = None,
 ) -> PreflightReport:
     """``preflight`` with classes named ``pkg.module:Class`` and callbacks as specs (what the CLI takes):
     ``'EarlyStopping{"monitor": "val_loss"}'`` (a Lightning callback) or ``'pkg.module:MyCallback{...}'``.
@@ -123,6 +128,7 @@ def preflight_specs(
         callbacks=built,
         precision=precision,
         trust=trust,
+        assume_version=assume_version,
     )
 
 
@@ -161,12 +167,8 @@ def _hparam_findings(checkpoint: dict, cls: type, area: str, key: str, given: Ma
 
 def _construct(cls: type, checkpoint: dict, key: str, given: Mapping) -> tuple[Any, str]:
     """Build ``cls`` as Lightning's ``_load_state`` does (saved hparams, filtered unless ``**kwargs``)."""
-    saved = checkpoint.get(key) or {}
-    saved = dict(saved) if isinstance(saved, Mapping) else dict(vars(saved))
+    saved = _hparams.loaded_kwargs(checkpoint, cls, key=key)
     params = inspect.signature(cls).parameters
-    name = checkpoint.get("hyper_parameters_name")
-    if isinstance(name, str) and name in params:
-        saved = {name: saved}
     kwargs = {k: v for k, v in {**saved, **given}.items() if k not in ("_instantiator", "_class_path")}
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
@@ -268,6 +270,7 @@ def _optimizer_findings(checkpoint: dict, module: Any) -> list[Finding]:
             )
         ]
     saved = checkpoint.get("optimizer_states") or []
+    optimizers = optimizers or [None]  # configure_optimizers returns None: Lightning runs a mock optimizer
     out = []
     if len(saved) != len(optimizers):
         out.append(
@@ -294,6 +297,9 @@ def _optimizer_findings(checkpoint: dict, module: Any) -> list[Finding]:
 
 def _optimizer_match(index: int, state: Any, optimizer: Any) -> list[Finding]:
     groups = state.get("param_groups", []) if isinstance(state, dict) else []
+    if optimizer is None:  # the mock optimizer's load_state_dict ignores what it gets; it saved ``{}``
+        message = f"optimizer {index}: configure_optimizers returns none; the saved state is not restored"
+        return [Finding("lost", "optimizers", message)] if groups else []
     sizes = [len(g.get("params", [])) for g in groups]
     live = [len(g["params"]) for g in optimizer.param_groups]
     if sizes != live:

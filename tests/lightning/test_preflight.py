@@ -8,6 +8,7 @@ hyperparameter, a changed ``monitor``, one more optimizer. Each verdict is follo
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -195,3 +196,67 @@ def test_compiled_keys_and_a_weights_only_file_are_named_as_the_resume_fails(sav
     torch.save(checkpoint, tmp_path / "weights.ckpt")
     with pytest.raises(KeyError, match="optimizer"):
         _trainer(tmp_path, 3, _callbacks()).fit(Model(), ckpt_path=tmp_path / "weights.ckpt")
+
+
+class NoOptimizer(Model):  # anomalib's kind: Lightning runs a mock optimizer and saves its state, {}
+    def configure_optimizers(self):
+        return None
+
+
+class OneArgument(Model):  # hparams saved from one argument: the file names it (hparams_name)
+    def __init__(self, config: dict):
+        super(Model, self).__init__()
+        self.save_hyperparameters(config)
+        self.config = config
+        self.net = torch.nn.Linear(config["width"], 1)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    ("module", "saved"),
+    [
+        (NoOptimizer, {"optimizer_states": [{}]}),
+        (functools.partial(OneArgument, {"width": 3, "lr": 0.1}), {"hparams_name": "config"}),
+    ],
+)
+def test_no_optimizer_and_a_one_argument_constructor_report_nothing_as_the_load_and_resume_do(module, saved, tmp_path):
+    trainer = _trainer(tmp_path, 1, _callbacks())
+    trainer.fit(module())
+    trainer.save_checkpoint(tmp_path / "saved.ckpt")
+    checkpoint = torch.load(tmp_path / "saved.ckpt", weights_only=True)
+    assert {key: checkpoint[key] for key in saved} == saved
+    cls = type(module())
+    assert preflight(tmp_path / "saved.ckpt", cls, callbacks=_callbacks()).findings == []
+    loaded = cls.load_from_checkpoint(tmp_path / "saved.ckpt", weights_only=True)
+    assert dict(loaded.hparams) == {"width": 3, "lr": 0.1}
+    _trainer(tmp_path, 2, _callbacks()).fit(loaded, ckpt_path=tmp_path / "saved.ckpt")
+
+
+def test_cli_check_takes_the_version_of_a_file_that_has_none(saved, tmp_path, capsys):
+    checkpoint = torch.load(saved, weights_only=True)
+    del checkpoint["pytorch-lightning_version"]
+    torch.save(checkpoint, tmp_path / "unversioned.ckpt")
+    base = ["check", str(tmp_path / "unversioned.ckpt"), "--model", f"{__name__}:Model"]
+    callbacks = [
+        "--callback",
+        'ModelCheckpoint{"monitor": "val_loss"}',
+        "--callback",
+        'EarlyStopping{"monitor": "val_loss"}',
+    ]
+    assert main([*base, *callbacks]) == 3  # NotALightningCheckpoint: pass --assume-version
+    assert "--assume-version" in capsys.readouterr().err
+    assert main([*base, *callbacks, "--assume-version", pl.__version__]) == 0
+    assert capsys.readouterr().out.strip().endswith("nothing would be lost")
+
+
+def test_a_module_that_configures_no_optimizer_loses_the_saved_state_as_the_resume_does(saved, tmp_path):
+    assert preflight(saved, NoOptimizer, callbacks=_callbacks()).findings == [
+        Finding(
+            "lost", "optimizers", "optimizer 0: configure_optimizers returns none; the saved state is not restored"
+        ),
+        Finding("lost", "lr_schedulers", "the file has 1 scheduler state(s), configure_optimizers returns 0"),
+    ]
+    trainer = _trainer(tmp_path, 3, _callbacks())
+    with pytest.warns(UserWarning, match="returned `None`, this fit will run with no optimizer"):
+        trainer.fit(NoOptimizer(), ckpt_path=saved)  # Lightning's mock optimizer takes the state and drops it
+    assert trainer.optimizers[0].state_dict() == {} and trainer.lr_scheduler_configs == []
