@@ -9,7 +9,8 @@ GradScaler state. Preflight's verdict (its fail/lost findings) is then compared 
 ``load_from_checkpoint`` and ``fit(ckpt_path=...)`` through ``CheckpointUpgrade`` do: which saved
 state each live callback, optimizer, scheduler and the precision plugin received, which saved
 hyperparameter reached the constructor, or the named error. Files no module can meet (not Lightning,
-or pickling classes of a project that is not installed) get the named error from both.
+or pickling classes of a project that is not installed) get the named error from both. On the files
+whose callbacks watch a metric, the same comparison with that monitor changed.
 """
 
 from __future__ import annotations
@@ -94,6 +95,49 @@ def test_preflight_agrees_with_the_real_load_and_resume(entry, predicted, happen
     assert ("; ".join(problems) or OK, "; ".join(real) or OK) == (predicted, happened), report.lines()
 
 
+# The files whose callbacks watch a metric, with the monitor changed (Lightning#1463, #19097): preflight
+# says each state would be dropped; CheckpointUpgrade must then hand none of them to the new callbacks.
+MONITORED = {
+    "aegnn-1.4.9-early-stopping.ckpt": 2,
+    "darts-1.9.0-tcn-early-stopping.ckpt": 2,
+    "astrolab-2.5.1-amp-swa.ckpt": 2,
+    "astrolab-2.5.1-onecycle-datamodule.ckpt": 2,
+    "himl-1.6.4-native-amp.ckpt": 1,  # its other ModelCheckpoint has monitor=None and is kept as it is
+    "innereye-1.2.8-monitor-epoch.ckpt": 1,
+}
+
+
+def watching_another_metric(upgraded: dict) -> list:
+    """The live callbacks the file's keys name, each one with a monitor watching ``other_metric`` instead."""
+    live = []
+    for callback in rw.live_callbacks(upgraded):
+        if getattr(callback, "monitor", None) is not None:
+            callback.monitor = "other_metric"  # what state_key reads
+        live.append(callback)
+    return live
+
+
+@pytest.mark.parametrize(
+    ("entry", "dropped"),
+    [
+        pytest.param(p.values[0], MONITORED[p.values[0]["file"]], id=p.id, marks=p.marks)
+        for p in rw.entries("lightning", check="preflight")
+        if p.values[0]["file"] in MONITORED
+    ],
+)
+def test_a_changed_monitor_on_real_files_is_lost_as_preflight_says(entry, dropped, tmp_path):
+    options = {"trust": entry["trust"] is not None, "assume_version": entry.get("assume_version")}
+    path = rw.data_file(entry)
+    upgraded = _upgraded(path, **options)
+    module, amp = matching_module(upgraded), rw.amp_plugin(upgraded)
+    callbacks = watching_another_metric(upgraded)
+    report = preflight(path, module, callbacks=callbacks, precision="16-mixed" if amp else None, **options)
+    lost = [f.message for f in report.findings if f.severity == "lost"]
+    assert len(lost) == dropped and all(m.endswith("reaches no live callback") for m in lost), report.lines()
+    real = _real_losses(path, upgraded, module, tmp_path, callbacks=watching_another_metric, **options)
+    assert real == ["lost callbacks"]
+
+
 def _upgraded(path, *, trust, assume_version):
     from pytest_ckpt_compat.core.engine import upgrade
 
@@ -144,7 +188,7 @@ def matching_module(upgraded: dict) -> type:
     return Matching
 
 
-def _real_losses(path, upgraded, module, tmp_path, *, trust, assume_version) -> list[str]:
+def _real_losses(path, upgraded, module, tmp_path, *, trust, assume_version, callbacks=rw.live_callbacks) -> list[str]:
     """What the real ``load_from_checkpoint`` and resume did not restore, in preflight's words."""
     lost = []
     with warnings.catch_warnings():
@@ -154,7 +198,9 @@ def _real_losses(path, upgraded, module, tmp_path, *, trust, assume_version) -> 
     wanted = {name} if name in inspect.signature(module).parameters else set(upgraded.get("hyper_parameters") or {})
     if set(loaded.received_hparams) != wanted:
         lost.append("lost hyperparameters")
-    received = _resume(path, upgraded, module(), tmp_path, trust=trust, assume_version=assume_version)
+    received = _resume(
+        path, upgraded, module(), tmp_path, callbacks(upgraded), trust=trust, assume_version=assume_version
+    )
     if received["callbacks"] < len(upgraded.get("callbacks") or {}):
         lost.append("lost callbacks")
     if received["optimizers"] < len([o for o in upgraded.get("optimizer_states") or [] if o]):
@@ -167,7 +213,7 @@ def _real_losses(path, upgraded, module, tmp_path, *, trust, assume_version) -> 
     return lost
 
 
-def _resume(path, upgraded, model, tmp_path, *, trust, assume_version) -> dict:
+def _resume(path, upgraded, model, tmp_path, callbacks, *, trust, assume_version) -> dict:
     """``fit(ckpt_path=path)`` (one batch) through ``CheckpointUpgrade``; counts what received a saved state."""
     received = {"callbacks": 0, "optimizers": 0, "lr_schedulers": 0, "precision": 0}
 
@@ -181,7 +227,7 @@ def _resume(path, upgraded, model, tmp_path, *, trust, assume_version) -> dict:
         obj.load_state_dict = load_state_dict
         return obj
 
-    live = [counted(cb, "callbacks") for cb in rw.live_callbacks(upgraded)]
+    live = [counted(cb, "callbacks") for cb in callbacks]
     configure = model.configure_optimizers
 
     def configure_optimizers():
