@@ -86,9 +86,8 @@ def preflight(
     """
     callbacks = list(callbacks)
     checkpoint = load_checkpoint(path, trust=trust)
-    upgrade(
-        checkpoint, assume_version=assume_version, callbacks=callbacks or None
-    )  # pre-1.5 class-name keys get the live callbacks' keys
+    # pre-1.5 class-name keys get the live callbacks' keys
+    upgrade(checkpoint, assume_version=assume_version, callbacks=callbacks or None)
     report = PreflightReport(str(path), f"{model.__module__}.{model.__qualname__}")
     add = report.findings.extend
     add(_hparam_findings(checkpoint, model, "hyperparameters", _hparams.HPARAMS_KEY, model_kwargs or {}))
