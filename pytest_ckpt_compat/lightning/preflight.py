@@ -344,11 +344,12 @@ def _callback_findings(checkpoint: dict, callbacks: list) -> list[Finding]:
             continue
         name = str(key).split("{", 1)[0]
         same = [k for k, cb in live.items() if type(cb).__qualname__ == name]
-        hint = (
-            f"your {name} has state_key {same[0]}; it would need {key}"
-            if same
-            else f"add a {name} whose state_key is {key}"
-        )
+        if same:
+            hint = f"your {name} has state_key {same[0]}; it would need {key}"
+        elif "{" in str(key):
+            hint = f"add a {name} whose state_key is {key}"
+        else:  # no release wrote its configuration (0.10/1.0): a live one of the class gets it
+            hint = f"the file records no configuration for it: a live {name} would receive it"
         out.append(Finding("lost", "callbacks", f"the state saved under {key} reaches no live callback", hint))
     for key, callback in live.items():
         if key not in states and type(callback).__qualname__ in ("ModelCheckpoint", "EarlyStopping"):

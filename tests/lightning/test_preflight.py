@@ -260,3 +260,22 @@ def test_a_module_that_configures_no_optimizer_loses_the_saved_state_as_the_resu
     with pytest.warns(UserWarning, match="returned `None`, this fit will run with no optimizer"):
         trainer.fit(NoOptimizer(), ckpt_path=saved)  # Lightning's mock optimizer takes the state and drops it
     assert trainer.optimizers[0].state_dict() == {} and trainer.lr_scheduler_configs == []
+
+
+def test_a_state_kept_under_its_class_name_goes_to_a_live_callback_of_that_class(saved, tmp_path):
+    """A 0.10/1.0 state without configuration: lost without such a callback (with a hint that fits),
+    received by one (preflight re-keys it as CheckpointUpgrade does)."""
+    checkpoint = torch.load(saved, weights_only=True)
+    states = checkpoint["callbacks"]
+    states["EarlyStopping"] = states.pop("EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}")
+    torch.save(checkpoint, tmp_path / "bare.ckpt")
+    findings = preflight(tmp_path / "bare.ckpt", Model, callbacks=_callbacks()[:1]).findings
+    assert findings == [
+        Finding(
+            "lost",
+            "callbacks",
+            "the state saved under EarlyStopping reaches no live callback",
+            "the file records no configuration for it: a live EarlyStopping would receive it",
+        )
+    ]
+    assert preflight(tmp_path / "bare.ckpt", Model, callbacks=_callbacks()).findings == []
