@@ -270,28 +270,26 @@ def _optimizer_findings(checkpoint: dict, module: Any) -> list[Finding]:
         ]
     saved = checkpoint.get("optimizer_states") or []
     optimizers = optimizers or [None]  # configure_optimizers returns None: Lightning runs a mock optimizer
-    out = []
-    if len(saved) != len(optimizers):
-        out.append(
-            Finding(
-                "fail",
-                "optimizers",
-                f"the file has {len(saved)} optimizer state(s), configure_optimizers returns {len(optimizers)}",
-            )
-        )
+    out = _count_findings("optimizers", "optimizer", len(saved), len(optimizers))
+    if getattr(module, "automatic_optimization", True) and len(optimizers) > 1:
+        message = f"{len(optimizers)} optimizers under automatic optimization: Lightning 2 refuses to train them"
+        out.insert(0, Finding("fail", "optimizers", message, "set self.automatic_optimization = False"))
     for i, (state, optimizer) in enumerate(zip(saved, optimizers)):
         out.extend(_optimizer_match(i, state, optimizer))
-    saved_schedulers = checkpoint.get("lr_schedulers") or []
-    if len(saved_schedulers) != len(schedulers):
-        out.append(
-            Finding(
-                "fail" if len(saved_schedulers) < len(schedulers) else "lost",
-                "lr_schedulers",
-                f"the file has {len(saved_schedulers)} scheduler state(s), "
-                f"configure_optimizers returns {len(schedulers)}",
-            )
-        )
-    return out
+    return out + _count_findings(
+        "lr_schedulers", "scheduler", len(checkpoint.get("lr_schedulers") or []), len(schedulers)
+    )
+
+
+def _count_findings(area: str, what: str, saved: int, configured: int) -> list[Finding]:
+    """Lightning restores saved states in order, pairing them with what ``configure_optimizers`` returns
+    (``zip``): the states left over are dropped, the objects left over start fresh; neither raises."""
+    counts = f"the file has {saved} {what} state(s), configure_optimizers returns {configured}"
+    if saved > configured:
+        return [Finding("lost", area, f"{counts}: the last {saved - configured} are not restored")]
+    if saved < configured:
+        return [Finding("note", area, f"{counts}: the last {configured - saved} start fresh")]
+    return []
 
 
 def _optimizer_match(index: int, state: Any, optimizer: Any) -> list[Finding]:

@@ -8,6 +8,7 @@ hyperparameter, a changed ``monitor``, one more optimizer. Each verdict is follo
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 
@@ -154,12 +155,82 @@ def test_a_changed_monitor_names_the_state_key_it_would_need_and_the_resume_star
     assert state["best_score"] != callbacks[1].best_score  # what the file held is not what runs
 
 
-def test_one_more_optimizer_and_a_missing_scheduler_fail_as_the_resume_does(saved, tmp_path):
+def test_two_optimizers_under_automatic_optimization_fail_as_the_resume_does(saved, tmp_path):
     findings = preflight(saved, TwoOptimizers, callbacks=_callbacks()).findings
     assert findings == [
-        Finding("fail", "optimizers", "the file has 1 optimizer state(s), configure_optimizers returns 2"),
-        Finding("lost", "lr_schedulers", "the file has 1 scheduler state(s), configure_optimizers returns 0"),
+        Finding(
+            "fail",
+            "optimizers",
+            "2 optimizers under automatic optimization: Lightning 2 refuses to train them",
+            "set self.automatic_optimization = False",
+        ),
+        Finding("note", "optimizers", f"{ONE_OPTIMIZER}2: the last 1 start fresh"),
+        Finding(
+            "lost",
+            "lr_schedulers",
+            "the file has 1 scheduler state(s), configure_optimizers returns 0: the last 1 are not restored",
+        ),
     ]
+    with pytest.raises(Exception, match="multiple optimizers is only supported with manual optimization"):
+        _trainer(tmp_path, 3, _callbacks()).fit(TwoOptimizers(), ckpt_path=saved)
+
+
+ONE_OPTIMIZER = "the file has 1 optimizer state(s), configure_optimizers returns "
+
+
+class ManualTwo(Model):  # several optimizers: Lightning 2 trains them only under manual optimization
+    def __init__(self, width: int = 3, lr: float = 0.1):
+        super().__init__(width, lr)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        first, second = self.optimizers()
+        loss = super().training_step(batch, batch_idx)
+        first.zero_grad()
+        second.zero_grad()
+        self.manual_backward(loss)
+        first.step()
+        second.step()
+
+    def configure_optimizers(self):
+        first = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        second = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+        return [first, second], [torch.optim.lr_scheduler.StepLR(first, 1)]
+
+
+class OptimizerProbe(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.states = [copy.deepcopy(o.state_dict()["state"]) for o in trainer.optimizers]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_optimizer_counts_that_differ_restore_in_order_as_preflight_says(saved, tmp_path):
+    """Lightning pairs saved states with the configured optimizers in order: one more starts fresh (a
+    note), one fewer drops the last saved state (lost); neither resume raises."""
+    assert preflight(saved, ManualTwo, callbacks=_callbacks()).findings == [
+        Finding("note", "optimizers", f"{ONE_OPTIMIZER}2: the last 1 start fresh")
+    ]
+    probe = OptimizerProbe()
+    _trainer(tmp_path, 3, [*_callbacks(), probe]).fit(ManualTwo(), ckpt_path=saved)
+    adam = torch.load(saved, weights_only=True)["optimizer_states"][0]["state"]
+    assert [sorted(s) for s in probe.states] == [sorted(adam), []]
+    assert all(torch.equal(probe.states[0][i]["exp_avg"], adam[i]["exp_avg"]) for i in adam)
+
+    trainer = _trainer(tmp_path / "two", 1, _callbacks())
+    trainer.fit(ManualTwo())
+    trainer.save_checkpoint(tmp_path / "two.ckpt")
+    assert preflight(tmp_path / "two.ckpt", Model, callbacks=_callbacks()).findings == [
+        Finding(
+            "lost",
+            "optimizers",
+            "the file has 2 optimizer state(s), configure_optimizers returns 1: the last 1 are not restored",
+        )
+    ]
+    probe = OptimizerProbe()
+    _trainer(tmp_path / "two", 2, [*_callbacks(), probe]).fit(Model(), ckpt_path=tmp_path / "two.ckpt")
+    states = torch.load(tmp_path / "two.ckpt", weights_only=True)["optimizer_states"]
+    assert len(probe.states) == 1 and sorted(probe.states[0]) == sorted(states[0]["state"]) != []
+    assert sorted(states[1]["state"]) != []  # the SGD momentum the resume has no optimizer for
 
 
 def test_cli_check_prints_the_report_and_exits_12_on_problems(saved, capsys):
@@ -254,7 +325,11 @@ def test_a_module_that_configures_no_optimizer_loses_the_saved_state_as_the_resu
         Finding(
             "lost", "optimizers", "optimizer 0: configure_optimizers returns none; the saved state is not restored"
         ),
-        Finding("lost", "lr_schedulers", "the file has 1 scheduler state(s), configure_optimizers returns 0"),
+        Finding(
+            "lost",
+            "lr_schedulers",
+            "the file has 1 scheduler state(s), configure_optimizers returns 0: the last 1 are not restored",
+        ),
     ]
     trainer = _trainer(tmp_path, 3, _callbacks())
     with pytest.warns(UserWarning, match="returned `None`, this fit will run with no optimizer"):
