@@ -13,6 +13,9 @@ torch's own functions are recognised by name (``_annealing_cos``/``_annealing_li
 built-in CyclicLR modes); a user's custom function is code, not data, and is left untouched.
 The dropped method is noted in the ledger by its name; nothing else in the state changes.
 When: Lightning 2.6.0 (PR #21072, torch >= 2.6 loads weights_only by default); torch 2.4 / 2.2.
+Reader-side (``READER_SIDE``): it runs for every target, 2.0.0 included, because the refusal is
+torch's, not the format's: an older Lightning that leaves ``weights_only`` to torch's default (2.0.0
+does) refuses the same file under torch >= 2.6.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ ID = "pl-2.6.0-scheduler-functions-as-data"
 VERSION = "2.6.0"
 ORDER = 20
 CHANGES_TENSORS = False
+READER_SIDE = (
+    "torch >= 2.6 loads weights_only by default: a Lightning that leaves it to torch (2.0.0 does) refuses "
+    "the pickled scheduler methods, so the rewrite applies whatever the target"
+)
 
 ANNEAL = {"_annealing_cos": "cos", "_annealing_linear": "linear"}
 SCALE = ("_triangular_scale_fn", "_triangular2_scale_fn", "_exp_range_scale_fn")

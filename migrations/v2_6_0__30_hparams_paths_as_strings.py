@@ -12,6 +12,9 @@ needs a ``Path`` builds one from it (``Path(hparams.data_dir)`` works for both).
 Files saved by 2.6.x itself keep their paths (not a format change of an older release): see the
 matrix's known defects.
 When: Lightning 2.6.0 (PR #21072, torch >= 2.6 loads weights_only by default).
+Reader-side (``READER_SIDE``): it runs for every target, 2.0.0 included, because the refusal is
+torch's, not the format's: an older Lightning that leaves ``weights_only`` to torch's default (2.0.0
+does) refuses the same file under torch >= 2.6.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ ID = "pl-2.6.0-hparams-paths-as-strings"
 VERSION = "2.6.0"
 ORDER = 30
 CHANGES_TENSORS = False
+READER_SIDE = (
+    "torch >= 2.6 loads weights_only by default: a Lightning that leaves it to torch (2.0.0 does) refuses "
+    "pathlib classes, and the other OS cannot make them, so the rewrite applies whatever the target"
+)
 
 KEYS = ("hyper_parameters", "datamodule_hyper_parameters")
 

@@ -202,6 +202,7 @@ def migrations() -> list[dict]:
             "id": m.id,
             "title": m.title,
             "file": m.path.name,
+            "any_target": m.any_target,  # reader-side: runs whatever the target (its READER_SIDE says why)
         }
         for cat in all_catalogues()
         for m in cat.migrations
@@ -234,6 +235,13 @@ def golden_list(golden_dir: Path, missing: str | None, *, package: str, log: Cal
     from .goldens.listing import list_goldens
 
     return list_goldens(golden_dir, missing, package=package, log=log)
+
+
+def golden_coverage(golden_dir: Path) -> str:
+    """The README's coverage block (Markdown), counted from the golden folder's registry."""
+    from .goldens.listing import coverage_markdown
+
+    return coverage_markdown(golden_dir)
 
 
 @dataclass

@@ -274,7 +274,7 @@ def ckpt_compat_workspace(request, tmp_path_factory):
     from .matrix.workspace import Workspace
 
     state = _state(request.config) or State.from_config(request.config)
-    return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"))
+    return Workspace(state.store, tmp_path_factory.mktemp("ckpt-compat"), state.suites[0])
 
 
 @pytest.fixture(scope="session")
@@ -283,9 +283,10 @@ def ckpt_compat_workspaces(request, tmp_path_factory, ckpt_compat_workspace):
     from .matrix.workspace import Workspace
 
     state = _state(request.config)
-    out = {"": ckpt_compat_workspace}
+    first = ckpt_compat_workspace.suite
+    out = {first.name: ckpt_compat_workspace}
     for suite in state.suites if state else ():
-        if suite.is_team:
+        if suite is not first:
             out[suite.name] = Workspace(suite.store, tmp_path_factory.mktemp(f"ckpt-compat-{suite.name}"), suite)
     return out
 

@@ -152,6 +152,12 @@ def test_migrations_lists_the_catalogue_in_order(capsys):
     assert main(["migrations", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows if r["catalogue"] == "lightning"] == [m.id for m in lightning_catalogue().migrations]
+    assert [r["id"] for r in rows if r["any_target"]] == [
+        "pl-2.6.0-scheduler-functions-as-data",
+        "pl-2.6.0-hparams-paths-as-strings",
+    ]
+    assert main(["migrations"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("paths become their string. (reader-side: any target)")
 
 
 def test_console_script_runs(old_file, tmp_path):

@@ -144,7 +144,8 @@ def _cmd_migrations(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for i, row in enumerate(rows, 1):
-        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}")
+        kind = " (reader-side: any target)" if row["any_target"] else ""
+        print(f"{i:3d}. [{row['catalogue']}] {row['version']:<8} {row['id']:<48} {row['title']}{kind}")
     return 0
 
 
@@ -319,6 +320,11 @@ def _add_check(subparsers) -> None:
     )
     chk.add_argument("--precision", help="the Trainer's precision, e.g. 16-mixed (default 32-true)")
     chk.add_argument("--trust", action="store_true", help="allow arbitrary pickled globals (only for files you trust)")
+    chk.add_argument(
+        "--assume-version",
+        metavar="VERSION",
+        help="version of a checkpoint that has no version key (Lightning < 0.8.2)",
+    )
     chk.add_argument("--json", action="store_true", help="machine-readable output")
     chk.set_defaults(func=_cmd_check)
 
@@ -335,6 +341,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             callbacks=args.callbacks,
             precision=args.precision,
             trust=args.trust,
+            assume_version=args.assume_version,
         )
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         print(

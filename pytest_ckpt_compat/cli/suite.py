@@ -67,6 +67,7 @@ def add_golden(subparsers) -> None:
     lst = gsub.add_parser("list", help="list goldens, or the releases still missing in a range")
     lst.add_argument("--missing", metavar="A..B", help="releases in A..B (inclusive) without a golden")
     lst.add_argument("--package", default="pytorch-lightning", choices=PACKAGES)
+    lst.add_argument("--coverage", action="store_true", help="the README's coverage block (Markdown) from the registry")
     lst.add_argument("--golden-dir", type=Path, help="default: the checkout's golden/, else the installed registry")
     lst.set_defaults(func=_cmd_golden_list)
     golden.set_defaults(func=lambda args: (golden.print_help(), 2)[1])
@@ -139,6 +140,9 @@ def _cmd_golden_add_team(args: argparse.Namespace) -> int:
 
 
 def _cmd_golden_list(args: argparse.Namespace) -> int:
+    if args.coverage:
+        print(commands.golden_coverage(args.golden_dir or default_golden_dir(writing=False)), end="")
+        return 0
     rows = commands.golden_list(
         args.golden_dir or default_golden_dir(writing=False),
         args.missing,

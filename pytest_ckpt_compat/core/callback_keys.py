@@ -216,6 +216,19 @@ def _candidates(callbacks: Iterable[Any]) -> list[tuple[str, str, dict | None]]:
     return out
 
 
+def _saved_monitor(key: Any, state: Any) -> Any:
+    """The metric a saved state was watching: its key's ``monitor`` (1.5+ keys, and keys resolved from
+    evidence), else the one its state records (1.1 - 1.4 ModelCheckpoint); ``...`` when unknown."""
+    if isinstance(key, str) and "{" in key:
+        try:
+            config = parse_spec(key)[1]
+        except ValueError:
+            config = {}
+        if "monitor" in config:
+            return config["monitor"]
+    return state.get("monitor", ...) if isinstance(state, dict) else ...
+
+
 def rekey(
     checkpoint: dict, callbacks: Iterable[Any], *, how: str = "stated by the user", saved_keys: bool = False
 ) -> list[tuple[str, str]]:
@@ -223,10 +236,11 @@ def rekey(
 
     ``callbacks``: specs (``'EarlyStopping{"monitor": "val_loss"}'``) or callback objects (their
     ``state_key``). A state moves to a callback only when the match is unique both ways: the
-    callback is the one given callback of the state's class still without a state (narrowed by
-    the state's recorded ``monitor`` when several are), and the state is the only such state
-    for that callback. States keyed by the saving release itself (1.5+) are left alone unless
-    ``saved_keys`` (the Trainer's live callbacks: Lightning restores only under their keys).
+    callback is the one given callback of the state's class still without a state whose ``monitor``
+    does not contradict the saved one (a changed ``monitor`` starts fresh, as in plain Lightning:
+    Lightning#1463, #19097), and the state is the only such state for that callback. States
+    keyed by the saving release itself (1.5+) are left alone unless ``saved_keys`` (the Trainer's
+    live callbacks: Lightning restores only under their keys).
     """
     states = checkpoint.get("callbacks")
     if not isinstance(states, dict):
@@ -240,9 +254,9 @@ def rekey(
         if key in claimed or not (saved_keys or (isinstance(key, str) and ("{" not in key or key in recs))):
             continue
         same = [c for c in open_ if c[0] == class_name(key)]
-        monitor = states[key].get("monitor", ...) if isinstance(states[key], dict) else ...
-        if len(same) > 1 and monitor is not ...:
-            same = [c for c in same if c[2] is not None and c[2].get("monitor") == monitor]
+        monitor = _saved_monitor(key, states[key])
+        if monitor is not ...:  # best scores of one metric never go to a callback watching another
+            same = [c for c in same if c[2] is None or c[2].get("monitor", monitor) == monitor]
         choices[key] = same
     moved = []
     for key, same in choices.items():

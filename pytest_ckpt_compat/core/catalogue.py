@@ -44,11 +44,19 @@ class Migration:
     changes_tensors: bool = False
     requires: tuple[str, ...] = ()  # ids of units whose output this one reads (they must sort before it)
     redirects: tuple[tuple[str, str], ...] = ()  # moved classes: (old pickled name, new name), see core.redirects
+    # READER_SIDE: why the unit rewrites what a reader (torch's weights_only, another OS) refuses whatever the
+    # target, not a format change of the release VERSION names; such a unit runs for every target (core.engine)
+    reader_side: str = field(default="", compare=False)
 
     @property
     def title(self) -> str:
         """First line of the docstring: what changed."""
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.id
+
+    @property
+    def any_target(self) -> bool:
+        """A reader-side unit: it runs for every target, also one older than its ``version``."""
+        return bool(self.reader_side)
 
     @property
     def sort_key(self) -> tuple:
@@ -158,6 +166,7 @@ class Catalogue:
         units.sort(key=lambda m: m.sort_key)
         position = {unit.id: i for i, unit in enumerate(units)}
         for i, unit in enumerate(units):
+            _check_reader_side_requires(self.name, unit, {u.id: u for u in units})
             for required in unit.requires:
                 if position.get(required, len(units)) >= i:
                     raise CatalogueError(
@@ -200,7 +209,31 @@ class Catalogue:
             redirects=tuple(
                 validate_redirects(getattr(module, "REDIRECTS", {}), f"migration file {path.name}").items()
             ),
+            reader_side=_reader_side(module, path),
         )
+
+
+def _check_reader_side_requires(catalogue: str, unit: Migration, by_id: Mapping[str, Migration]) -> None:
+    """A reader-side unit runs for targets older than the units it could require: it may require only its kind."""
+    if not unit.any_target:
+        return
+    for required in unit.requires:
+        if required in by_id and not by_id[required].any_target:
+            raise CatalogueError(
+                f"catalogue {catalogue!r}: {unit.path.name} is READER_SIDE (runs whatever the target) but "
+                f"requires {required!r}, which runs only up to its target: make both reader-side or drop REQUIRES"
+            )
+
+
+def _reader_side(module: object, path: Path) -> str:
+    """A unit's ``READER_SIDE`` (why it applies whatever the target), checked: a non-empty string, or absent."""
+    why = getattr(module, "READER_SIDE", "")
+    if not isinstance(why, str) or (hasattr(module, "READER_SIDE") and not why.strip()):
+        raise CatalogueError(
+            f"migration file {path.name}: READER_SIDE must say why the unit applies whatever the target "
+            f"(a non-empty string), not {why!r}"
+        )
+    return why.strip()
 
 
 def lightning_catalogue_path() -> Path:

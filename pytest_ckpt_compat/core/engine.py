@@ -116,10 +116,11 @@ def upgrade(
     """Bring ``checkpoint`` to the target format in place and return it (``upgrade_with_result`` says what was done).
 
     ``target_version`` defaults to the installed Lightning; only migrations with a version
-    ``<= target`` run. ``assume_version`` names the version of a checkpoint that carries no
-    version key (Lightning before 0.8.2). ``callbacks``: the configuration of the callbacks that
-    wrote a pre-1.5 file, as live callbacks or specs like ``'EarlyStopping{"monitor": "val_loss",
-    "mode": "max"}'``; states keyed by class name get those ``state_key``s (see ``callback_keys``).
+    ``<= target`` run, and reader-side ones (``READER_SIDE``) whatever the target. ``assume_version``
+    names the version of a checkpoint that carries no version key (Lightning before 0.8.2).
+    ``callbacks``: the configuration of the callbacks that wrote a pre-1.5 file, as live callbacks
+    or specs like ``'EarlyStopping{"monitor": "val_loss", "mode": "max"}'``; states keyed by class
+    name get those ``state_key``s (see ``callback_keys``).
     A file that Lightning's own ``migrate_checkpoint`` already migrated is repaired first
     (``premigrated``), so the catalogue runs on the content its legacy release saved. What a
     reader must know (``UpgradeResult.warnings``) is also raised as a ``UserWarning`` here.
@@ -183,12 +184,16 @@ def _stored_or_none(checkpoint: dict, key: str) -> str | None:
 
 
 def _pending(checkpoint: dict, catalogue: Catalogue, origin: Version | None, target: Version) -> list[Migration]:
-    """Units newer than the content's origin, not newer than the target, not yet in the ledger."""
+    """Units newer than the content's origin, not newer than the target, not yet in the ledger.
+
+    A reader-side unit (``Migration.any_target``) runs whatever the target: what it rewrites is refused
+    by the reader (torch's ``weights_only``), not by the format of the release its version names.
+    """
     done = set(ledger.applied_ids(checkpoint, catalogue.name))
     return [
         m
         for m in catalogue.migrations
-        if (origin is None or origin < m.version) and m.version <= target and m.id not in done
+        if (origin is None or origin < m.version) and (m.version <= target or m.any_target) and m.id not in done
     ]
 
 

@@ -21,8 +21,11 @@ from .ops import rename_keys
 
 HPARAMS_KEY = "hyper_parameters"  # LightningModule.CHECKPOINT_HYPER_PARAMS_KEY
 DATAMODULE_KEY = "datamodule_hyper_parameters"  # LightningDataModule's (1.7+)
-_NAME_KEY = "hyper_parameters_name"  # set when the hparams were saved as one argument (``hparams``)
+# the argument name the hparams were saved from when they were one argument (``def __init__(self, hparams)``)
+_NAME_KEYS = {HPARAMS_KEY: "hparams_name", DATAMODULE_KEY: "datamodule_hparams_name"}  # CHECKPOINT_HYPER_PARAMS_NAME
 _LIGHTNING_CLI_KEYS = ("_instantiator", "_class_path")  # popped by Lightning before the constructor runs
+
+_POSITIONAL_OR_KEYWORD, _KEYWORD_ONLY = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
 
 __all__ = [
     "DATAMODULE_KEY",
@@ -31,6 +34,7 @@ __all__ = [
     "check",
     "check_checkpoint",
     "drop",
+    "loaded_kwargs",
     "rename",
     "set_default",
 ]
@@ -122,12 +126,20 @@ def check(hparams: Mapping[str, Any], cls: Any, *, given: Iterable[str] = ()) ->
 def check_checkpoint(
     checkpoint: Mapping[str, Any], cls: Any, *, key: str = HPARAMS_KEY, given: Iterable[str] = ()
 ) -> HparamsCheck:
-    """``check`` on a checkpoint's saved hyperparameters, including the one-argument form
-    (``def __init__(self, hparams)``: everything saved goes into that one argument)."""
+    """``check`` on a checkpoint's saved hyperparameters as ``load_from_checkpoint`` passes them
+    (see ``loaded_kwargs``)."""
+    return check(loaded_kwargs(checkpoint, cls, key=key), cls, given=given)
+
+
+def loaded_kwargs(checkpoint: Mapping[str, Any], cls: Any, *, key: str = HPARAMS_KEY) -> dict:
+    """The keyword arguments ``load_from_checkpoint`` builds from the saved hyperparameters, before it
+    leaves out names the constructor does not take: the one-argument form (``def __init__(self, hparams)``,
+    ``hparams_name`` saved) when the constructor still has that argument, else each saved name."""
     hparams = checkpoint.get(key) or {}
-    if not isinstance(hparams, Mapping):  # a Namespace or an OmegaConf container (trusted loads)
-        hparams = dict(vars(hparams)) if hasattr(hparams, "__dict__") else {}
-    name = checkpoint.get(_NAME_KEY) if key == HPARAMS_KEY else None
-    if isinstance(name, str) and name:
-        return check({name: hparams}, cls, given=given)
-    return check(hparams, cls, given=given)
+    name = checkpoint.get(_NAME_KEYS.get(key, ""))
+    params = inspect.signature(cls).parameters
+    if isinstance(name, str) and name in params and params[name].kind in (_POSITIONAL_OR_KEYWORD, _KEYWORD_ONLY):
+        return {name: hparams}
+    if isinstance(hparams, Mapping):  # a dict or an OmegaConf DictConfig
+        return dict(hparams)
+    return dict(vars(hparams)) if hasattr(hparams, "__dict__") else {}  # a Namespace

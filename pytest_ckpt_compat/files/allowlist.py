@@ -7,14 +7,18 @@ stand-ins: a marker class that only carries the pickled name, and the builtin ``
 imported from the names in the file, so loading needs neither namespace installed and runs no
 code. numpy arrays, dtypes and scalars (1.4/1.5 fault-tolerant RNG states, schedulers that keep
 arrays) are data: numpy's reconstruct/dtype globals are allowed, as torch's serialization notes
-recommend for ``weights_only``. The stand-ins are cached and shared by every load, so they are
-immutable: a file cannot rename one for the files loaded after it.
+recommend for ``weights_only``. ``pathlib`` paths (a ``Path`` given to ``save_hyperparameters()``)
+are strings with a class: they load as the real class where this system can make it, else as the
+pure path of the system that saved them (see ``path_globals``). The stand-ins are cached and
+shared by every load, so they are immutable: a file cannot rename one for the files loaded after it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import pathlib
 import pickle
 from types import MappingProxyType
 from typing import Any
@@ -75,7 +79,7 @@ def legacy_class_ref(module: str, qualname: str) -> type:
 
 @functools.cache
 def allowlist() -> tuple:
-    """``(object, "pickled.name")`` pairs of ours: Lightning stand-ins, numpy data, 1.5 metric reductions."""
+    """``(object, "pickled.name")`` pairs of ours: Lightning stand-ins, numpy data, paths, 1.5 metric reductions."""
     pairs: list[tuple[Any, str]] = []
     for namespace in NAMESPACES:
         for suffix in _CALLBACK_CLASSES:
@@ -85,6 +89,7 @@ def allowlist() -> tuple:
             pairs.append((dict, f"{namespace}.{suffix}"))
     pairs.extend((dict, name) for name in _FABRIC_DICT_CLASSES)
     pairs.extend(numpy_globals())
+    pairs.extend(path_globals())
     # 1.4/1.5 fault-tolerant loop results pickle their metrics' reductions as
     # ``getattr(torch._C._VariableFunctionsClass, "sum")``: a marker owner and a getattr that only
     # answers that owner with inert function names (the loop results are dropped by the 2.0 unit).
@@ -116,6 +121,42 @@ def numpy_globals() -> tuple:
         if isinstance(cls, type) and issubclass(cls, np.dtype):
             pairs.append((cls, f"numpy.dtypes.{name}"))
     return tuple(pairs)
+
+
+# Python 3.13 moved the classes into the package's ``pathlib._local`` and pickles them under that name.
+_PATH_MODULES = ("pathlib", "pathlib._local")
+
+
+def path_globals() -> tuple:
+    """``(factory, name)`` pairs that rebuild pickled ``pathlib`` paths from their string parts.
+
+    A path pickles as its class and its parts (``PosixPath("/data", "run")``). ``PosixPath`` /
+    ``WindowsPath`` load as themselves on the system that can make them (the object a trusted load
+    gives) and as ``PurePosixPath`` / ``PureWindowsPath`` on the other one, where the concrete class
+    cannot even be created: a file saved on Linux loads on Windows and the reverse. Making a path
+    only parses strings (no filesystem access); the factories accept strings only, and what they
+    return is not an instance the file made, so pickle's state-setting cannot touch it.
+    """
+    native_posix = os.name != "nt"
+    classes = {
+        "PurePosixPath": pathlib.PurePosixPath,
+        "PureWindowsPath": pathlib.PureWindowsPath,
+        "PosixPath": pathlib.PosixPath if native_posix else pathlib.PurePosixPath,
+        "WindowsPath": pathlib.PureWindowsPath if native_posix else pathlib.WindowsPath,
+    }
+    return tuple((_path_factory(cls), f"{module}.{name}") for module in _PATH_MODULES for name, cls in classes.items())
+
+
+@functools.cache
+def _path_factory(cls: type) -> Any:
+    def make_path(*parts: Any) -> Any:
+        if not all(isinstance(part, str) for part in parts):
+            kinds = ", ".join(sorted({type(part).__name__ for part in parts}))
+            raise pickle.UnpicklingError(f"a pickled {cls.__name__} must be made of strings, not {kinds}")
+        return cls(*parts)
+
+    make_path.__qualname__ = make_path.__name__ = f"make_{cls.__name__}"
+    return make_path
 
 
 class _TorchFunctions:

@@ -52,3 +52,44 @@ def list_goldens(
         if folder_name(release, package) not in present:
             rows.append({"release": release, "package": package, "uploaded": uploaded})
     return sorted(rows, key=lambda r: Version(r["release"]))
+
+
+def coverage_markdown(golden_dir: Path) -> str:
+    """The README's coverage block, counted from ``registry.txt``: folders, files, sizes, goldens per scenario.
+
+    Why generated: the counts change with every ``golden add``; a hand-written figure goes stale
+    (the README said 124 releases for 125 folders). ``tests/goldens/test_coverage.py`` checks that
+    the README holds exactly this text.
+    """
+    rows = list_goldens(golden_dir)
+    folders = [r["release"] for r in rows]
+    unified = [f for f in folders if f.startswith("lightning-")]
+    classic = [f for f in folders if f not in unified]
+    by_scenario: dict[str, list[str]] = {}
+    for row in rows:
+        for scenario in row["scenarios"]:
+            by_scenario.setdefault(scenario, []).append(row["release"])
+    checkpoints = sum(r["bytes"] for r in rows)
+    meta = sum((Path(golden_dir) / f / "meta.json").stat().st_size for f in folders if (Path(golden_dir) / f).is_dir())
+    lines = [
+        f"{sum(len(r['scenarios']) for r in rows)} goldens in {len(folders)} folders: {len(classic)} "
+        f"`pytorch-lightning` releases ({_span(classic)}) and {len(unified)} saved with the unified "
+        f"`lightning` package ({_span(unified)}); {checkpoints / 1e6:.1f} MB of checkpoints "
+        f"({(checkpoints + meta) / 1e6:.1f} MB with `meta.json`).",
+        "",
+        "| scenario | goldens | `pytorch-lightning` releases | `lightning` folders |",
+        "|---|---:|---|---:|",
+    ]
+    for scenario, where in sorted(by_scenario.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        mine = [f for f in where if f in classic]
+        releases = "all" if len(mine) == len(classic) else f"{len(mine)}: {_span(mine)}"
+        lines.append(f"| `{scenario}` | {len(where)} | {releases} | {len(where) - len(mine)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _span(folders: list[str]) -> str:
+    """``first – last`` by release version (the unified package's folders by their release too)."""
+    if not folders:
+        return "none"
+    ordered = sorted(folders, key=lambda f: (release_sort_key(f.split("-")[-1]), f))
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]} – {ordered[-1]}"

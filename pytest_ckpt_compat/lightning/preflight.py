@@ -76,15 +76,18 @@ def preflight(
     precision: str | None = None,
     trust: bool = False,
     model_kwargs: Mapping[str, Any] | None = None,
+    assume_version: str | None = None,
 ) -> PreflightReport:
     """Check ``path`` against ``model`` (a LightningModule class) and the live ``callbacks``, without training.
 
     ``precision``: the Trainer's precision (``"16-mixed"``, ...; ``None``: ``32-true``);
-    ``model_kwargs``: what you would pass to ``load_from_checkpoint``.
+    ``model_kwargs``: what you would pass to ``load_from_checkpoint``; ``assume_version``: the release
+    that wrote a file with no version key (Lightning before 0.8.2), as ``CheckpointUpgrade`` takes it.
     """
     callbacks = list(callbacks)
     checkpoint = load_checkpoint(path, trust=trust)
-    upgrade(checkpoint, callbacks=callbacks or None)  # pre-1.5 class-name keys get the live callbacks' keys
+    # pre-1.5 class-name keys get the live callbacks' keys
+    upgrade(checkpoint, assume_version=assume_version, callbacks=callbacks or None)
     report = PreflightReport(str(path), f"{model.__module__}.{model.__qualname__}")
     add = report.findings.extend
     add(_hparam_findings(checkpoint, model, "hyperparameters", _hparams.HPARAMS_KEY, model_kwargs or {}))
@@ -109,6 +112,7 @@ def preflight_specs(
     callbacks: Iterable[str] = (),
     precision: str | None = None,
     trust: bool = False,
+    assume_version: str | None = None,
 ) -> PreflightReport:
     """``preflight`` with classes named ``pkg.module:Class`` and callbacks as specs (what the CLI takes):
     ``'EarlyStopping{"monitor": "val_loss"}'`` (a Lightning callback) or ``'pkg.module:MyCallback{...}'``.
@@ -123,6 +127,7 @@ def preflight_specs(
         callbacks=built,
         precision=precision,
         trust=trust,
+        assume_version=assume_version,
     )
 
 
@@ -161,12 +166,8 @@ def _hparam_findings(checkpoint: dict, cls: type, area: str, key: str, given: Ma
 
 def _construct(cls: type, checkpoint: dict, key: str, given: Mapping) -> tuple[Any, str]:
     """Build ``cls`` as Lightning's ``_load_state`` does (saved hparams, filtered unless ``**kwargs``)."""
-    saved = checkpoint.get(key) or {}
-    saved = dict(saved) if isinstance(saved, Mapping) else dict(vars(saved))
+    saved = _hparams.loaded_kwargs(checkpoint, cls, key=key)
     params = inspect.signature(cls).parameters
-    name = checkpoint.get("hyper_parameters_name")
-    if isinstance(name, str) and name in params:
-        saved = {name: saved}
     kwargs = {k: v for k, v in {**saved, **given}.items() if k not in ("_instantiator", "_class_path")}
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
@@ -182,14 +183,12 @@ def _state_dict_findings(checkpoint: dict, module: Any) -> list[Finding]:
     if not isinstance(saved, Mapping):
         return [Finding("fail", "state_dict", "the file has no state_dict")]
     live = module.state_dict()
-    missing = [k for k in live if k not in saved]
-    unexpected = [k for k in saved if k not in live]
-    shapes = [
-        f"{k}: saved {tuple(saved[k].shape)}, module {tuple(live[k].shape)}"
-        for k in live
-        if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(live[k].shape)
+    mismatched = [
+        k for k in live if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(live[k].shape)
     ]
-    hint = _prefix_hint(missing, unexpected)
+    shapes = [f"{k}: saved {tuple(saved[k].shape)}, module {tuple(live[k].shape)}" for k in mismatched]
+    missing, unexpected = _key_differences(module, saved, live, mismatched)
+    hint = _prefix_hint([k for k in live if k not in saved], [k for k in saved if k not in live])
     out = []
     if missing:
         out.append(Finding("fail", "state_dict", f"{len(missing)} missing key(s): {_few(missing)}", hint))
@@ -198,6 +197,18 @@ def _state_dict_findings(checkpoint: dict, module: Any) -> list[Finding]:
     if shapes:
         out.append(Finding("fail", "state_dict", f"{len(shapes)} shape mismatch(es): {_few(shapes)}"))
     return out
+
+
+def _key_differences(module: Any, saved: Mapping, live: Mapping, mismatched: list[str]) -> tuple[list, list]:
+    """Missing and unexpected keys as torch's ``load_state_dict`` counts them (modules' own load hooks
+    included: a BatchNorm takes a file without ``num_batches_tracked``), on the throwaway module
+    preflight built; the plain key difference where that load raises for another reason."""
+    loadable = {k: v for k, v in saved.items() if k not in mismatched}
+    try:
+        result = module.load_state_dict(loadable, strict=False)
+    except Exception:  # a module's own load hook that fails: keep to the names
+        return [k for k in live if k not in saved], [k for k in saved if k not in live]
+    return [k for k in result.missing_keys if k not in mismatched], list(result.unexpected_keys)
 
 
 def _prefix_hint(missing: list[str], unexpected: list[str]) -> str:
@@ -258,32 +269,34 @@ def _optimizer_findings(checkpoint: dict, module: Any) -> list[Finding]:
             )
         ]
     saved = checkpoint.get("optimizer_states") or []
-    out = []
-    if len(saved) != len(optimizers):
-        out.append(
-            Finding(
-                "fail",
-                "optimizers",
-                f"the file has {len(saved)} optimizer state(s), configure_optimizers returns {len(optimizers)}",
-            )
-        )
+    optimizers = optimizers or [None]  # configure_optimizers returns None: Lightning runs a mock optimizer
+    out = _count_findings("optimizers", "optimizer", len(saved), len(optimizers))
+    if getattr(module, "automatic_optimization", True) and len(optimizers) > 1:
+        message = f"{len(optimizers)} optimizers under automatic optimization: Lightning 2 refuses to train them"
+        out.insert(0, Finding("fail", "optimizers", message, "set self.automatic_optimization = False"))
     for i, (state, optimizer) in enumerate(zip(saved, optimizers)):
         out.extend(_optimizer_match(i, state, optimizer))
-    saved_schedulers = checkpoint.get("lr_schedulers") or []
-    if len(saved_schedulers) != len(schedulers):
-        out.append(
-            Finding(
-                "fail" if len(saved_schedulers) < len(schedulers) else "lost",
-                "lr_schedulers",
-                f"the file has {len(saved_schedulers)} scheduler state(s), "
-                f"configure_optimizers returns {len(schedulers)}",
-            )
-        )
-    return out
+    return out + _count_findings(
+        "lr_schedulers", "scheduler", len(checkpoint.get("lr_schedulers") or []), len(schedulers)
+    )
+
+
+def _count_findings(area: str, what: str, saved: int, configured: int) -> list[Finding]:
+    """Lightning restores saved states in order, pairing them with what ``configure_optimizers`` returns
+    (``zip``): the states left over are dropped, the objects left over start fresh; neither raises."""
+    counts = f"the file has {saved} {what} state(s), configure_optimizers returns {configured}"
+    if saved > configured:
+        return [Finding("lost", area, f"{counts}: the last {saved - configured} are not restored")]
+    if saved < configured:
+        return [Finding("note", area, f"{counts}: the last {configured - saved} start fresh")]
+    return []
 
 
 def _optimizer_match(index: int, state: Any, optimizer: Any) -> list[Finding]:
     groups = state.get("param_groups", []) if isinstance(state, dict) else []
+    if optimizer is None:  # the mock optimizer's load_state_dict ignores what it gets; it saved ``{}``
+        message = f"optimizer {index}: configure_optimizers returns none; the saved state is not restored"
+        return [Finding("lost", "optimizers", message)] if groups else []
     sizes = [len(g.get("params", [])) for g in groups]
     live = [len(g["params"]) for g in optimizer.param_groups]
     if sizes != live:
@@ -329,11 +342,12 @@ def _callback_findings(checkpoint: dict, callbacks: list) -> list[Finding]:
             continue
         name = str(key).split("{", 1)[0]
         same = [k for k, cb in live.items() if type(cb).__qualname__ == name]
-        hint = (
-            f"your {name} has state_key {same[0]}; it would need {key}"
-            if same
-            else f"add a {name} whose state_key is {key}"
-        )
+        if same:
+            hint = f"your {name} has state_key {same[0]}; it would need {key}"
+        elif "{" in str(key):
+            hint = f"add a {name} whose state_key is {key}"
+        else:  # no release wrote its configuration (0.10/1.0): a live one of the class gets it
+            hint = f"the file records no configuration for it: a live {name} would receive it"
         out.append(Finding("lost", "callbacks", f"the state saved under {key} reaches no live callback", hint))
     for key, callback in live.items():
         if key not in states and type(callback).__qualname__ in ("ModelCheckpoint", "EarlyStopping"):

@@ -79,7 +79,7 @@ class Sample:
 class State:
     """Everything the plugin knows in one pytest process."""
 
-    store: GoldenStore  # the built-in suite's store (the migration fixtures draw their samples from it)
+    store: GoldenStore  # the first suite's store (the migration fixtures draw their samples from it)
     shard_spec: tuple[int, int] | None = None
     suites: list = field(default_factory=list)  # the suites whose goldens this session runs
     outcomes: dict = field(default_factory=dict)  # nodeid -> (kind, key, outcome, message)
@@ -89,14 +89,15 @@ class State:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> State:
-        source = resolve_source(config.getoption("ckpt_compat_url", None), config.getini("ckpt_compat_url"))
         cache = resolve_cache(config.getoption("ckpt_compat_cache", None), config.getini("ckpt_compat_cache"))
+        shard = _parse_shard(config.getoption("ckpt_compat_shard", None))
+        team = team_suite(config, cache)
+        if team is not None and not config.getoption("ckpt_compat_builtin", False):
+            return cls(store=team.store, shard_spec=shard, suites=[team])  # the built-in goldens not even located
+        source = resolve_source(config.getoption("ckpt_compat_url", None), config.getini("ckpt_compat_url"))
         registry = config.getoption("ckpt_compat_registry", None) or config.getini("ckpt_compat_registry") or None
         store = GoldenStore(source, cache, registry_dir=registry, retries=1)
-        team = team_suite(config, cache)
-        suites = [Suite(store)] if team is None or config.getoption("ckpt_compat_builtin", False) else []
-        suites += [team] if team is not None else []
-        return cls(store=store, shard_spec=_parse_shard(config.getoption("ckpt_compat_shard", None)), suites=suites)
+        return cls(store=store, shard_spec=shard, suites=[Suite(store)] + ([team] if team is not None else []))
 
     def __post_init__(self) -> None:
         if not self.suites:

@@ -104,14 +104,30 @@ def test_bad_specs_are_refused(bad):
 
 def test_rekey_moves_a_state_only_when_the_match_is_unique_both_ways():
     """Two states could go to the one stated callback: neither moves (the file's order decided it before)."""
-    resolved = "ModelCheckpoint{'monitor': 'a'}"
+    resolved = "ModelCheckpoint{'monitor': 'b'}"
     ckpt = {
-        "callbacks": {"ModelCheckpoint": {"x": 1}, resolved: {"monitor": "a"}},
+        "callbacks": {"ModelCheckpoint": {"x": 1}, resolved: {"monitor": "b"}},
         "ckpt_compat": {"callback_keys": {resolved: {"from": "c", "how": "monitor recorded"}}},
     }
-    assert rekey(ckpt, ['ModelCheckpoint{"monitor": "b"}']) == []
+    assert rekey(ckpt, ['ModelCheckpoint{"monitor": "b", "mode": "max"}']) == []
     assert list(ckpt["callbacks"]) == ["ModelCheckpoint", resolved]
     assert unresolved(ckpt) == {"ModelCheckpoint": "unresolved: keyed by class name only"}
+
+
+@pytest.mark.parametrize("saved_keys", [False, True])
+def test_rekey_never_moves_a_state_to_a_callback_watching_another_metric(saved_keys):
+    """A changed ``monitor`` starts fresh, as plain Lightning does: the saved best scores are of the
+    old metric (its key says which, or the 1.1 - 1.4 state records it); a state of unknown metric moves."""
+    saved = "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}"
+    ckpt = {"callbacks": {saved: {"best_score": 0.5}, "ModelCheckpoint": {"monitor": "val_loss"}}}
+    ckpt["ckpt_compat"] = {"callback_keys": {saved: {"from": "c", "how": "monitor from the checkpoint state"}}}
+    specs = ['EarlyStopping{"monitor": "train_loss"}', 'ModelCheckpoint{"monitor": "train_loss"}']
+    assert rekey(ckpt, specs, saved_keys=saved_keys) == []
+    assert list(ckpt["callbacks"]) == [saved, "ModelCheckpoint"]
+    unknown = {"callbacks": {"EarlyStopping": {"best_score": 0.5}}}
+    assert rekey(unknown, specs[:1], saved_keys=saved_keys) == [
+        ("EarlyStopping", "EarlyStopping{'monitor': 'train_loss', 'mode': 'min'}")
+    ]
 
 
 def test_the_trainer_path_rekeys_once_and_records_the_live_callbacks(tmp_path):

@@ -86,6 +86,30 @@ def test_requires_must_name_an_earlier_unit(tmp_path):
         Catalogue(name="t", path=tmp_path).migrations
 
 
+def test_reader_side_must_say_why(tmp_path):
+    _unit(tmp_path, "v2_6_0__10_a.py", "a", "2.6.0", "READER_SIDE = '  torch refuses it  '\n")
+    (unit,) = Catalogue(name="t", path=tmp_path).migrations
+    assert (unit.reader_side, unit.any_target) == ("torch refuses it", True)
+    for bad in ("''", "True", "'   '"):
+        _unit(tmp_path, "v2_6_0__10_a.py", "a", "2.6.0", f"READER_SIDE = {bad}\n")
+        with pytest.raises(CatalogueError, match=r"v2_6_0__10_a.py: READER_SIDE must say why"):
+            Catalogue(name="t", path=tmp_path).migrations
+
+
+def test_reader_side_units_require_only_reader_side_units(tmp_path):
+    _unit(tmp_path, "v2_5_0__10_plain.py", "plain", "2.5.0")
+    _unit(tmp_path, "v2_6_0__10_r.py", "r", "2.6.0", "READER_SIDE = 'why'\nREQUIRES = ('plain',)\n")
+    with pytest.raises(CatalogueError, match=r"v2_6_0__10_r.py is READER_SIDE .* requires 'plain'"):
+        Catalogue(name="t", path=tmp_path).migrations
+    _unit(tmp_path, "v2_5_0__10_plain.py", "plain", "2.5.0", "READER_SIDE = 'why too'\n")
+    assert [m.id for m in Catalogue(name="t", path=tmp_path).migrations] == ["plain", "r"]
+
+
+def test_only_the_reader_side_units_apply_whatever_the_target():
+    units = [m.id for m in lightning_catalogue().migrations if m.any_target]
+    assert units == ["pl-2.6.0-scheduler-functions-as-data", "pl-2.6.0-hparams-paths-as-strings"]
+
+
 def test_counters_unit_declares_that_it_reads_the_fault_tolerant_unit():
     units = {m.id: m for m in lightning_catalogue().migrations}
     assert units["pl-1.6.0-loops-from-counters"].requires == ("pl-1.6.0-fault-tolerant-loop-layouts",)

@@ -90,6 +90,21 @@ def test_rerun_is_a_noop_even_after_the_catalogue_grows(catalogue, tmp_path):
     assert ckpt["trail"][-1] == "late" and applied_ids(ckpt) == ["a", "b", "new", "late"]
 
 
+def test_reader_side_units_run_whatever_the_target_but_only_on_older_content(catalogue):
+    (catalogue.path / "v2_6_0__10_reader.py").write_text(
+        '"""Reader-side unit."""\nID = "reader"\nVERSION = "2.6.0"\nREADER_SIDE = "torch refuses it"\n'
+        "def upgrade(checkpoint):\n    checkpoint.setdefault('trail', []).append(ID)\n    return checkpoint\n"
+    )
+    grown = Catalogue(name="lightning", path=catalogue.path, target_version="2.6.6")
+    ckpt = {"pytorch-lightning_version": "1.5.10"}
+    assert [m.id for m in plan(ckpt, "1.6.0", catalogues=[grown])] == ["a", "b", "reader"]
+    upgrade(ckpt, "1.6.0", catalogues=[grown])
+    assert ckpt["trail"] == ["a", "b", "reader"] and ckpt["pytorch-lightning_version"] == "1.6.0"
+    upgrade(ckpt, "2.6.6", catalogues=[grown])  # already in the ledger: not again
+    assert ckpt["trail"] == ["a", "b", "reader", "new"] and applied_ids(ckpt) == ["a", "b", "reader", "new"]
+    assert plan({"pytorch-lightning_version": "2.6.1"}, "2.6.6", catalogues=[grown]) == []  # saved after it
+
+
 def test_rc_and_post_releases_compare_by_pep440(catalogue):
     assert [m.id for m in plan({"pytorch-lightning_version": "1.6.0rc1"}, catalogues=[catalogue])] == ["a", "b", "new"]
     assert [m.id for m in plan({"pytorch-lightning_version": "2.0.0.post0"}, catalogues=[catalogue])] == []

@@ -57,6 +57,17 @@ def test_check_checkpoint_reads_the_one_argument_form():
         def __init__(self, hparams):
             pass
 
-    checkpoint = {"hyper_parameters": {"a": 1}, "hyper_parameters_name": "hparams"}
+    class Kwargs:
+        def __init__(self, **kwargs):
+            pass
+
+    checkpoint = {
+        "hyper_parameters": {"a": 1},
+        "hparams_name": "hparams",
+    }  # LightningModule.CHECKPOINT_HYPER_PARAMS_NAME
     assert hparams.check_checkpoint(checkpoint, OneArgument).ok
     assert hparams.check_checkpoint({"hyper_parameters": {"a": 1}}, OneArgument).dropped == ("a",)
+    # Lightning wraps only where the constructor has that argument: darts saves hparams_name "kwargs"
+    assert hparams.check_checkpoint({**checkpoint, "hparams_name": "kwargs"}, Kwargs).to_kwargs == ("a",)
+    data = {"datamodule_hyper_parameters": {"a": 1}, "datamodule_hparams_name": "hparams"}
+    assert hparams.check_checkpoint(data, OneArgument, key=hparams.DATAMODULE_KEY).ok

@@ -8,6 +8,8 @@ hyperparameter, a changed ``monitor``, one more optimizer. Each verdict is follo
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 
 import pytest
@@ -153,12 +155,82 @@ def test_a_changed_monitor_names_the_state_key_it_would_need_and_the_resume_star
     assert state["best_score"] != callbacks[1].best_score  # what the file held is not what runs
 
 
-def test_one_more_optimizer_and_a_missing_scheduler_fail_as_the_resume_does(saved, tmp_path):
+def test_two_optimizers_under_automatic_optimization_fail_as_the_resume_does(saved, tmp_path):
     findings = preflight(saved, TwoOptimizers, callbacks=_callbacks()).findings
     assert findings == [
-        Finding("fail", "optimizers", "the file has 1 optimizer state(s), configure_optimizers returns 2"),
-        Finding("lost", "lr_schedulers", "the file has 1 scheduler state(s), configure_optimizers returns 0"),
+        Finding(
+            "fail",
+            "optimizers",
+            "2 optimizers under automatic optimization: Lightning 2 refuses to train them",
+            "set self.automatic_optimization = False",
+        ),
+        Finding("note", "optimizers", f"{ONE_OPTIMIZER}2: the last 1 start fresh"),
+        Finding(
+            "lost",
+            "lr_schedulers",
+            "the file has 1 scheduler state(s), configure_optimizers returns 0: the last 1 are not restored",
+        ),
     ]
+    with pytest.raises(Exception, match="multiple optimizers is only supported with manual optimization"):
+        _trainer(tmp_path, 3, _callbacks()).fit(TwoOptimizers(), ckpt_path=saved)
+
+
+ONE_OPTIMIZER = "the file has 1 optimizer state(s), configure_optimizers returns "
+
+
+class ManualTwo(Model):  # several optimizers: Lightning 2 trains them only under manual optimization
+    def __init__(self, width: int = 3, lr: float = 0.1):
+        super().__init__(width, lr)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        first, second = self.optimizers()
+        loss = super().training_step(batch, batch_idx)
+        first.zero_grad()
+        second.zero_grad()
+        self.manual_backward(loss)
+        first.step()
+        second.step()
+
+    def configure_optimizers(self):
+        first = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        second = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+        return [first, second], [torch.optim.lr_scheduler.StepLR(first, 1)]
+
+
+class OptimizerProbe(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.states = [copy.deepcopy(o.state_dict()["state"]) for o in trainer.optimizers]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_optimizer_counts_that_differ_restore_in_order_as_preflight_says(saved, tmp_path):
+    """Lightning pairs saved states with the configured optimizers in order: one more starts fresh (a
+    note), one fewer drops the last saved state (lost); neither resume raises."""
+    assert preflight(saved, ManualTwo, callbacks=_callbacks()).findings == [
+        Finding("note", "optimizers", f"{ONE_OPTIMIZER}2: the last 1 start fresh")
+    ]
+    probe = OptimizerProbe()
+    _trainer(tmp_path, 3, [*_callbacks(), probe]).fit(ManualTwo(), ckpt_path=saved)
+    adam = torch.load(saved, weights_only=True)["optimizer_states"][0]["state"]
+    assert [sorted(s) for s in probe.states] == [sorted(adam), []]
+    assert all(torch.equal(probe.states[0][i]["exp_avg"], adam[i]["exp_avg"]) for i in adam)
+
+    trainer = _trainer(tmp_path / "two", 1, _callbacks())
+    trainer.fit(ManualTwo())
+    trainer.save_checkpoint(tmp_path / "two.ckpt")
+    assert preflight(tmp_path / "two.ckpt", Model, callbacks=_callbacks()).findings == [
+        Finding(
+            "lost",
+            "optimizers",
+            "the file has 2 optimizer state(s), configure_optimizers returns 1: the last 1 are not restored",
+        )
+    ]
+    probe = OptimizerProbe()
+    _trainer(tmp_path / "two", 2, [*_callbacks(), probe]).fit(Model(), ckpt_path=tmp_path / "two.ckpt")
+    states = torch.load(tmp_path / "two.ckpt", weights_only=True)["optimizer_states"]
+    assert len(probe.states) == 1 and sorted(probe.states[0]) == sorted(states[0]["state"]) != []
+    assert sorted(states[1]["state"]) != []  # the SGD momentum the resume has no optimizer for
 
 
 def test_cli_check_prints_the_report_and_exits_12_on_problems(saved, capsys):
@@ -195,3 +267,90 @@ def test_compiled_keys_and_a_weights_only_file_are_named_as_the_resume_fails(sav
     torch.save(checkpoint, tmp_path / "weights.ckpt")
     with pytest.raises(KeyError, match="optimizer"):
         _trainer(tmp_path, 3, _callbacks()).fit(Model(), ckpt_path=tmp_path / "weights.ckpt")
+
+
+class NoOptimizer(Model):  # anomalib's kind: Lightning runs a mock optimizer and saves its state, {}
+    def configure_optimizers(self):
+        return None
+
+
+class OneArgument(Model):  # hparams saved from one argument: the file names it (hparams_name)
+    def __init__(self, config: dict):
+        super(Model, self).__init__()
+        self.save_hyperparameters(config)
+        self.config = config
+        self.net = torch.nn.Linear(config["width"], 1)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    ("module", "saved"),
+    [
+        (NoOptimizer, {"optimizer_states": [{}]}),
+        (functools.partial(OneArgument, {"width": 3, "lr": 0.1}), {"hparams_name": "config"}),
+    ],
+)
+def test_no_optimizer_and_a_one_argument_constructor_report_nothing_as_the_load_and_resume_do(module, saved, tmp_path):
+    trainer = _trainer(tmp_path, 1, _callbacks())
+    trainer.fit(module())
+    trainer.save_checkpoint(tmp_path / "saved.ckpt")
+    checkpoint = torch.load(tmp_path / "saved.ckpt", weights_only=True)
+    assert {key: checkpoint[key] for key in saved} == saved
+    cls = type(module())
+    assert preflight(tmp_path / "saved.ckpt", cls, callbacks=_callbacks()).findings == []
+    loaded = cls.load_from_checkpoint(tmp_path / "saved.ckpt", weights_only=True)
+    assert dict(loaded.hparams) == {"width": 3, "lr": 0.1}
+    _trainer(tmp_path, 2, _callbacks()).fit(loaded, ckpt_path=tmp_path / "saved.ckpt")
+
+
+def test_cli_check_takes_the_version_of_a_file_that_has_none(saved, tmp_path, capsys):
+    checkpoint = torch.load(saved, weights_only=True)
+    del checkpoint["pytorch-lightning_version"]
+    torch.save(checkpoint, tmp_path / "unversioned.ckpt")
+    base = ["check", str(tmp_path / "unversioned.ckpt"), "--model", f"{__name__}:Model"]
+    callbacks = [
+        "--callback",
+        'ModelCheckpoint{"monitor": "val_loss"}',
+        "--callback",
+        'EarlyStopping{"monitor": "val_loss"}',
+    ]
+    assert main([*base, *callbacks]) == 3  # NotALightningCheckpoint: pass --assume-version
+    assert "--assume-version" in capsys.readouterr().err
+    assert main([*base, *callbacks, "--assume-version", pl.__version__]) == 0
+    assert capsys.readouterr().out.strip().endswith("nothing would be lost")
+
+
+def test_a_module_that_configures_no_optimizer_loses_the_saved_state_as_the_resume_does(saved, tmp_path):
+    assert preflight(saved, NoOptimizer, callbacks=_callbacks()).findings == [
+        Finding(
+            "lost", "optimizers", "optimizer 0: configure_optimizers returns none; the saved state is not restored"
+        ),
+        Finding(
+            "lost",
+            "lr_schedulers",
+            "the file has 1 scheduler state(s), configure_optimizers returns 0: the last 1 are not restored",
+        ),
+    ]
+    trainer = _trainer(tmp_path, 3, _callbacks())
+    with pytest.warns(UserWarning, match="returned `None`, this fit will run with no optimizer"):
+        trainer.fit(NoOptimizer(), ckpt_path=saved)  # Lightning's mock optimizer takes the state and drops it
+    assert trainer.optimizers[0].state_dict() == {} and trainer.lr_scheduler_configs == []
+
+
+def test_a_state_kept_under_its_class_name_goes_to_a_live_callback_of_that_class(saved, tmp_path):
+    """A 0.10/1.0 state without configuration: lost without such a callback (with a hint that fits),
+    received by one (preflight re-keys it as CheckpointUpgrade does)."""
+    checkpoint = torch.load(saved, weights_only=True)
+    states = checkpoint["callbacks"]
+    states["EarlyStopping"] = states.pop("EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}")
+    torch.save(checkpoint, tmp_path / "bare.ckpt")
+    findings = preflight(tmp_path / "bare.ckpt", Model, callbacks=_callbacks()[:1]).findings
+    assert findings == [
+        Finding(
+            "lost",
+            "callbacks",
+            "the state saved under EarlyStopping reaches no live callback",
+            "the file records no configuration for it: a live EarlyStopping would receive it",
+        )
+    ]
+    assert preflight(tmp_path / "bare.ckpt", Model, callbacks=_callbacks()).findings == []
