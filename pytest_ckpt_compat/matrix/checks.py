@@ -162,7 +162,7 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        _skip_if_the_team_saves_the_same(ws, golden, path)
+        _skip_if_the_team_saves_the_same(ws, golden, exc)
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         hint = ""
         if found and golden.suite:
@@ -183,28 +183,38 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
         )
 
 
-def _skip_if_the_team_saves_the_same(ws: Workspace, golden: Golden, path: Path) -> None:
-    """A team whose model pickles objects that ``weights_only=True`` cannot rebuild even when allowed
-    (chemprop's submodules keep their hparams in an ``AttributeDict``) writes such files in its
-    installed release too: no upgrade can change that. Skipped, saying so, when every global the
-    upgraded file needs is one its installed release's golden of the same scenario needs as well;
-    anything more the upgrade left behind still fails."""
+def _skip_if_the_team_saves_the_same(ws: Workspace, golden: Golden, exc: Exception) -> None:
+    """A team's files may pickle objects that ``weights_only=True`` cannot rebuild even with every class
+    in the recipe's ``safe_globals`` (chemprop keeps submodule hparams in an ``AttributeDict``, which
+    that unpickler does not fill). If the installed release's own golden of the scenario fails the
+    same way, no upgrade can change it: skipped, saying why. A class still missing from
+    ``safe_globals`` is the team's to list, so that keeps failing with the hint."""
     import pytest
     import torch
 
-    if ws.suite is None or not ws.suite.is_team:
+    if ws.suite is None or not ws.suite.is_team or _UNSUPPORTED in str(exc):
         return
     installed = ws.suite.installed_version()
     own = next((g for g in ws.store.goldens if g.release == installed and g.scenario == golden.scenario), None)
     if own is None:
         return
-    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    saved_now = set(torch.serialization.get_unsafe_globals_in_checkpoint(ws.fetch(own)))
-    if needed and needed <= saved_now:
-        pytest.skip(
-            f"{ws.suite.name} {installed} itself saves files that need {', '.join(sorted(needed))}: "
-            "no file of it loads with weights_only=True"
-        )
+    try:
+        torch.load(ws.fetch(own), map_location="cpu", weights_only=True)
+    except Exception as own_exc:
+        if _UNSUPPORTED not in str(own_exc):
+            pytest.skip(
+                f"{ws.suite.name} {installed}'s own {own.name} does not load with weights_only=True either, "
+                f"with the recipe's safe_globals allowed: {_unpickler_reason(own_exc)}"
+            )
+
+
+_UNSUPPORTED = "Unsupported global"
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    """The line of torch's message that says what its weights-only unpickler could not do."""
+    text = str(exc).split("WeightsUnpickler error:", 1)[-1]
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
 
 
 def check_resume(

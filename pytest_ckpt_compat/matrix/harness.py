@@ -87,12 +87,14 @@ def fit(
 
 
 def _full_read(ws: Workspace, golden: Golden, trainer, plain: bool) -> dict:
-    """``weights_only=False`` for plain Lightning on a team's trusted golden: a model that pickles objects
-    (chemprop's metrics) is resumed so by its users too, as Lightning >= 2.6 reads weights-only otherwise."""
+    """``weights_only=False`` for plain Lightning on a team's golden: a model that pickles objects the
+    weights-only unpickler cannot rebuild (chemprop's) is resumed so by its users too, as Lightning
+    >= 2.6 reads weights-only otherwise. The file was written from what our loader accepted; whether
+    it loads weights-only is the ``weights_only`` check's question."""
     import inspect
 
-    trusted = plain and ws.view.team and golden.name in ws.trusted
-    return {"weights_only": False} if trusted and "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    wanted = plain and ws.view.team
+    return {"weights_only": False} if wanted and "weights_only" in inspect.signature(trainer.fit).parameters else {}
 
 
 def data_hparams(hparams: dict) -> dict:

@@ -1,8 +1,8 @@
 """A tiny team recipe whose module pickles an object in its hyperparameters, as chemprop's MPNN does.
 
 ``Options`` is a ``dict`` subclass: torch's ``weights_only`` unpickler cannot rebuild it even when
-allowed (it only fills plain dicts), so no file this "release" saves loads with ``weights_only=True``
-and its users resume with ``weights_only=False`` (chemprop's ``AttributeDict`` hparams).
+allowed (``safe_globals``; it fills plain dicts only), so no file this "release" saves loads with
+``weights_only=True`` and its users resume with ``weights_only=False`` (chemprop's ``AttributeDict``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ class OptionsNet(TinyNet):
 
 
 class PicklesRecipe(TinyRecipe):
+    safe_globals = ("tests.plugin.team_pickles.Options",)  # allowed, and still not rebuilt weights-only
+
     def make_module(self, scenario, hparams=None):
         return OptionsNet(**(hparams or {"options": Options(alias="mse")}))
 

@@ -28,5 +28,7 @@ def test_weights_only_is_skipped_and_plain_resume_reads_the_file_in_full(pyteste
     result = pytester.runpytest_subprocess(*options, *cache, "-k", "end_of_fit and (weights_only or plain_resume)")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines([f"PASSED ckpt-compat/matrix::test_golden[{SUITE}-{VERSION}-end_of_fit-plain_resume]"])
-    needs = "tests.plugin.team_pickles.Options"
-    result.stdout.fnmatch_lines([f"SKIPPED * {SUITE} {VERSION} itself saves files that need {needs}*weights_only=True"])
+    result.stdout.fnmatch_lines(
+        [f"SKIPPED * {SUITE} {VERSION}'s own {VERSION}/end_of_fit.ckpt does not load with weights_only=True either*"]
+    )
+    result.stdout.fnmatch_lines(["*Can only SETITEM* for dict*"])

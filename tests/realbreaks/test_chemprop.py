@@ -188,6 +188,6 @@ def test_the_ci_step_runs_the_team_matrix_under_chemprop_2_1_both_ways(tmp_path,
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     result = json.loads(done.stdout[done.stdout.index("{\n") : done.stdout.rindex("}") + 1])
     assert result["counts"] == {
-        "without_catalogue": {"passed": 12, "failed": 10, "skipped": 3},
-        "with_catalogue": {"passed": 22, "failed": 0, "skipped": 4},
+        "without_catalogue": {"passed": 14, "failed": 10, "skipped": 1},  # test_migration: no units
+        "with_catalogue": {"passed": 26, "failed": 0, "skipped": 0},
     }

@@ -78,6 +78,19 @@ class ChempropRecipe:
 
     package = "chemprop"
     scenarios = ("end_of_fit", "mid_epoch")
+    # What chemprop 2.1's files pickle (torch.serialization.add_safe_globals): even so, torch's weights-only
+    # unpickler cannot fill the AttributeDict of the submodules' hparams, so the matrix skips weights_only.
+    safe_globals = (
+        "chemprop.nn.agg.MeanAggregation",
+        "chemprop.nn.message_passing.base.BondMessagePassing",
+        "chemprop.nn.metrics.MAE",
+        "chemprop.nn.metrics.RMSE",
+        "chemprop.nn.predictors.RegressionFFN",
+        "chemprop.nn.utils.Activation",
+        "lightning.fabric.utilities.data.AttributeDict",
+        "torchmetrics.metric.jit_distributed_available",
+        "torchmetrics.utilities.data.dim_zero_sum",
+    )
 
     def __init__(self, catalogue=CATALOGUE):
         self.catalogue = catalogue
