@@ -5,7 +5,8 @@
    ``chemprop.nn.metrics.RMSEMetric`` (what chemprop's users met, chemprop#1156); the 2.1.2 goldens
    must not fail.
 2. ``recipe.py:RECIPE`` (names the team catalogue, ``catalogue/``, and the classes chemprop's files
-   pickle as ``safe_globals``): every cell must pass.
+   pickle as ``safe_globals``), in check mode: every cell must pass, and so must check mode's own
+   tests (the installed chemprop has a golden; a file saved now has the newest golden's structure).
 
 Prints one JSON object (outcomes and seconds per run) and exits 0 only when both hold.
 Usage: ``python matrix_v2_1.py [--goldens DIR] [--work DIR]`` (``.ci/chemprop`` runs it).
@@ -26,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 RENAMED = "chemprop.nn.metrics.RMSEMetric"
 
 
-def run_matrix(recipe: str, goldens: Path, work: Path) -> tuple[dict, float]:
+def run_matrix(recipe: str, goldens: Path, work: Path, *extra: str) -> tuple[dict, float]:
     """``ckpt-compat matrix`` on the goldens with the recipe object; ``{cell id: (outcome, message)}``."""
     xml = work / f"{recipe}.xml"
     command = [
@@ -42,13 +43,15 @@ def run_matrix(recipe: str, goldens: Path, work: Path) -> tuple[dict, float]:
         f"{HERE / 'recipe.py'}:{recipe}",
         f"--ckpt-compat-report={work / (recipe + '.md')}",
         f"--junitxml={xml}",
+        *extra,
     ]
     start = time.perf_counter()
     subprocess.run(command, cwd=work, stdout=sys.stderr)
     seconds = round(time.perf_counter() - start, 1)
     cells = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
-        cell = case.get("name", "").partition("[")[2].rstrip("]")
+        name = case.get("name", "")  # a matrix cell by its id; check mode's own tests by their full name
+        cell = name.partition("[")[2].rstrip("]") if name.startswith("test_golden[") else name
         outcome, message = "passed", ""
         for tag in ("failure", "error", "skipped"):
             found = case.find(tag)
@@ -64,6 +67,8 @@ def expectations(without: dict, with_catalogue: dict) -> dict:
     failed_without = {cell for cell, (outcome, _) in without.items() if outcome == "failed"}
     return {
         "both runs saw the 2.0.5 and 2.1.2 goldens": len(old) == 10 and len(with_catalogue) >= 24,
+        "check mode ran": {"test_installed_release_has_golden[chemprop-2.1.2]"} <= set(with_catalogue)
+        and any(name.startswith("test_schema_drift[chemprop-2.1.2-") for name in with_catalogue),
         "without the catalogue exactly the 2.0.5 cells fail": failed_without == old,
         f"each names {RENAMED}": all(RENAMED in without[cell][1] for cell in old),
         "with the catalogue every cell passes": all(outcome == "passed" for outcome, _ in with_catalogue.values()),
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="ckpt-compat-chemprop-"))
     work.mkdir(parents=True, exist_ok=True)
     without, without_s = run_matrix("WITHOUT_CATALOGUE", args.goldens.resolve(), work)
-    with_catalogue, with_s = run_matrix("RECIPE", args.goldens.resolve(), work)
+    with_catalogue, with_s = run_matrix("RECIPE", args.goldens.resolve(), work, "--ckpt-compat-check")
     checks = expectations(without, with_catalogue)
     counts = {
         name: {k: sum(1 for o, _ in cells.values() if o == k) for k in ("passed", "failed", "skipped")}
