@@ -3,9 +3,12 @@
 ``Options`` is a ``dict`` subclass: torch's ``weights_only`` unpickler cannot rebuild it even when
 allowed (``safe_globals``; it fills plain dicts only), so no file this "release" saves loads with
 ``weights_only=True`` and its users resume with ``weights_only=False`` (chemprop's ``AttributeDict``).
+``WITH_UNITS`` adds a team catalogue whose unit runs on those files (saved by the installed Lightning).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from tests.goldens.team_recipe import TinyNet, TinyRecipe
 
@@ -28,3 +31,18 @@ class PicklesRecipe(TinyRecipe):
 
 
 PICKLES = PicklesRecipe()
+
+
+def tiny_catalogue():
+    """A team catalogue that recognizes the tiny team's files (they carry no version key of their own)."""
+    from pytest_ckpt_compat import Catalogue
+
+    folder = Path(__file__).resolve().parent / "team_units"
+    return Catalogue(name="tiny", path=folder, version_key="tiny_version", target_version="2.0.0", recognizes=bool)
+
+
+class WithUnitsRecipe(PicklesRecipe):
+    catalogue = "tests.plugin.team_pickles:tiny_catalogue"
+
+
+WITH_UNITS = WithUnitsRecipe()

@@ -32,3 +32,13 @@ def test_weights_only_is_skipped_and_plain_resume_reads_the_file_in_full(pyteste
         [f"SKIPPED * {SUITE} {VERSION}'s own {VERSION}/end_of_fit.ckpt does not load with weights_only=True either*"]
     )
     result.stdout.fnmatch_lines(["*Can only SETITEM* for dict*"])
+
+
+def test_upgrade_accepts_a_team_ledger_on_a_golden_of_the_installed_lightning(pytester, pickling_goldens):
+    """Lightning's catalogue has nothing to apply to a file of the installed Lightning; the team's unit ran."""
+    spec = "tests.plugin.team_pickles:WITH_UNITS"
+    options = [f"--ckpt-compat-goldens={pickling_goldens}", f"--ckpt-compat-recipe={spec}", "-rA"]
+    cache = ["--ckpt-compat-cache", str(pytester.path / "cache"), "-p", "no:cacheprovider"]
+    result = pytester.runpytest_subprocess(*options, *cache, "-k", "end_of_fit and upgrade")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"PASSED ckpt-compat/matrix::test_golden[{SUITE}-{VERSION}-end_of_fit-upgrade]"])
