@@ -120,6 +120,32 @@ class PerLoad:
         return None
 
 
+def holds_stand_ins(value: Any) -> bool:
+    """Whether a safe load left a redirected stand-in (class or instance) anywhere in ``value``.
+
+    Such a checkpoint reads, but cannot be written (``NotPlainData``) nor handed to the code that
+    owns the class: whoever must do either loads it again with ``trust=True``. Walks containers and
+    objects' attributes (tensors and other objects without ``__dict__`` are leaves), each once.
+    """
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, (str, bytes, int, float, bool, type(None))):
+            continue
+        seen.add(id(item))
+        if isinstance(item, (RedirectedClass, RedirectedObject)):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif not isinstance(item, type) and isinstance(getattr(item, "__dict__", None), dict):
+            stack.extend(vars(item).values())
+    return False
+
+
 @functools.cache
 def _library(top: str) -> str:
     """``pandas 3.1.1``: the distribution that installs the top-level package, with its version."""

@@ -82,13 +82,28 @@ def load_from_checkpoint(
     """
     checkpoint = load_checkpoint(path, trust=trust)
     result = upgrade_with_result(checkpoint, target_version, assume_version=assume_version)
-    if "weights_only" in inspect.signature(cls.load_from_checkpoint).parameters and "weights_only" not in kwargs:
+    if "weights_only" not in kwargs and _takes_weights_only(cls):
         kwargs["weights_only"] = False
     if trust and not result.changed and not Path(path).is_dir():
         return cls.load_from_checkpoint(os.fspath(path), **kwargs)
     with upgraded_copy(checkpoint, path) as upgraded:
         del checkpoint  # the copy is what Lightning reads; drop our mmap of the original
         return cls.load_from_checkpoint(str(upgraded), **kwargs)
+
+
+def _takes_weights_only(cls: Any) -> bool:
+    """Whether ``cls.load_from_checkpoint`` takes ``weights_only``, itself or through the ``**kwargs`` of an
+    override that hands them on to Lightning's (chemprop 2.1's MPNN re-reads the file into a buffer, which
+    torch >= 2.6 then loads with ``weights_only=True`` unless told otherwise: chemprop#1325)."""
+    for klass in cls.__mro__:
+        if "load_from_checkpoint" not in vars(klass):
+            continue
+        params = inspect.signature(klass.load_from_checkpoint).parameters
+        if "weights_only" in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 @contextlib.contextmanager

@@ -71,8 +71,8 @@ def check_upgrade(ws: Workspace, golden: Golden) -> None:
     installed = versions.installed_lightning_version()
     m = Mismatches(f"{golden.id} upgrade")
     current = versions.parse(golden.saved_version) == versions.parse(installed)
-    if not ledger.has_key(checkpoint) and current:
-        pass  # nothing to apply to a golden of the installed release: the engine leaves it untouched
+    if current and "lightning" not in ledger.applied_catalogues(checkpoint):
+        pass  # nothing of Lightning's to apply to a golden of the installed Lightning (a team's units may have run)
     elif "lightning" not in ledger.applied_catalogues(checkpoint):
         m.add(f"no ledger: checkpoint[{ledger.KEY!r}] = {checkpoint.get(ledger.KEY)!r}")
     m.eq(f"checkpoint[{versions.VERSION_KEY!r}]", checkpoint.get(versions.VERSION_KEY), installed)
@@ -162,6 +162,7 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        _skip_if_the_team_saves_the_same(ws, golden, path)
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         hint = ""
         if found and golden.suite:
@@ -179,6 +180,30 @@ def check_weights_only(ws: Workspace, golden: Golden) -> None:
     if loaded.get(versions.VERSION_KEY) != installed:
         raise CheckFailed(
             f"{golden.id}: weights_only load gave version {loaded.get(versions.VERSION_KEY)!r}, expected {installed!r}"
+        )
+
+
+def _skip_if_the_team_saves_the_same(ws: Workspace, golden: Golden, path: Path) -> None:
+    """A team whose model pickles objects that ``weights_only=True`` cannot rebuild even when allowed
+    (chemprop's submodules keep their hparams in an ``AttributeDict``) writes such files in its
+    installed release too: no upgrade can change that. Skipped, saying so, when every global the
+    upgraded file needs is one its installed release's golden of the same scenario needs as well;
+    anything more the upgrade left behind still fails."""
+    import pytest
+    import torch
+
+    if ws.suite is None or not ws.suite.is_team:
+        return
+    installed = ws.suite.installed_version()
+    own = next((g for g in ws.store.goldens if g.release == installed and g.scenario == golden.scenario), None)
+    if own is None:
+        return
+    needed = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    saved_now = set(torch.serialization.get_unsafe_globals_in_checkpoint(ws.fetch(own)))
+    if needed and needed <= saved_now:
+        pytest.skip(
+            f"{ws.suite.name} {installed} itself saves files that need {', '.join(sorted(needed))}: "
+            "no file of it loads with weights_only=True"
         )
 
 

@@ -82,8 +82,17 @@ def fit(
         warnings.simplefilter("ignore")
         trainer = view.pl.Trainer(**kwargs)
         with contextlib.nullcontext() if plain else lightning_migration_disabled():
-            trainer.fit(model, datamodule=datamodule, ckpt_path=str(path))
+            trainer.fit(model, datamodule=datamodule, ckpt_path=str(path), **_full_read(ws, golden, trainer, plain))
     return trainer, model, datamodule
+
+
+def _full_read(ws: Workspace, golden: Golden, trainer, plain: bool) -> dict:
+    """``weights_only=False`` for plain Lightning on a team's trusted golden: a model that pickles objects
+    (chemprop's metrics) is resumed so by its users too, as Lightning >= 2.6 reads weights-only otherwise."""
+    import inspect
+
+    trusted = plain and ws.view.team and golden.name in ws.trusted
+    return {"weights_only": False} if trusted and "weights_only" in inspect.signature(trainer.fit).parameters else {}
 
 
 def data_hparams(hparams: dict) -> dict:

@@ -50,17 +50,23 @@ class Workspace:
 
         Trust runs pickled code, so it never reads the (possibly shared) cache: it reads a private
         copy whose bytes matched the registry's sha256 when they were copied (:meth:`trusted_file`).
+        A safe load that left redirected stand-ins (a team's renamed metric class, vouched for by its
+        catalogue) counts as refused: the upgraded file must be written and the module rebuilt from it.
         """
         from ..core.errors import UnsafeCheckpoint
         from ..files.loading import load_checkpoint
+        from ..files.redirecting import holds_stand_ins
 
         if self.suite is not None and self.suite.is_team:
             _ = self.view  # registers the team's catalogue: its redirects let the safe loader read old files
         if golden.name not in self.trusted:
             try:
-                return load_checkpoint(self.fetch(golden))
+                checkpoint = load_checkpoint(self.fetch(golden))
             except UnsafeCheckpoint:
                 pass
+            else:
+                if not holds_stand_ins(checkpoint):
+                    return checkpoint
         _ = self.view  # the pickled classes live in the recipe module (built-in) or the team's package
         return load_checkpoint(self.trusted_file(golden), trust=True)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -111,3 +112,37 @@ def test_load_from_checkpoint_passes_a_path_that_can_be_read_twice(tmp_path):
     assert loaded.hparams.width == 5 and torch.equal(loaded.net.weight, model.net.weight)
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]  # the upgraded copy lived in a temporary folder, now gone
+
+
+class Scale:
+    """A plain class pickled in hparams (as chemprop pickles its metric objects): weights_only refuses it."""
+
+    def __init__(self, factor: float = 2.0):
+        self.factor = factor
+
+
+class ReadsIntoABuffer(pl.LightningModule):
+    """Like chemprop 2.1's MPNN: its ``load_from_checkpoint`` hands Lightning a buffer and passes ``**kwargs`` on."""
+
+    def __init__(self, scale: Scale | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Linear(2, 1)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=True, **kwargs):
+        buffer = io.BytesIO(Path(checkpoint_path).read_bytes())
+        return super().load_from_checkpoint(buffer, map_location, hparams_file, strict, **kwargs)
+
+
+def test_load_from_checkpoint_tells_an_override_with_kwargs_that_the_copy_may_be_read_in_full(tmp_path):
+    """torch >= 2.6 reads a buffer with ``weights_only=True`` unless told: the file's own objects would be refused."""
+    from pytest_ckpt_compat.lightning import load_from_checkpoint
+
+    model = ReadsIntoABuffer(scale=Scale(3.0))
+    path = tmp_path / "m.ckpt"
+    ckpt = {"pytorch-lightning_version": "2.6.0", "state_dict": model.state_dict()}
+    torch.save(dict(ckpt, hyper_parameters=dict(model.hparams)), path)
+    loaded = load_from_checkpoint(ReadsIntoABuffer, path, trust=True)
+    assert (type(loaded.hparams.scale), loaded.hparams.scale.factor) == (Scale, 3.0)
+    assert torch.equal(loaded.net.weight, model.net.weight)

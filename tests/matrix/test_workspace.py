@@ -81,3 +81,47 @@ def test_a_cached_golden_swapped_after_verification_never_runs_its_code(golden_f
     assert fresh.load(golden)["x"] == fractions.Fraction(1, 3)  # re-hashed, fetched again from the source
     assert not marker.exists()
     assert (tmp_path / "cache" / NAME).read_bytes() != hostile  # pooch replaced the swapped cache entry
+
+
+class OldScale:
+    """A team's class as its old release pickled it."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+
+class NewScale(OldScale):
+    """The same class under its new name (the catalogue redirects OldScale here)."""
+
+
+@pytest.fixture
+def renamed_class_catalogue(tmp_path):
+    from pytest_ckpt_compat.core.catalogue import Catalogue, register_catalogue, unregister_catalogue
+
+    (tmp_path / "units").mkdir()
+    old, new = f"{__name__}.OldScale", f"{__name__}.NewScale"
+    register_catalogue(
+        Catalogue(name="team", path=tmp_path / "units", version_key="team_version", redirects={old: new})
+    )
+    yield
+    unregister_catalogue("team")
+
+
+def test_a_golden_whose_safe_load_keeps_redirected_stand_ins_is_loaded_with_trust(renamed_class_catalogue, tmp_path):
+    """The safe loader reads it (the catalogue redirects the class), but a stand-in can be neither written
+    nor handed to the team's code: the workspace loads the verified copy with trust, and upgrades it."""
+    import torch
+
+    root = tmp_path / "golden"
+    (root / "1.0.0").mkdir(parents=True)
+    torch.save({"pytorch-lightning_version": "1.0.0", "state_dict": {}, "x": [OldScale(3.0)]}, root / NAME)
+    digest = hashlib.sha256((root / NAME).read_bytes()).hexdigest()
+    (root / "registry.txt").write_text(f"{NAME} sha256:{digest}\n")
+    store = GoldenStore(root, tmp_path / "cache", progressbar=False)
+    golden = store.get(NAME)
+    ws = Workspace(store, tmp_path / "ws")
+
+    loaded = ws.load(golden)
+    assert (type(loaded["x"][0]), loaded["x"][0].factor, NAME in ws.trusted) == (NewScale, 3.0, True)
+    upgraded, path = ws.upgraded(golden)
+    assert type(torch.load(path, weights_only=False)["x"][0]) is NewScale

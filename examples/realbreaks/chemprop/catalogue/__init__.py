@@ -8,11 +8,15 @@ FOLDER = Path(__file__).resolve().parent
 
 
 def is_chemprop_file(checkpoint: dict) -> bool:
-    """An MPNN's checkpoint: chemprop 2.0 wrote no version key of its own, so its files are known by shape."""
+    """An MPNN's checkpoint of chemprop 2.0: chemprop writes no version key of its own, so its files are
+    known by shape. 2.1's files (their metrics' ``task_weights`` in the state_dict) need none of these
+    units: left alone, they get no ledger entry and no version stamp."""
     hparams = checkpoint.get("hyper_parameters") or {}
     state = checkpoint.get("state_dict") or {}
-    return {"message_passing", "agg", "predictor"} <= set(hparams) and any(
-        str(k).startswith("message_passing.") for k in state
+    return (
+        {"message_passing", "agg", "predictor"} <= set(hparams)
+        and any(str(k).startswith("message_passing.") for k in state)
+        and "metrics.0.task_weights" not in state
     )
 
 

@@ -6,8 +6,9 @@ saved by 2.0 fails to unpickle under 2.1 (``AttributeError: Can't get attribute 
 no unit can run on it. These redirects let it load: the trusted loader builds the 2.1 class (whose
 loader, ``MPNN.load_from_checkpoint``, rebuilds a metric that lacks torchmetrics' state), the safe
 loader an inert stand-in. ``chemprop.*`` is vouched for as it is (its other pickled classes, the
-submodule classes saved as ``cls`` and the ``Activation`` enum, did not move), so ``inspect`` and
-``--dry-run`` read such files without ``--trust``.
+submodule classes saved as ``cls`` and the ``Activation`` enum, did not move), and so is
+``torchmetrics.*`` (2.1's files pickle its functions), so ``inspect`` and ``--dry-run`` read 2.0's
+and 2.1's files without ``--trust``.
 When: chemprop 2.1.0 (chemprop#1022, the metric overhaul; reported in chemprop#1156).
 """
 
@@ -47,6 +48,8 @@ REDIRECTS = {
     **{f"chemprop.nn.loss.{old}": f"chemprop.nn.metrics.{new}" for old, new in _LOSSES.items()},
     "chemprop.nn.loss.*": "chemprop.nn.metrics.*",  # the losses that kept their names
     "chemprop.*": "chemprop.*",
+    # 2.1's metrics are torchmetrics Metrics: its own files pickle torchmetrics functions (dim_zero_sum, ...)
+    "torchmetrics.*": "torchmetrics.*",
 }
 
 
