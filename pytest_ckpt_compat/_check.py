@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytest_ckpt_compat.goldens.registry import REGISTRY_FILE
-from pytest_ckpt_compat.matrix import drift
+from pytest_ckpt_compat.matrix import drift, roundtrip
 from pytest_ckpt_compat.matrix.compare import CheckFailed
 
 
@@ -33,3 +33,10 @@ def test_schema_drift(ckpt_compat_drift_scenario, ckpt_compat_workspaces, tmp_pa
     __tracebackhide__ = True
     suite, scenario = ckpt_compat_drift_scenario
     drift.check_schema_drift(ckpt_compat_workspaces[suite], scenario, tmp_path)
+
+
+def test_round_trip(ckpt_compat_drift_scenario, ckpt_compat_workspaces, tmp_path):
+    """A checkpoint saved now by the installed release passes the matrix's checks, exactly, like a golden."""
+    __tracebackhide__ = True
+    suite, scenario = ckpt_compat_drift_scenario
+    roundtrip.check_round_trip(ckpt_compat_workspaces[suite], scenario, tmp_path)

@@ -92,6 +92,7 @@ SUBPACKAGES = [
             {"matrix.restored"},
             {"matrix.harness"},
             {"matrix.checks", "matrix.drift"},
+            {"matrix.roundtrip"},
             {"matrix.session"},
             {"matrix.report"},
             {"matrix"},

@@ -49,14 +49,22 @@ NOTES, ORIGINAL_COUNTERS = _ledger.NOTES, _ledger.ORIGINAL_COUNTERS  # the ledge
 # ``to_plain`` keeps the data (numbers and arrays become tensors) and names the other objects.
 
 _SCALARS = (str, int, float, bool, type(None))
+# What is kept must load with weights_only under the oldest torch the supported Lightning releases accept
+# (2.0's table knows tensors and most dtypes, not devices or torch.bool as objects: those become strings).
+# Unsigned arrays widened to a signed dtype that holds every value: torch < 2.3 has no uint16/32/64
+# tensors (a uint32 tensor pickles torch.uint32 and _rebuild_tensor_v3, which torch 2.0 cannot read), and
+# numpy's uint32 RNG state (1.5 fault-tolerant files) is the common case; uint64 becomes Python ints.
+_WIDER = {"uint16": "int32", "uint32": "int64"}
 
 
 def to_plain(value: Any) -> Any:
     """A weights_only-loadable copy of ``value``: tensors kept, arrays as tensors, objects named."""
     import torch  # here: see the module docstring
 
-    if isinstance(value, (*_SCALARS, torch.Tensor, torch.device, torch.dtype)):
+    if isinstance(value, (*_SCALARS, torch.Tensor)):
         return value
+    if isinstance(value, (torch.device, torch.dtype)):
+        return str(value)  # "cpu", "torch.float32": torch 2.0's weights_only refuses torch.device, torch.bool, ...
     if isinstance(value, dict):
         return {k if isinstance(k, (str, int)) else repr(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -65,6 +73,11 @@ def to_plain(value: Any) -> Any:
     if type(value).__module__ == "numpy":
         if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             return value.item()  # numpy scalar
+        dtype = str(getattr(value, "dtype", ""))
+        if dtype == "uint64":
+            return value.tolist()  # Python ints (nested lists): no torch dtype both holds them and old torch reads
+        if dtype in _WIDER:
+            value = value.astype(_WIDER[dtype])
         try:
             return torch.as_tensor(value)  # numeric arrays keep their data
         except (TypeError, RuntimeError):

@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from packaging.utils import canonicalize_name
 
@@ -70,22 +70,29 @@ def add_team_release(
         python=env_dir / "bin" / "python",
         build_dir=build_dir,
         made_with=" ".join(
-            ["ckpt-compat golden add", requirement, "--recipe", shown, *(f"--with {r}" for r in with_reqs)]
+            ["ckpt-compat golden add", requirement, "--recipe", shown, *(f"--with {_public(r)}" for r in with_reqs)]
         ),
         scenarios=list(scenarios) if scenarios else None,
         force=force,
         determinism_check=determinism_check,
         env=recorder_env(),
-        extra_meta={"requirements": requirements, "exclude_newer": cutoff},
+        extra_meta={"requirements": [_public(r) for r in requirements], "exclude_newer": cutoff},
         copy_in=[recipe_file] if recipe_file is not None else [],
     )
     log(f"golden add {requirement}: python {interpreter}, exclude-newer {cutoff}, requirements {requirements}")
     try:
         shutil.rmtree(env_dir, ignore_errors=True)
-        build.freeze = _install(interpreter, env_dir, requirements, cutoff, find_links, log)
+        build.freeze = [_public(line) for line in _install(interpreter, env_dir, requirements, cutoff, find_links, log)]
         return record_build(build, log)
     finally:
         shutil.rmtree(env_dir, ignore_errors=True)
+
+
+def _public(text: str) -> str:
+    """A requirement or ``pip freeze`` line without this machine's paths (a local wheel: its file name)."""
+    if "://" in text or text.startswith(("/", "~")) or text.endswith((".whl", ".tar.gz")):
+        return PurePath(text.split("://", 1)[-1]).name
+    return text
 
 
 def _recorded_package(folder: Path) -> str | None:

@@ -18,7 +18,8 @@ OPS_FILE = Path(ops.__file__)
 def test_numpy_rng_state_keeps_its_numbers():
     state = np.random.RandomState(7).get_state()  # ('MT19937', uint32[624], pos, has_gauss, cached)
     plain = to_plain({"rng": state, "n": np.int64(3), "fn": torch.add, "tags": {"b", "a"}, 1: (1.5, None)})
-    assert plain["rng"][0] == "MT19937" and torch.equal(plain["rng"][1], torch.as_tensor(state[1]))
+    assert plain["rng"][0] == "MT19937" and plain["rng"][1].dtype == torch.int64  # uint32 widened, see below
+    assert plain["rng"][1].tolist() == state[1].tolist()
     assert plain["rng"][2:] == [int(state[2]), int(state[3]), float(state[4])]
     assert plain["n"] == 3 and type(plain["n"]) is int
     assert plain["fn"] == "torch.add" and plain["tags"] == ["a", "b"] and plain[1] == [1.5, None]
@@ -26,6 +27,32 @@ def test_numpy_rng_state_keeps_its_numbers():
     torch.save(plain, buffer)
     buffer.seek(0)
     assert torch.load(buffer, weights_only=True)["fn"] == "torch.add"
+
+
+def test_unsigned_arrays_are_widened_so_that_torch_before_2_3_reads_them():
+    """torch < 2.3 has no uint16/32/64 tensor: a uint32 one pickles ``torch.uint32`` and ``_rebuild_tensor_v3``."""
+    top = np.iinfo(np.uint64).max
+    plain = to_plain(
+        {
+            "u16": np.array([0, 65535], dtype=np.uint16),
+            "u32": np.array([[0, 4294967295]], dtype=np.uint32),
+            "u64": np.array([[0, top]], dtype=np.uint64),
+            "u8": np.array([255], dtype=np.uint8),
+        }
+    )
+    assert (plain["u16"].dtype, plain["u16"].tolist()) == (torch.int32, [0, 65535])
+    assert (plain["u32"].dtype, plain["u32"].tolist()) == (torch.int64, [[0, 4294967295]])
+    assert plain["u64"] == [[0, top]] and type(plain["u64"][0][1]) is int
+    assert (plain["u8"].dtype, plain["u8"].tolist()) == (torch.uint8, [255])  # torch has always had uint8
+    buffer = io.BytesIO()
+    torch.save(plain, buffer)
+    assert b"uint32" not in buffer.getvalue() and b"_rebuild_tensor_v3" not in buffer.getvalue()
+
+
+def test_devices_and_dtypes_become_their_names():
+    """torch 2.0's weights_only table has no ``torch.device`` and no ``torch.bool`` / ``torch.uint8`` objects."""
+    plain = to_plain({"device": torch.device("cpu"), "dtypes": [torch.float32, torch.bool, torch.uint8]})
+    assert plain == {"device": "cpu", "dtypes": ["torch.float32", "torch.bool", "torch.uint8"]}
 
 
 def test_to_plain_keeps_tensors_by_identity_and_names_non_string_keys():

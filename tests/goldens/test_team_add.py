@@ -241,3 +241,22 @@ def test_real_team_add_end_to_end(tmp_path, request):
         "1.0.0/end_of_fit.ckpt": f"sha256:{end_of_fit}",
         "1.0.0/mid_epoch.ckpt": f"sha256:{hashlib.sha256(mid_epoch).hexdigest()}",
     }
+
+
+@pytest.mark.parametrize(
+    "given, recorded",
+    [
+        (
+            "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+        ),
+        ("file:///opt/wheels/torch-2.13.0+cpu.whl", "torch-2.13.0+cpu.whl"),
+        ("setuptools<82", "setuptools<82"),
+        ("teamnet==1.0.0", "teamnet==1.0.0"),
+    ],
+)
+def test_meta_names_a_local_wheel_by_its_file_name_not_this_machines_folder(given, recorded):
+    """meta.json is committed: a ``--with`` wheel path or a ``pip freeze`` file URL keeps only the file name."""
+    from pytest_ckpt_compat.goldens.team_adding import _public
+
+    assert _public(given) == recorded

@@ -130,6 +130,24 @@ def test_a_save_format_change_without_a_unit_fails_drift(pytester, team_goldens)
     )
 
 
+def test_the_round_trip_resumes_what_the_installed_release_saves_now(pytester, team_goldens):
+    result = _run(pytester, team_goldens, "-k", "round_trip")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"PASSED ckpt-compat/check::test_round_trip[{SUITE}-{VERSION}-mid_epoch]"])
+
+
+def test_a_release_that_saves_what_weights_only_refuses_fails_the_round_trip(pytester, team_goldens):
+    result = _run(pytester, team_goldens, "-k", "round_trip and end_of_fit", spec="tests.plugin.team_variants:PICKLING")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*round trip: a end_of_fit checkpoint saved now by {SUITE} {VERSION} does not come back exactly:*",
+            "*weights_only: *does not load with weights_only=True: UnpicklingError: the file pickles "
+            "torch.nn.modules.loss.MSELoss; list it in the recipe's safe_globals*",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
