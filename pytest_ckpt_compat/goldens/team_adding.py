@@ -89,7 +89,12 @@ def add_team_release(
 
 
 def _public(text: str) -> str:
-    """A requirement or ``pip freeze`` line without this machine's paths (a local wheel: its file name)."""
+    """A requirement or ``pip freeze`` line without this machine's paths (a local wheel: its file name).
+
+    ``torch @ file:///opt/wheels/torch-....whl`` becomes ``torch @ torch-....whl``."""
+    name, at, where = text.rpartition(" @ ")
+    if at:
+        return f"{name} @ {_public(where)}"
     if "://" in text or text.startswith(("/", "~")) or text.endswith((".whl", ".tar.gz")):
         return PurePath(text.split("://", 1)[-1]).name
     return text
@@ -177,4 +182,4 @@ def _install(
     if find_links is not None:
         cmd += ["--find-links", Path(find_links).resolve()]
     _run(cmd + requirements, log, what=f"installing {' '.join(requirements)}")
-    return _run(uv + ["pip", "freeze", "--python", env_python], log, what="uv pip freeze").split()
+    return _run(uv + ["pip", "freeze", "--python", env_python], log, what="uv pip freeze").splitlines()

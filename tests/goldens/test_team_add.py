@@ -251,6 +251,7 @@ def test_real_team_add_end_to_end(tmp_path, request):
             "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
         ),
         ("file:///opt/wheels/torch-2.13.0+cpu.whl", "torch-2.13.0+cpu.whl"),
+        ("torch @ file:///opt/wheels/torch-2.13.0+cpu.whl", "torch @ torch-2.13.0+cpu.whl"),
         ("setuptools<82", "setuptools<82"),
         ("teamnet==1.0.0", "teamnet==1.0.0"),
     ],
