@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goldens", type=Path, default=HERE / "goldens")
     parser.add_argument("--work", type=Path, default=None, help="where reports go (default: a temporary folder)")
     args = parser.parse_args(argv)
-    work = args.work or Path(tempfile.mkdtemp(prefix="ckpt-compat-chemprop-"))
+    work = (args.work or Path(tempfile.mkdtemp(prefix="ckpt-compat-chemprop-"))).resolve()  # the runs' cwd
     work.mkdir(parents=True, exist_ok=True)
     without, without_s = run_matrix("WITHOUT_CATALOGUE", args.goldens.resolve(), work)
     with_catalogue, with_s = run_matrix("RECIPE", args.goldens.resolve(), work, "--ckpt-compat-check")
