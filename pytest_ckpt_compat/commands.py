@@ -160,23 +160,23 @@ def _upgrade_file(path: Path, file: Path, options: UpgradeOptions, writing) -> F
 
 def _upgrade_object_file(path: Path, file: Path, options: UpgradeOptions, writing) -> FileUpgrade | None:
     """A whole pickled object (``torch.save(model)``): the catalogues' redirects written into its pickle
-    (``files.renaming``). ``None`` when no redirect names any of its classes: the caller loads it as
-    any other file (and names why it cannot: ``UnsafeCheckpoint``, ``MissingGlobal``, ...)."""
+    (``files.renaming``). ``None`` when no redirect (nor a name a catalogue vouches for) names any of its
+    classes: the caller loads it as any other file (and names why it cannot: ``UnsafeCheckpoint``, ...)."""
     from .files.redirecting import for_load
     from .files.renaming import redirect_object_file
 
     table = for_load().redirects
     hooks = [(c.name, m.object_state) for c in all_catalogues() for m in c.migrations if m.object_state is not None]
 
-    def rewrite(dest: Path | None) -> tuple[dict[str, str], dict]:
+    def rewrite(dest: Path | None) -> tuple[dict[str, str], dict | None]:
         return redirect_object_file(file, dest, table, trust=options.trust, state_hooks=hooks)
 
     used, state = rewrite(None)
-    if not used:
+    if state is None:
         return None
     result = UpgradeResult(checkpoint={}, version_before=None, version_after=None)
-    if options.dry_run:
-        return FileUpgrade(path, result, dry_run=True, redirected=used, object_state=state)
+    if options.dry_run or not used:  # not used: a catalogue knows its classes and none moved
+        return FileUpgrade(path, result, dry_run=options.dry_run, redirected=used, object_state=state)
     if options.in_place:
         if not options.break_hardlinks and os.stat(file).st_nlink > 1:
             raise HardLinked(

@@ -257,6 +257,9 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 def _print_object_file(done: commands.FileUpgrade) -> None:
     """A whole pickled object: the class names rewritten (its content is not a checkpoint dict)."""
     used = done.redirected or {}
+    if not used:
+        echo(f"{shown(done.path)}: a whole pickled object, no class name to redirect: nothing to do")
+        return
     head = f"{shown(done.path)}: a whole pickled object, {len(used)} class name(s) redirected"
     if done.written_to is not None:
         head += f", written to {shown(done.written_to)}"

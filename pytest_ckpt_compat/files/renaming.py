@@ -68,7 +68,8 @@ def is_object_file(path: str | os.PathLike) -> bool:
 
 
 def rename_globals(data: bytes, redirects: Redirects, where: str = "the pickle") -> tuple[bytes, dict[str, str]]:
-    """``data`` with every ``GLOBAL`` that ``redirects`` names rewritten, and the names used (old → new)."""
+    """``data`` with every ``GLOBAL`` that ``redirects`` names rewritten, and the names it matched (old → new;
+    a name a catalogue vouches for maps to itself and is kept as it was)."""
     out = bytearray()
     used: dict[str, str] = {}
     ops = list(pickletools.genops(data))
@@ -87,7 +88,7 @@ def rename_globals(data: bytes, redirects: Redirects, where: str = "the pickle")
                 out += b"c" + f"{new[0]}\n{new[1]}\n".encode()
                 continue
         out += data[pos:end]
-    return bytes(out), {old: new for old, new in used.items() if old != new}
+    return bytes(out), used
 
 
 def check_importable(path: str | os.PathLike, names: list[str]) -> None:
@@ -215,10 +216,12 @@ def redirect_object_file(
     *,
     trust: bool = False,
     state_hooks: Sequence[tuple[str, Callable[[str, bytes], dict]]] = (),
-) -> tuple[dict[str, str], dict]:
+) -> tuple[dict[str, str], dict | None]:
     """Write ``source`` to ``dest`` with its pickled names redirected: the redirects used (old → new)
-    and the root attributes set by the ``state_hooks`` (``(catalogue, hook)``) of the catalogues whose
-    redirects the file used.
+    and the attributes set by the ``state_hooks`` (``(catalogue, hook)``) of the catalogues whose
+    redirects the file used (``{class: {attribute: value}}``). Nothing to redirect: ``({}, {})`` when
+    a catalogue vouches for one of its names (a file the new release wrote), ``({}, None)`` when none
+    knows any.
 
     ``dest=None``: a dry run, nothing is written. ``dest`` may be ``source`` (an in-place upgrade the
     caller asked for): the new file replaces it atomically. The tensor records are copied byte for
@@ -232,9 +235,10 @@ def redirect_object_file(
             if info is None:
                 raise ObjectPickleUnsupported(f"{where} has no {_PICKLE} record: not a torch.save archive")
             data = archive.read(info)
-            new, used = rename_globals(data, redirects, where)
+            new, matched = rename_globals(data, redirects, where)
+            used = {old: new_name for old, new_name in matched.items() if old != new_name}
             if not used:
-                return used, {}
+                return used, {} if matched else None  # None: no catalogue knows any of its classes
             catalogues = {_catalogue_of(redirects, old) for old in used}
             state: dict[str, dict] = {}
             for catalogue, hook in state_hooks:

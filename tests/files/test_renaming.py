@@ -160,6 +160,19 @@ def test_in_place_keeps_the_original_and_dry_run_writes_nothing(old_file, moved,
     assert type(torch.load(path, weights_only=False).encoders[0]).__module__ == "objlib.encoding"
 
 
+def test_a_file_whose_names_a_catalogue_vouches_for_and_none_moved_is_left_alone(lib, tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    _save(lib, path)
+    _catalogue(tmp_path, 'REDIRECTS = {"objlib.*": "objlib.*"}\n')
+    try:
+        before = _sha(path)
+        assert main(["upgrade", str(path), "--in-place"]) == 0
+        assert "no class name to redirect: nothing to do" in capsys.readouterr().out
+        assert _sha(path) == before and not path.with_name("model.pt.bak").exists()
+    finally:
+        unregister_catalogue("objlib")
+
+
 def test_without_a_redirect_the_file_is_refused_by_name(old_file, tmp_path, capsys):
     out = tmp_path / "upgraded.pt"
     assert main(["upgrade", str(old_file[0]), "-o", str(out)]) == 6

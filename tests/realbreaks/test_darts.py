@@ -7,7 +7,8 @@ whole model, pickled) with its Lightning ``model.pt.ckpt``, and the run folder's
 files pickle the encoders darts 0.23 moved. darts is not installed in the test environment, so these
 tests prove the upgrade on the bytes: without the team catalogue the files are refused by name; with
 it the moved names and the attributes 0.23 reads are written in, the tensors are copied bit for bit
-and the committed files are never touched. Loading and resuming under darts 0.23 with exact state is
+and the committed files are never touched; the files darts 0.23.0 wrote (``data-0.23/``, after the
+move) are left alone. Loading and resuming under darts 0.23 with exact state is
 ``build.py`` (opt in with ``-m slow``).
 """
 
@@ -30,6 +31,7 @@ from pytest_ckpt_compat.core.catalogue import register_catalogue, unregister_cat
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "realbreaks" / "darts"
 DATA = FOLDER / "data"
+AFTER = FOLDER / "data-0.23"
 WHOLE = ["model.pt", "darts022/_model.pth.tar"]
 LIGHTNING = ["model.pt.ckpt", "darts022/checkpoints/last-epoch=1.ckpt"]
 ENC, NEW = "darts.utils.data", "darts.dataprocessing.encoders"
@@ -77,9 +79,9 @@ def test_the_files_are_what_darts_0_22_wrote():
         assert set(MOVED) <= set(torch.serialization.get_unsafe_globals_in_checkpoint(DATA / name))
     for name in LIGHTNING:  # darts' Lightning checkpoints pickle no darts class: 0.23 reads them as they are
         assert not [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(DATA / name) if "darts" in g]
-    for name in [*WHOLE, *LIGHTNING, "meta.json"]:
-        raw = (DATA / name).read_bytes()
-        assert not [p for p in (b"/work/", b"/root/", b"/home/") if p in raw], name
+    for path in [*DATA.rglob("*"), *AFTER.rglob("*")]:
+        raw = path.read_bytes() if path.is_file() else b""
+        assert not [p for p in (b"/work/", b"/root/", b"/home/") if p in raw], path
 
 
 def test_without_the_catalogue_the_whole_model_files_are_refused_by_name(copy, capsys):
@@ -104,6 +106,7 @@ def test_dry_run_shows_the_redirects_and_the_attributes_and_writes_nothing(copy,
 
 def test_the_catalogue_rewrites_the_names_sets_the_attributes_and_copies_the_tensors(copy, darts_catalogue):
     assert main(["upgrade", "--in-place", "--no-backup", *(str(copy / n) for n in WHOLE)]) == 0
+    upgraded = _sha(copy / "model.pt")
     for name in WHOLE:
         names = set(torch.serialization.get_unsafe_globals_in_checkpoint(copy / name))
         assert set(MOVED.values()) <= names and not set(MOVED) & names, name
@@ -118,7 +121,27 @@ def test_the_catalogue_rewrites_the_names_sets_the_attributes_and_copies_the_ten
         assert strings.count("_module_name") == 1
     for name in LIGHTNING:  # left alone: copied as they were
         assert _sha(copy / name) == _sha(DATA / name)
-    assert main(["upgrade", "--in-place", str(copy / "model.pt")]) == 6  # upgraded: no old name left to redirect
+    assert main(["upgrade", "--in-place", str(copy / "model.pt")]) == 0  # upgraded: nothing left to redirect
+    assert _sha(copy / "model.pt") == upgraded
+
+
+def test_the_files_darts_0_23_wrote_are_left_alone(tmp_path, darts_catalogue, capsys):
+    shutil.copytree(AFTER, tmp_path / "after")
+    meta = json.loads((AFTER / "meta.json").read_text())
+    assert meta["versions"]["u8darts"] == "0.23.0"
+    # the same seed and data under 0.23: the same weights as 0.22 trained
+    assert meta["truth"]["weights_sha256"] == json.loads((DATA / "meta.json").read_text())["truth"]["weights_sha256"]
+    files = [tmp_path / "after" / n for n in ("model.pt", "darts023/_model.pth.tar")]
+    for path in files:
+        names = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        assert f"{NEW}.encoders.SequentialEncoder" in names and not [
+            n for n in names if n.startswith((f"{ENC}.encoders.", f"{ENC}.encoder_base."))
+        ]
+    before = [_sha(p) for p in files]
+    assert main(["upgrade", "--in-place", *(str(p) for p in files)]) == 0
+    assert capsys.readouterr().out.count("no class name to redirect: nothing to do") == 2
+    assert [_sha(p) for p in files] == before
+    assert not list((tmp_path / "after").rglob("*.bak"))
 
 
 @pytest.mark.slow

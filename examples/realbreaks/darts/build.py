@@ -2,17 +2,18 @@
 
 1. ``uv venv`` with a pyenv Python 3.10 and ``u8darts[torch]==0.22.0``, resolved as of the day
    before 0.23.0 (``--exclude-newer 2022-12-20``; torch 2.0.0 and its own dependencies as of
-   2023-03-20, the oldest torch wheels uv's cache here had): run ``save_v0_22.py``, which trains a
+   2023-03-20, the oldest torch wheels uv's cache here had): run ``save.py``, which trains a
    tiny BlockRNNModel with encoders and writes ``model.pt``, ``model.pt.ckpt``, the run folder
    (``darts022/_model.pth.tar``, ``darts022/checkpoints/last-epoch=1.ckpt``) and ``meta.json``;
 2. a copy of those files upgraded by ``upgrade.py`` with this package (this interpreter's environment);
 3. a second venv with ``u8darts[torch]==0.23.0`` (as of 2023-01-10) and no trace of this package:
-   ``resume_v0_23.py`` shows 0.23 alone fails on the saved files and loads and resumes the upgraded ones.
+   ``resume_v0_23.py`` shows 0.23 alone fails on the saved files and loads and resumes the upgraded ones;
+   ``save.py`` there writes the same files after the move (``data-0.23/``), which the catalogue leaves alone.
 
 Usage: ``python examples/realbreaks/darts/build.py [--out DIR] [--envs DIR]``. The files are written
 in ``ENVS/files`` (darts' ModelCheckpoint keeps that folder's real path in them) and copied to
-``--out``. Prints the check's JSON and the time of each step; exits non-zero when a step or an
-expectation fails. Needs ``uv`` and a pyenv Python 3.10.
+``--out`` (and ``data-0.23`` beside it). Prints the check's JSON and the time of each step; exits
+non-zero when a step or an expectation fails. Needs ``uv`` and a pyenv Python 3.10.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     old = _env(args.envs, "darts022", python, uv)
     timings["env_0.22_s"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
-    _run([str(old), str(HERE / "save_v0_22.py"), "data"], cwd=work)
+    _run([str(old), str(HERE / "save.py"), "data"], cwd=work)
     timings["save_0.22_s"] = round(time.perf_counter() - start, 1)
     if args.out.resolve() != (work / "data").resolve():
         shutil.rmtree(args.out, ignore_errors=True)
@@ -94,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     done = subprocess.run([str(new), str(HERE / "resume_v0_23.py"), "data", "upgraded"], cwd=work)
     timings["check_0.23_s"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    _run([str(new), str(HERE / "save.py"), "data-0.23", "darts023"], cwd=work)
+    timings["save_0.23_s"] = round(time.perf_counter() - start, 1)
+    after = args.out.parent / "data-0.23"
+    if after.resolve() != (work / "data-0.23").resolve():
+        shutil.rmtree(after, ignore_errors=True)
+        shutil.copytree(work / "data-0.23", after)
     print(json.dumps(timings))
     return done.returncode
 

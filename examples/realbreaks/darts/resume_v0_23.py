@@ -23,7 +23,7 @@ import torch
 from darts.models import BlockRNNModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from save_v0_22 import NAME, digest, series  # noqa: E402
+from save import NAME, digest, series  # noqa: E402
 
 
 class Snapshot(pl.Callback):

@@ -1,4 +1,4 @@
-"""Run under darts 0.22.x (its own environment, see build.py): train a tiny model with encoders and save it.
+"""Run under darts 0.22.x or 0.23.x (its own environment, see build.py): train a tiny model with encoders, save it.
 
 darts writes two kinds of file: ``model.save(PATH)`` is ``torch.save`` of the whole
 ``TorchForecastingModel`` (``PATH``, with the Lightning checkpoint ``PATH.ckpt`` beside it), and
@@ -6,8 +6,9 @@ darts writes two kinds of file: ``model.save(PATH)`` is ``torch.save`` of the wh
 ``_model.pth.tar``, the whole model pickled at the start of training. The whole-model pickles hold
 the model's encoders, classes of ``darts.utils.data.encoders`` which darts 0.23 moved to
 ``darts.dataprocessing.encoders`` (darts#1443): the real break this folder reproduces.
+Under 0.23 it writes the same files after the move (what the team catalogue must leave alone).
 Writes the files and ``meta.json`` (versions and the truth: weights digest, counters, a forecast).
-Usage: ``python save_v0_22.py OUT_DIR`` (run it with OUT_DIR's parent as the working directory).
+Usage: ``python save.py OUT_DIR [MODEL_NAME]`` (run it with OUT_DIR's parent as the working directory).
 """
 
 import hashlib
@@ -51,7 +52,7 @@ def truth(model: BlockRNNModel, train: TimeSeries) -> dict:
     }
 
 
-def main(out: Path) -> None:
+def main(out: Path, name: str = NAME) -> None:
     torch.manual_seed(0)
     train = series()
     model = BlockRNNModel(
@@ -63,7 +64,7 @@ def main(out: Path) -> None:
         n_epochs=2,
         random_state=0,
         add_encoders={"cyclic": {"past": ["month"]}, "position": {"past": ["relative"]}},
-        model_name=NAME,
+        model_name=name,
         work_dir=str(out),
         save_checkpoints=True,
         force_reset=True,
@@ -72,10 +73,10 @@ def main(out: Path) -> None:
     model.fit(train)
     model.save(str(out / "model.pt"))
     versions = {n: metadata.version(n) for n in ("u8darts", "pytorch-lightning", "torch", "pandas", "numpy")}
-    meta = {"versions": versions, "python": sys.version.split()[0], "model_name": NAME, "truth": truth(model, train)}
+    meta = {"versions": versions, "python": sys.version.split()[0], "model_name": name, "truth": truth(model, train)}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(json.dumps(meta))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), *sys.argv[2:3])
