@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..core.errors import MissingGlobal, ObjectPickleUnsupported
+from ..core.errors import CheckpointCompatError, CorruptCheckpoint, MissingGlobal, ObjectPickleUnsupported
 from ..core.redirects import Redirects
 from .names import shown
 from .writing.atomic import atomic_output, open_regular
@@ -56,8 +56,8 @@ def is_object_file(path: str | os.PathLike) -> bool:
                     return False
                 with archive.open(info) as record:
                     head = record.read(64)
-        except (zipfile.BadZipFile, OSError, EOFError):
-            return False  # the loader names what is wrong with it
+        except Exception:  # a damaged archive or record: the loader names what is wrong with it
+            return False
     try:
         for opcode, _, _ in pickletools.genops(head):
             if opcode.name not in ("PROTO", "FRAME"):
@@ -69,17 +69,26 @@ def is_object_file(path: str | os.PathLike) -> bool:
 
 def rename_globals(data: bytes, redirects: Redirects, where: str = "the pickle") -> tuple[bytes, dict[str, str]]:
     """``data`` with every ``GLOBAL`` that ``redirects`` names rewritten, and the names it matched (old → new;
-    a name a catalogue vouches for maps to itself and is kept as it was)."""
+    a name a catalogue vouches for maps to itself and is kept as it was).
+
+    A protocol 4+ pickle names its classes with ``STACK_GLOBAL`` (strings the memo may share, in
+    frames of fixed length): it is returned as it is when no redirect moves one of its names, and
+    refused by name (``ObjectPickleUnsupported``) when one would.
+    """
     out = bytearray()
     used: dict[str, str] = {}
     ops = list(pickletools.genops(data))
+    if ops and ops[0][0].name == "PROTO" and isinstance(ops[0][1], int) and ops[0][1] >= 4:
+        matched = {old: new for old, new in _stack_globals(ops, redirects)}
+        moved = sorted(old for old, new in matched.items() if old != new)
+        if moved:
+            raise ObjectPickleUnsupported(
+                f"{where} is a protocol {ops[0][1]} pickle: its class names ({', '.join(moved[:5])}) are strings "
+                "that the memo may share, so they cannot be renamed one by one"
+            )
+        return data, matched
     for index, (opcode, arg, pos) in enumerate(ops):
         end = ops[index + 1][2] if index + 1 < len(ops) else len(data)
-        if opcode.name == "PROTO" and isinstance(arg, int) and arg >= 4:
-            raise ObjectPickleUnsupported(
-                f"{where} is a protocol {arg} pickle: its class names are strings that the memo may share, "
-                "so they cannot be renamed one by one"
-            )
         if opcode.name == "GLOBAL" and isinstance(arg, str):
             module, _, name = arg.partition(" ")
             new = redirects.resolve(module, name)
@@ -89,6 +98,35 @@ def rename_globals(data: bytes, redirects: Redirects, where: str = "the pickle")
                 continue
         out += data[pos:end]
     return bytes(out), used
+
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"}
+
+
+def _stack_globals(ops: list, redirects: Redirects) -> list[tuple[str, str]]:
+    """``(old, new)`` for each ``STACK_GLOBAL`` a redirect names: its two strings, pushed or fetched from the memo."""
+    memo: dict = {}
+    strings: list = []  # what the last opcodes pushed: a string, or None for anything else
+    found = []
+    for opcode, arg, _ in ops:
+        name = opcode.name
+        if name in _STRING_OPS:
+            strings.append(arg)
+        elif name == "MEMOIZE":
+            memo[len(memo)] = strings[-1] if strings else None
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[arg] = strings[-1] if strings else None
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            strings.append(memo.get(arg))
+        elif name == "STACK_GLOBAL":
+            module, qualname = (strings[-2], strings[-1]) if len(strings) > 1 else (None, None)
+            new = redirects.resolve(module, qualname) if module and qualname else None
+            if new is not None:
+                found.append((f"{module}.{qualname}", f"{new[0]}.{new[1]}"))
+            strings.append(None)
+        elif name != "FRAME":
+            strings.append(None)
+    return found
 
 
 def check_importable(path: str | os.PathLike, names: list[str]) -> None:
@@ -234,8 +272,13 @@ def redirect_object_file(
             info = _pickle_record(archive)
             if info is None:
                 raise ObjectPickleUnsupported(f"{where} has no {_PICKLE} record: not a torch.save archive")
-            data = archive.read(info)
-            new, matched = rename_globals(data, redirects, where)
+            try:
+                data = archive.read(info)
+                new, matched = rename_globals(data, redirects, where)
+            except CheckpointCompatError:
+                raise
+            except Exception as exc:  # a truncated or damaged pickle: named, as the loader would
+                raise CorruptCheckpoint(f"{where}: its pickle cannot be read ({type(exc).__name__}: {exc})") from exc
             used = {old: new_name for old, new_name in matched.items() if old != new_name}
             if not used:
                 return used, {} if matched else None  # None: no catalogue knows any of its classes

@@ -217,3 +217,15 @@ def test_set_object_state_refuses_a_value_that_is_not_a_literal():
     new, applied = set_object_state(data, {"torch.nn.modules.linear.Linear": {"x": 7}})
     assert applied == {"torch.nn.modules.linear.Linear": {"x": 7}}
     assert pickle.loads(new).x == 7
+
+
+def test_a_truncated_object_pickle_is_a_named_corrupt_file(old_file, moved, tmp_path, capsys):
+    import zipfile
+
+    path = tmp_path / "cut.pt"
+    with zipfile.ZipFile(old_file[0]) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info.filename, data[: len(data) // 2] if info.filename.endswith("data.pkl") else data)
+    assert main(["upgrade", str(path), "-o", str(tmp_path / "out.pt")]) == 5
+    assert "CorruptCheckpoint" in capsys.readouterr().err
