@@ -10,9 +10,10 @@ redirect names is replaced by its new name, every other byte of the pickle and e
 record is kept. Nothing is unpickled and no pickled code runs, so no trust is needed to rewrite;
 the new release then loads the file as if it had written it. With ``trust=True`` every name the
 file will need is also imported here first, so a name that still cannot be found is
-``MissingGlobal`` before anything is written. Pickles of protocol 4 or more (``STACK_GLOBAL``:
-names pushed as strings, possibly shared through the memo) and torch's legacy non-zip format are
-refused by name (``ObjectPickleUnsupported``), never half rewritten.
+``MissingGlobal`` before anything is written. A pickle of protocol 4 or more (``STACK_GLOBAL``:
+names pushed as strings, possibly shared through the memo) that a redirect would change is refused
+by name (``ObjectPickleUnsupported``), never half rewritten; torch's legacy non-zip format is not
+read here (the loader takes it, as any other file).
 """
 
 from __future__ import annotations
