@@ -121,5 +121,6 @@ def test_end_of_fit_truth_is_two_full_epochs():
 
 
 def test_golden_folder_stays_small():
+    """The repository and sdist carry golden/: with the newer scenarios in every release it is about 33 MB."""
     total = sum(p.stat().st_size for p in GOLDEN.rglob("*") if p.is_file())
-    assert total < 25 * 1024 * 1024
+    assert total < 40 * 1024 * 1024
