@@ -240,7 +240,7 @@ def check_resume(
         from ..files.loading import load_checkpoint
 
         upgraded, path = load_checkpoint(plain, trust=golden.name in ws.trusted), plain
-        applied = _lightning_migrations_applied(pl, path, trust=golden.name in ws.trusted)
+        applied = _lightning_migrations_applied(pl, upgraded)
         if applied:
             raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
     if integration is not None:
@@ -297,14 +297,15 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
-def _lightning_migrations_applied(pl, path: Path, *, trust: bool = False) -> dict:
-    """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
-    from ..files.loading import load_checkpoint
+def _lightning_migrations_applied(pl, checkpoint: dict) -> dict:
+    """Lightning's own ``migrate_checkpoint`` on a deep copy of the loaded file: what it would apply
+    (a copy, not a second read of the file: the same bytes, without a second opcode scan)."""
+    import copy
 
     utils = importlib.import_module(pl.__name__ + ".utilities.migration.utils")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return utils.migrate_checkpoint(load_checkpoint(path, trust=trust))[1]
+        return utils.migrate_checkpoint(copy.deepcopy(checkpoint))[1]
 
 
 # ------------------------------------------------------------------------------------ refusals
