@@ -274,18 +274,22 @@ def check_resume(
 def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     """The upgraded file, written as a user gets it, resumes under plain Lightning with the same state.
 
-    Written by ``upgrade`` + ``save_checkpoint`` (what ``ckpt-compat upgrade -o`` runs). When the
-    upgrade reports callback states it could not key (0.10/1.0 files record no monitor), the
-    recipe's callbacks are stated, as the report tells a user to (``--callback``/``callbacks=``).
+    Written by ``upgrade`` + ``save_checkpoint`` (what ``ckpt-compat upgrade -o`` runs): the
+    workspace's upgraded file, written so once per golden and read back here. When the upgrade
+    reports callback states it could not key (0.10/1.0 files record no monitor), the recipe's
+    callbacks are stated, as the report tells a user to (``--callback``/``callbacks=``), and that
+    file is written here.
     """
     __tracebackhide__ = True
     from ..core.callback_keys import unresolved
     from ..core.engine import upgrade
     from ..files.writing import save_checkpoint
 
-    checkpoint, stated = ws.load(golden), None
-    if unresolved(ws.upgraded(golden)[0]):
-        stated = ws.view.make_callbacks(golden.scenario, str(tmp_path))
+    if not unresolved(ws.upgraded(golden)[0]):  # nothing to state: the workspace wrote that very file already
+        check_resume(ws, golden, tmp_path, plain=ws.upgraded(golden)[1])
+        return
+    checkpoint = ws.load(golden)
+    stated = ws.view.make_callbacks(golden.scenario, str(tmp_path))
     upgrade(checkpoint, callbacks=stated)
     if unresolved(checkpoint):
         raise CheckFailed(
