@@ -119,7 +119,7 @@ def check_load(ws: Workspace, golden: Golden) -> None:
 
     view, truth = ws.view, golden.truth
     m = Mismatches(f"{golden.id} load_from_checkpoint")
-    ws.load(golden)  # learns whether the golden needs trust
+    original = ws.load(golden)  # also learns whether the golden needs trust
     trust = golden.name in ws.trusted
     path = ws.trusted_file(golden) if trust else ws.fetch(golden)
     upgraded = ws.upgraded(golden)[0] if view.team else None
@@ -129,8 +129,8 @@ def check_load(ws: Workspace, golden: Golden) -> None:
         m.eq("hparams", view.jsonable(dict(model.hparams)), view.jsonable(view.hparams(golden, upgraded)))
     else:
         m.eq("hparams", view.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
-    saved = (upgraded if upgraded is not None else ws.load(golden)).get("state_dict", {})
-    _check_weights_truth(m, view, model, ws.load(golden).get("state_dict", {}), truth)
+    saved = (upgraded if upgraded is not None else original).get("state_dict", {})
+    _check_weights_truth(m, view, model, original.get("state_dict", {}), truth)
     live = model.state_dict()
     if list(live) != list(saved):
         m.add(f"state_dict keys differ: loaded {sorted(set(live) ^ set(saved))} are not in both the model and the file")
