@@ -15,7 +15,9 @@ do not. Two parts:
    * (c) every check of ``checks.CHECKS`` (six) on the golden in one fresh workspace (what the matrix
      spends per golden).
 
-   Printed: ``b/a`` and ``c/a``. Target: ``c/a`` <= 1.5.
+   Printed: ``b/a`` and ``c/a``. Target: ``c/a`` <= 1.5. All three run with torch on one thread, as
+   the matrix's processes do (``plugin.py``): on a shared 2-core machine two intra-op threads made
+   a and c alike several times slower and their ratio a measure of the load.
 2. **Speedup** (subprocesses): ``python -m pytest --ckpt-compat pytest_ckpt_compat/_matrix.py -q
    -p no:cacheprovider`` serially, then with ``-n 2``, both on a cache warmed beforehand. ``--subset K``
    selects K goldens spread over the registry with ``-k`` (their golden cells only); ``--full`` runs the
@@ -152,8 +154,11 @@ def our_checks(store, golden, tmp: Path, which: tuple) -> dict:
 def per_golden(args, store, out: list) -> None:
     import logging
 
+    import torch
+
     from pytest_ckpt_compat.matrix import checks, harness, workspace
 
+    torch.set_num_threads(1)  # as in every matrix process (plugin.py): the bare resume runs with it too
     workspace.load_recipe(str(workspace.recipe_path(store)))  # imports Lightning, which sets its loggers' level
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -165,6 +170,7 @@ def per_golden(args, store, out: list) -> None:
     )
     _print(out, "   b = our `resume` check alone (fresh workspace: fetch verify + upgrade + write + resume + compare)")
     _print(out, f"   c = all {len(checks.CHECKS)} checks of the golden (fresh workspace)           target: c/a <= 1.5")
+    _print(out, f"   a, b and c with torch on {torch.get_num_threads()} thread(s), as the matrix's processes run")
     _print(
         out,
         f"{'golden':24} {'a bare':>8} {'b resume':>9} {f'c all {len(checks.CHECKS)}':>8} {'b/a':>6} {'c/a':>6}  load",

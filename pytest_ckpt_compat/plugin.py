@@ -139,13 +139,19 @@ def pytest_configure(config: pytest.Config) -> None:
     except (GoldenError, CatalogueError, ValueError) as exc:
         raise pytest.UsageError(f"--ckpt-compat: {exc}") from None
     config.stash[_STATE] = state
-    if hasattr(config, "workerinput"):  # xdist worker: N workers on N cores must not each spawn N threads
-        import torch
-
-        torch.set_num_threads(1)
+    if hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no":  # not xdist's controller
+        _one_torch_thread()
     config.pluginmanager.register(_Reports(state), "ckpt-compat-reports")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "ckpt-compat-xdist")
+
+
+def _one_torch_thread() -> None:
+    """The matrix's models are tiny: torch's intra-op threads only wait on each other. One thread in every
+    matrix process (serial, and each xdist worker: N workers on N cores must not each spawn N threads)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _state(config: pytest.Config):

@@ -57,8 +57,13 @@ def lightning_module_name() -> str:
     raise ImportError("neither `lightning` nor `pytorch_lightning` is installed; pass target_version explicitly")
 
 
+@functools.cache
 def installed_lightning_version() -> str:
-    """Version of the installed Lightning, the default upgrade target (read from metadata: no import)."""
+    """Version of the installed Lightning, the default upgrade target (read from metadata: no import).
+
+    Cached: reading the metadata costs milliseconds, and the matrix asks once per cell at collection
+    (8,000+ cells made that about 40 s of CPU per pytest process). The version cannot change under a
+    running process."""
     found = []
     for dist in ("pytorch-lightning", "lightning"):
         try:

@@ -119,7 +119,7 @@ def check_load(ws: Workspace, golden: Golden) -> None:
 
     view, truth = ws.view, golden.truth
     m = Mismatches(f"{golden.id} load_from_checkpoint")
-    ws.load(golden)  # learns whether the golden needs trust
+    original = ws.load(golden)  # also learns whether the golden needs trust
     trust = golden.name in ws.trusted
     path = ws.trusted_file(golden) if trust else ws.fetch(golden)
     upgraded = ws.upgraded(golden)[0] if view.team else None
@@ -129,8 +129,8 @@ def check_load(ws: Workspace, golden: Golden) -> None:
         m.eq("hparams", view.jsonable(dict(model.hparams)), view.jsonable(view.hparams(golden, upgraded)))
     else:
         m.eq("hparams", view.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
-    saved = (upgraded if upgraded is not None else ws.load(golden)).get("state_dict", {})
-    _check_weights_truth(m, view, model, ws.load(golden).get("state_dict", {}), truth)
+    saved = (upgraded if upgraded is not None else original).get("state_dict", {})
+    _check_weights_truth(m, view, model, original.get("state_dict", {}), truth)
     live = model.state_dict()
     if list(live) != list(saved):
         m.add(f"state_dict keys differ: loaded {sorted(set(live) ^ set(saved))} are not in both the model and the file")
@@ -240,7 +240,7 @@ def check_resume(
         from ..files.loading import load_checkpoint
 
         upgraded, path = load_checkpoint(plain, trust=golden.name in ws.trusted), plain
-        applied = _lightning_migrations_applied(pl, path, trust=golden.name in ws.trusted)
+        applied = _lightning_migrations_applied(pl, upgraded)
         if applied:
             raise CheckFailed(f"{golden.id}: Lightning's own migration still changes the upgraded file: {applied}")
     if integration is not None:
@@ -274,18 +274,22 @@ def check_resume(
 def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     """The upgraded file, written as a user gets it, resumes under plain Lightning with the same state.
 
-    Written by ``upgrade`` + ``save_checkpoint`` (what ``ckpt-compat upgrade -o`` runs). When the
-    upgrade reports callback states it could not key (0.10/1.0 files record no monitor), the
-    recipe's callbacks are stated, as the report tells a user to (``--callback``/``callbacks=``).
+    Written by ``upgrade`` + ``save_checkpoint`` (what ``ckpt-compat upgrade -o`` runs): the
+    workspace's upgraded file, written so once per golden and read back here. When the upgrade
+    reports callback states it could not key (0.10/1.0 files record no monitor), the recipe's
+    callbacks are stated, as the report tells a user to (``--callback``/``callbacks=``), and that
+    file is written here.
     """
     __tracebackhide__ = True
     from ..core.callback_keys import unresolved
     from ..core.engine import upgrade
     from ..files.writing import save_checkpoint
 
-    checkpoint, stated = ws.load(golden), None
-    if unresolved(ws.upgraded(golden)[0]):
-        stated = ws.view.make_callbacks(golden.scenario, str(tmp_path))
+    if not unresolved(ws.upgraded(golden)[0]):  # nothing to state: the workspace wrote that very file already
+        check_resume(ws, golden, tmp_path, plain=ws.upgraded(golden)[1])
+        return
+    checkpoint = ws.load(golden)
+    stated = ws.view.make_callbacks(golden.scenario, str(tmp_path))
     upgrade(checkpoint, callbacks=stated)
     if unresolved(checkpoint):
         raise CheckFailed(
@@ -297,14 +301,15 @@ def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     check_resume(ws, golden, tmp_path, plain=dest)
 
 
-def _lightning_migrations_applied(pl, path: Path, *, trust: bool = False) -> dict:
-    """Lightning's own ``migrate_checkpoint`` on a fresh load of ``path``: what it would apply."""
-    from ..files.loading import load_checkpoint
+def _lightning_migrations_applied(pl, checkpoint: dict) -> dict:
+    """Lightning's own ``migrate_checkpoint`` on a deep copy of the loaded file: what it would apply
+    (a copy, not a second read of the file: the same bytes, without a second opcode scan)."""
+    import copy
 
     utils = importlib.import_module(pl.__name__ + ".utilities.migration.utils")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return utils.migrate_checkpoint(load_checkpoint(path, trust=trust))[1]
+        return utils.migrate_checkpoint(copy.deepcopy(checkpoint))[1]
 
 
 # ------------------------------------------------------------------------------------ refusals

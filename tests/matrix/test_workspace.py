@@ -125,3 +125,30 @@ def test_a_golden_whose_safe_load_keeps_redirected_stand_ins_is_loaded_with_trus
     assert (type(loaded["x"][0]), loaded["x"][0].factor, NAME in ws.trusted) == (NewScale, 3.0, True)
     upgraded, path = ws.upgraded(golden)
     assert type(torch.load(path, weights_only=False)["x"][0]) is NewScale
+
+
+def test_a_golden_is_read_once_and_each_load_is_a_private_copy(tmp_path, monkeypatch):
+    """The checks of a golden load it about five times: one read of the file, then deep copies a caller may change."""
+    import torch
+
+    from pytest_ckpt_compat.files import loading
+
+    root = tmp_path / "golden"
+    (root / "2.0.0").mkdir(parents=True)
+    torch.save({"pytorch-lightning_version": "2.0.0", "state_dict": {"w": torch.zeros(2)}}, root / "2.0.0/a.ckpt")
+    digest = hashlib.sha256((root / "2.0.0/a.ckpt").read_bytes()).hexdigest()
+    (root / "registry.txt").write_text(f"2.0.0/a.ckpt sha256:{digest}\n")
+    ws = Workspace(GoldenStore(root, tmp_path / "cache"), tmp_path / "ws")
+    golden = ws.store.goldens[0]
+    reads = []
+    real = loading.load_checkpoint
+    monkeypatch.setattr(loading, "load_checkpoint", lambda *a, **k: reads.append(a) or real(*a, **k))
+
+    first = ws.load(golden)
+    first["state_dict"]["w"].add_(1)
+    first["pytorch-lightning_version"] = "changed"
+    second = ws.load(golden)
+
+    assert len(reads) == 1
+    assert second["pytorch-lightning_version"] == "2.0.0"
+    assert torch.equal(second["state_dict"]["w"], torch.zeros(2))

@@ -120,3 +120,11 @@ def test_works_with_either_package(pytester, golden_subset, tmp_path, blocked, c
         *cache_args,
     )
     result.assert_outcomes(passed=3)
+
+
+def test_matrix_runs_torch_on_one_thread(pytester, golden_subset, cache_args, monkeypatch):
+    """The matrix's tiny models gain nothing from intra-op threads: one in a serial run too, not only in workers."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # torch would start with 3 threads on any machine
+    pytester.makepyfile(test_threads="import torch\n\ndef test_threads():\n    assert torch.get_num_threads() == 1\n")
+    result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "-k", "threads", *cache_args)
+    result.assert_outcomes(passed=1)
