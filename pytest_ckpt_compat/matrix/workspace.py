@@ -95,23 +95,15 @@ class Workspace:
         """The golden upgraded by our catalogue alone, and the file it was written to."""
         if golden.name not in self._upgraded:
             from ..core.engine import upgrade
-            from ..core.errors import NotPlainData
             from ..files.writing import save_checkpoint
             from ..lightning import lightning_migration_disabled
 
             dest = self.tmpdir / "upgraded" / golden.name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            for attempt in ("safe", "trusted"):
-                checkpoint = self.load(golden)
-                source = self.trusted[golden.name] if golden.name in self.trusted else self.fetch(golden)
-                with lightning_migration_disabled():
-                    upgrade(checkpoint)
-                try:
-                    save_checkpoint(checkpoint, dest, source=source)
-                    break
-                except NotPlainData:  # a redirected class of the team's read as a stand-in: write needs the real one
-                    if attempt == "trusted":
-                        raise
-                    self.trusted_file(golden)
+            checkpoint = self.load(golden)  # a safe load left no stand-ins (``load`` falls back to trust)
+            source = self.trusted[golden.name] if golden.name in self.trusted else self.fetch(golden)
+            with lightning_migration_disabled():
+                upgrade(checkpoint)
+            save_checkpoint(checkpoint, dest, source=source)
             self._upgraded[golden.name] = (checkpoint, dest)
         return self._upgraded[golden.name]
