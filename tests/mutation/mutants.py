@@ -1,7 +1,10 @@
-"""Realistic regressions of Lightning's restore path, planted at run time (monkeypatch).
+"""Realistic regressions of Lightning's restore and save paths, planted at run time (monkeypatch).
 
 Each mutant is what a plausible one-line change in Lightning 2.x would do: a restore step
-skipped, a value reset, a check that raises turned into a silent skip. ``apply(pl, mp)`` patches
+skipped, a value reset, a check that raises turned into a silent skip, a file saved wrong
+(``saves``: only a file saved now by the mutated release shows it, so the round trip runs), a way
+of using a file (validate/test/predict, explicit load kwargs, the module's own hooks) broken.
+``killed_by`` names the check that must report it. ``apply(pl, mp)`` patches
 the installed namespace (``pytorch_lightning`` or ``lightning.pytorch``); ``needs`` names a
 golden scenario without which no CPU golden can show the regression (the test then skips it with
 that reason instead of counting a survivor).
@@ -21,11 +24,13 @@ class Mutant:
     what: str
     apply: Callable  # (pl module, monkeypatch) -> None
     needs: str | None = None  # a scenario that must be in the golden subset (e.g. amp_16_mixed_cpu)
+    saves: bool = False  # a save-path regression: the round trip (a file saved now) must be run too
+    killed_by: str | None = None  # the check that must fail on it: a CELLS name or "round_trip"
 
 
-# The restore-path checks each mutant run executes (``-k`` matches by substring: "resume" alone
-# would also select plain_resume, so all three are named).
-CELLS = ("load", "resume", "plain_resume")
+# The checks each mutant run executes on the goldens (``-k`` matches by substring: "resume" alone
+# would also select plain_resume, so all are named).
+CELLS = ("load", "resume", "plain_resume", "evaluate")
 
 
 def _mod(pl, name: str):
@@ -367,5 +372,55 @@ MUTANTS = [
         "mid_epoch_progress",
         "mid-epoch batch progress reset (the unfinished epoch restarts)",
         mid_epoch_batch_progress_reset,
+    ),
+    # the save path: only a file saved now by the mutated release shows these
+    Mutant(
+        "saved_global_step",
+        "global_step saved one too high",
+        saved_global_step_too_high,
+        saves=True,
+        killed_by="round_trip",
+    ),
+    Mutant(
+        "version_stamp", "a truncated version stamp saved", truncated_version_stamp, saves=True, killed_by="round_trip"
+    ),
+    Mutant(
+        "hparams_object",
+        "hyperparameters saved as an AttributeDict (weights_only refuses it)",
+        hparams_saved_as_attribute_dict,
+        saves=True,
+        killed_by="round_trip",
+    ),
+    Mutant(
+        "on_save_hook",
+        "the module's own on_save_checkpoint not called",
+        module_on_save_checkpoint_not_called,
+        saves=True,
+        killed_by="round_trip",
+    ),
+    # the other ways a file is used
+    Mutant(
+        "on_load_hook",
+        "the module's own on_load_checkpoint not called by the trainer",
+        module_on_load_checkpoint_not_called,
+        killed_by="resume",
+    ),
+    Mutant(
+        "validate_weights",
+        "validate(ckpt_path) ignores the file's weights",
+        validate_ignores_checkpoint_weights,
+        killed_by="evaluate",
+    ),
+    Mutant(
+        "predict_non_strict",
+        "predict(ckpt_path) loads with strict=False, dropping a key",
+        predict_loads_non_strict,
+        killed_by="evaluate",
+    ),
+    Mutant(
+        "load_kwargs",
+        "load_from_checkpoint lets saved hyperparameters override explicit kwargs",
+        saved_hparams_override_kwargs,
+        killed_by="load",
     ),
 ]
