@@ -13,7 +13,8 @@ from pytest_ckpt_compat.matrix import checks
 
 
 def test_golden(ckpt_compat_cell, ckpt_compat_workspaces, tmp_path):
-    """A golden checkpoint passes one matrix check (fetch, upgrade, load, resume, weights_only, plain_resume)."""
+    """A golden checkpoint passes one matrix check (fetch, upgrade, load, resume, weights_only, plain_resume,
+    evaluate)."""
     __tracebackhide__ = True
     golden = ckpt_compat_cell.golden
     checks.run(ckpt_compat_workspaces[golden.suite], golden, ckpt_compat_cell.check, tmp_path)

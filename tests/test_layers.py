@@ -90,7 +90,7 @@ SUBPACKAGES = [
             {"matrix.suites"},
             {"matrix.workspace"},
             {"matrix.restored"},
-            {"matrix.harness"},
+            {"matrix.harness", "matrix.evaluate"},
             {"matrix.checks", "matrix.drift"},
             {"matrix.roundtrip"},
             {"matrix.session"},

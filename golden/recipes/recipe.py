@@ -83,6 +83,9 @@ MODULE_ARGS["reduce_on_plateau"] = {"schedule": {"kind": "plateau", "factor": 0.
 MODULE_ARGS["two_optimizers"] = {"schedule": {"kind": "gan", "step_size": 1, "gamma": 0.5, "tags": ["g"]}}
 # A pathlib path among the hyperparameters (a PosixPath when saved on Linux).
 MODULE_ARGS["path_hparams"] = {"data_dir": pathlib.Path("/golden-build/data/path_hparams")}
+# Set by the matrix's round trip only: the top-level key the module's on_save_checkpoint writes,
+# proving the hook ran on the save path (None when recording goldens: their files stay unchanged).
+SAVE_MARK = None
 RISING_VAL = ("early_stop_waited", "reduce_on_plateau")
 DATAMODULE_ARGS = {"custom_args": {"batch_size": 4, "data_seed": 11, "noise": 0.25}}
 ACCUMULATE = {"grad_accum": 2}
@@ -201,6 +204,7 @@ def _build_classes():
             self.live_schedulers = []
             self.batches_seen = {}  # epoch index -> training batches finished
             self.save_hook = None  # callable(module, epoch, batch_idx) -> None
+            self.checkpoint_loads = 0  # on_load_checkpoint calls (bookkeeping, never saved)
 
         def forward(self, x):
             return self.net(x)
@@ -280,6 +284,15 @@ def _build_classes():
             self._count(opt_g)
             self._count(opt_d)
             return [opt_g, opt_d], [sched_g, sched_d]
+
+        def on_load_checkpoint(self, checkpoint):
+            # The matrix proves Lightning still calls a module's own hook (resume, load_from_checkpoint).
+            self.checkpoint_loads += 1
+
+        def on_save_checkpoint(self, checkpoint):
+            # Adds to the file only when the matrix's round trip asks (SAVE_MARK): the goldens stay as they are.
+            if SAVE_MARK is not None:
+                checkpoint[SAVE_MARK] = {"hook": "on_save_checkpoint"}
 
         def on_train_batch_end(self, *args, **kwargs):
             # 0.10 calls (batch, batch_idx, dataloader_idx), later (outputs, batch, batch_idx, ...):

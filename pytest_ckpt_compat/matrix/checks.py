@@ -7,7 +7,8 @@ time, exactly (no tolerances): counters, optimizer moments and steps, schedulers
 Checks, in the order a user meets them: ``fetch`` → ``upgrade`` → ``load`` → ``resume`` →
 ``weights_only`` → ``plain_resume`` (the upgraded file resumed by plain Lightning: no
 ``CheckpointUpgrade``, Lightning's own migration left on and proven a no-op, the same exact state
-compared as ``resume``). Each is runnable alone; shared work (fetch, load, upgrade, write) is
+compared as ``resume``) → ``evaluate`` (``validate``/``test``/``predict(ckpt_path=...)`` start
+with the file's weights: :mod:`.evaluate`). Each is runnable alone; shared work (fetch, load, upgrade, write) is
 cached per process in a :class:`~.workspace.Workspace`; the Trainer runs through :mod:`.harness`.
 """
 
@@ -18,14 +19,16 @@ import math
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 from ..core import ledger, versions
 from ..goldens.store import Golden
 from . import harness
 from .compare import CheckFailed, Mismatches
+from .evaluate import check_evaluate
 from .workspace import Workspace
 
-CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume", "evaluate")
 
 
 # ------------------------------------------------------------------------------------ skipping
@@ -37,7 +40,7 @@ def skip_reason(golden: Golden, check: str = "fetch") -> str | None:
     saved = versions.parse(golden.saved_version)
     if saved > installed:
         return f"golden {golden.id} was saved by Lightning {saved}, newer than the installed {installed}"
-    if golden.requires == "gpu" and check in ("load", "resume", "plain_resume"):
+    if golden.requires == "gpu" and check in ("load", "resume", "plain_resume", "evaluate"):
         import torch
 
         if not torch.cuda.is_available():
@@ -54,6 +57,7 @@ def run(ws: Workspace, golden: Golden, check: str, tmp_path: Path) -> None:
         "load": check_load,
         "weights_only": check_weights_only,
         "plain_resume": lambda ws, g: check_plain_resume(ws, g, tmp_path),
+        "evaluate": lambda ws, g: check_evaluate(ws, g, tmp_path),
     }.get(check, lambda ws, g: check_resume(ws, g, tmp_path))(ws, golden)
 
 
@@ -111,8 +115,16 @@ def _check_team_upgrade(m: Mismatches, ws: Workspace, golden: Golden, checkpoint
     m.eq(f"checkpoint[{catalogue.version_key!r}]", checkpoint.get(catalogue.version_key), catalogue.default_target())
 
 
+# ``load_from_checkpoint(..., lr=EXPLICIT_LR)``: an explicit keyword argument wins over the saved value.
+EXPLICIT_LR = 0.125
+
+
 def check_load(ws: Workspace, golden: Golden) -> None:
-    """``load_from_checkpoint`` through our integration: hparams and weights exactly as saved."""
+    """``load_from_checkpoint`` through our integration: hparams and weights exactly as saved.
+
+    The built-in module is loaded with an explicit ``lr``, as users override a saved hyperparameter:
+    it must win, everything else stays as saved, and the module's own ``on_load_checkpoint`` runs once.
+    """
     import torch
 
     from ..lightning import lightning_migration_disabled, load_from_checkpoint
@@ -123,12 +135,16 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     trust = golden.name in ws.trusted
     path = ws.trusted_file(golden) if trust else ws.fetch(golden)
     upgraded = ws.upgraded(golden)[0] if view.team else None
+    explicit: dict[str, Any] = {} if view.team else {"lr": EXPLICIT_LR}  # a team's hyperparameter names are its own
     with lightning_migration_disabled():
-        model = load_from_checkpoint(view.module_class(golden, upgraded), path, trust=trust)
+        model = load_from_checkpoint(view.module_class(golden, upgraded), path, trust=trust, **explicit)
     if upgraded is not None:  # a team's catalogue renames hyperparameters: its users' load gets the upgraded ones
         m.eq("hparams", view.jsonable(dict(model.hparams)), view.jsonable(view.hparams(golden, upgraded)))
     else:
-        m.eq("hparams", view.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
+        expected = dict(harness.data_hparams(truth["hparams"]), **explicit)
+        m.eq("hparams (lr passed explicitly)", view.jsonable(dict(model.hparams)), expected)
+    if hasattr(model, "checkpoint_loads"):  # the built-in module counts its own hook's calls
+        m.eq("module on_load_checkpoint calls", model.checkpoint_loads, 1)
     saved = (upgraded if upgraded is not None else original).get("state_dict", {})
     _check_weights_truth(m, view, model, original.get("state_dict", {}), truth)
     live = model.state_dict()
@@ -266,6 +282,8 @@ def check_resume(
         m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
     steps = sum(model.step_counts) if hasattr(model, "step_counts") else probe.steps  # the built-in module's own count
     m.eq("final global_step", int(trainer.global_step), expected["global_step"] + steps)
+    if hasattr(model, "checkpoint_loads"):  # the built-in module counts its own hook's calls
+        m.eq("module on_load_checkpoint calls", model.checkpoint_loads, 1)
     m.raise_if_any()
     if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
         _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)

@@ -5,7 +5,9 @@ installed release wrote. A release that saves ``global_step`` one too high, stam
 version or writes hyperparameters as an object ``weights_only`` refuses would pass everything.
 Here the suite's recipe saves each scenario now, with its truth read live as the goldens' was;
 the file becomes a one-golden store and gets the matrix's checks (upgrade, load, resume,
-weights_only, plain_resume), exactly. Its structure against the newest golden is :mod:`.drift`'s.
+weights_only, plain_resume), exactly; the file as saved must stamp the full version, load with
+``weights_only=True`` and carry what the module's own ``on_save_checkpoint`` added
+(:func:`check_saved_file`). Its structure against the newest golden is :mod:`.drift`'s.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pooch
 
@@ -40,8 +43,51 @@ def save_now(ws: Workspace, scenario: str, out: Path) -> dict:
             from ..goldens import recorder
 
             return recorder.run_scenario(view.contract, scenario, str(out / "build"), str(out))
-        recipe = view.truth
-        return recipe.run_scenario(scenario, recipe.CLASSES, str(out / "build"), str(out), "cpu")
+        recipe: Any = view.truth
+        recipe.SAVE_MARK = SAVE_MARK  # the module's own on_save_checkpoint writes it into this file only
+        try:
+            return recipe.run_scenario(scenario, recipe.CLASSES, str(out / "build"), str(out), "cpu")
+        finally:
+            recipe.SAVE_MARK = None
+
+
+# The top-level key the built-in module's ``on_save_checkpoint`` adds to a round trip's file, and its value.
+SAVE_MARK = "ckpt_compat_round_trip"
+SAVE_MARK_VALUE = {"hook": "on_save_checkpoint"}
+
+
+def check_saved_file(view, scenario: str, saved: Path, saved_version: str) -> list[str]:
+    """The file as the installed release wrote it (built-in recipe; a team's classes are its own):
+
+    - it stamps the full installed version (a truncated stamp makes every old file's units re-run);
+    - plain ``torch.load(weights_only=True)`` reads it, as Lightning's own default load does (unless a
+      known Lightning defect says this release's own saves cannot: ``known_defects.toml``);
+    - it carries what the module's own ``on_save_checkpoint`` added (the hook ran on the save path).
+    """
+    import torch
+
+    from ..core import versions
+
+    if view.team:
+        return []
+    failures, installed = [], versions.installed_lightning_version()
+    if saved_version != installed:
+        failures.append(f"version stamp: the file says {saved_version!r}, the installed Lightning is {installed!r}")
+    try:
+        checkpoint = torch.load(saved, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if not known_defects.lookup(scenario, "weights_only", saved_version):
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            said = f"it pickles {found.group(1)}" if found else (str(exc).splitlines() or [""])[0]
+            failures.append(f"weights_only: the file as saved does not load with weights_only=True: {said}")
+        checkpoint = torch.load(saved, map_location="cpu", weights_only=False)
+    found = checkpoint.get(SAVE_MARK)
+    if found != SAVE_MARK_VALUE:
+        failures.append(
+            f"on_save_checkpoint: checkpoint[{SAVE_MARK!r}] = {found!r}, expected {SAVE_MARK_VALUE!r} "
+            "(the module's own on_save_checkpoint hook did not run, or what it added was not saved)"
+        )
+    return failures
 
 
 def one_golden_store(
@@ -73,7 +119,7 @@ def check_round_trip(ws: Workspace, scenario: str, tmp_path: Path) -> None:
     suite = Suite(store, ws.suite.recipe_spec, ws.suite.name)
     here = Workspace(suite.store, tmp_path / "ws", suite)
     who = f"{suite.name} {golden.release}" if suite.is_team else f"Lightning {golden.release}"
-    failures = []
+    failures = check_saved_file(ws.view, scenario, saved / f"{scenario}.ckpt", golden.saved_version)
     for check in ROUND_TRIP_CHECKS:
         if not suite.is_team and known_defects.lookup(scenario, check, golden.saved_version):
             continue  # a known Lightning defect on this release's own saves: the matrix xfails it on the golden too

@@ -48,8 +48,8 @@ def test_count_line_names_every_outcome_including_known_defects(state):
         report.count_line(state)
         == "ckpt-compat: 1 goldens, 0 migrations: 1 passed, 1 failed, 1 skipped, 1 xfailed, 1 xpassed"
     )
-    # plain_resume was not recorded for this golden: its column shows "-" (not run)
-    assert report.text_lines(state)[1].split()[1:] == ["pass", "FAIL", "skip", "xfail", "XPASS", "-"]
+    # plain_resume and evaluate were not recorded for this golden: their columns show "-" (not run)
+    assert report.text_lines(state)[1].split()[1:] == ["pass", "FAIL", "skip", "xfail", "XPASS", "-", "-"]
 
 
 def test_count_line_leaves_out_absent_known_defect_kinds(state):
@@ -76,7 +76,7 @@ def test_a_clean_run_is_one_line_not_a_table_of_pass(state):
     _all_pass(state, state.store.goldens[:3])
     assert report.text_lines(state) == [
         "ckpt-compat: no failures (the full table: --ckpt-compat-report=FILE.md, or -v)",
-        "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped",
+        "ckpt-compat: 3 goldens, 0 migrations: 21 passed, 0 failed, 0 skipped",
     ]
     full = report.text_lines(state, full=True)
     assert [line.split()[0] for line in full] == ["golden", *(g.id for g in state.store.goldens[:3]), "ckpt-compat:"]
@@ -87,7 +87,7 @@ def test_only_rows_with_a_failure_are_shown(state):
     _all_pass(state, goldens)
     state.record(_report(f"m::t[{goldens[1].id}-load]", [goldens[1].name, "load"], "failed"))
     lines = report.text_lines(state)
-    assert lines[1].split() == [goldens[1].id, "pass", "pass", "FAIL", "pass", "pass", "pass"]
+    assert lines[1].split() == [goldens[1].id, "pass", "pass", "FAIL", "pass", "pass", "pass", "pass"]
     assert lines[0].split()[0] == "golden" and len(lines) == 4
     assert (
         lines[2] == "ckpt-compat: 2 more goldens without failures (the full table: --ckpt-compat-report=FILE.md, or -v)"

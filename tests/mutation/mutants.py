@@ -1,7 +1,10 @@
-"""Realistic regressions of Lightning's restore path, planted at run time (monkeypatch).
+"""Realistic regressions of Lightning's restore and save paths, planted at run time (monkeypatch).
 
 Each mutant is what a plausible one-line change in Lightning 2.x would do: a restore step
-skipped, a value reset, a check that raises turned into a silent skip. ``apply(pl, mp)`` patches
+skipped, a value reset, a check that raises turned into a silent skip, a file saved wrong
+(``saves``: only a file saved now by the mutated release shows it, so the round trip runs), a way
+of using a file (validate/test/predict, explicit load kwargs, the module's own hooks) broken.
+``killed_by`` names the check that must report it. ``apply(pl, mp)`` patches
 the installed namespace (``pytorch_lightning`` or ``lightning.pytorch``); ``needs`` names a
 golden scenario without which no CPU golden can show the regression (the test then skips it with
 that reason instead of counting a survivor).
@@ -21,11 +24,13 @@ class Mutant:
     what: str
     apply: Callable  # (pl module, monkeypatch) -> None
     needs: str | None = None  # a scenario that must be in the golden subset (e.g. amp_16_mixed_cpu)
+    saves: bool = False  # a save-path regression: the round trip (a file saved now) must be run too
+    killed_by: str | None = None  # the check that must fail on it: a CELLS name or "round_trip"
 
 
-# The restore-path checks each mutant run executes (``-k`` matches by substring: "resume" alone
-# would also select plain_resume, so all three are named).
-CELLS = ("load", "resume", "plain_resume")
+# The checks each mutant run executes on the goldens (``-k`` matches by substring: "resume" alone
+# would also select plain_resume, so all are named).
+CELLS = ("load", "resume", "plain_resume", "evaluate")
 
 
 def _mod(pl, name: str):
@@ -226,6 +231,112 @@ def mid_epoch_batch_progress_reset(pl, mp):
     _after(mp, _mod(pl, "loops.fit_loop")._FitLoop, "load_state_dict", then)
 
 
+# ------------------------------------------------------------------- the save path (round trip)
+def _after_dump(pl, mp, then: Callable) -> None:
+    """``dump_checkpoint`` (what ``save_checkpoint`` writes) changed by ``then(checkpoint)`` before it returns."""
+    connector = _connector(pl)
+    original = connector.dump_checkpoint
+
+    @functools.wraps(original)
+    def dump_checkpoint(self, *args, **kwargs):
+        checkpoint = original(self, *args, **kwargs)
+        then(checkpoint)
+        return checkpoint
+
+    mp.setattr(connector, "dump_checkpoint", dump_checkpoint)
+
+
+def saved_global_step_too_high(pl, mp):
+    def then(checkpoint):
+        checkpoint["global_step"] += 1
+        step = checkpoint["loops"]["fit_loop"]["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]
+        step["total"]["ready"] += 1
+        step["total"]["completed"] += 1
+
+    _after_dump(pl, mp, then)
+
+
+def truncated_version_stamp(pl, mp):
+    def then(checkpoint):
+        checkpoint["pytorch-lightning_version"] = ".".join(pl.__version__.split(".")[:2])  # "2.6", not "2.6.6"
+
+    _after_dump(pl, mp, then)
+
+
+def hparams_saved_as_attribute_dict(pl, mp):
+    def then(checkpoint):  # ``obj.hparams`` saved as it is, not as ``dict(obj.hparams)``
+        checkpoint["hyper_parameters"] = pl.utilities.parsing.AttributeDict(checkpoint["hyper_parameters"])
+
+    _after_dump(pl, mp, then)
+
+
+def _skip_module_hook(pl, mp, hook: str) -> None:
+    """The trainer no longer calls the LightningModule's own ``hook`` (callbacks' hooks still run)."""
+    call = _mod(pl, "trainer.call")
+    original = call._call_lightning_module_hook
+
+    def _call_lightning_module_hook(trainer, hook_name, *args, **kwargs):
+        if hook_name == hook:
+            return None
+        return original(trainer, hook_name, *args, **kwargs)
+
+    mp.setattr(call, "_call_lightning_module_hook", _call_lightning_module_hook)
+
+
+def module_on_save_checkpoint_not_called(pl, mp):
+    _skip_module_hook(pl, mp, "on_save_checkpoint")
+
+
+# ------------------------------------------------------------------- other ways a file is used
+def module_on_load_checkpoint_not_called(pl, mp):
+    _skip_module_hook(pl, mp, "on_load_checkpoint")
+
+
+def validate_ignores_checkpoint_weights(pl, mp):
+    connector = _connector(pl)
+    original = connector._restore_modules_and_callbacks
+
+    def _restore_modules_and_callbacks(self, checkpoint_path=None, weights_only=None):
+        if self.trainer.state.fn != "validate":
+            return original(self, checkpoint_path, weights_only=weights_only)
+        self.resume_start(checkpoint_path, weights_only=weights_only)  # the planted bug: no restore_model()
+        self.restore_datamodule()
+        self.restore_callbacks()
+
+    mp.setattr(connector, "_restore_modules_and_callbacks", _restore_modules_and_callbacks)
+
+
+def predict_loads_non_strict(pl, mp):
+    connector = _connector(pl)
+    original = connector.restore_model
+
+    def restore_model(self):
+        if self.trainer.state.fn != "predict" or not self._loaded_checkpoint:
+            return original(self)
+        _mod(pl, "trainer.call")._call_lightning_module_hook(
+            self.trainer, "on_load_checkpoint", self._loaded_checkpoint
+        )
+        state = dict(self._loaded_checkpoint["state_dict"])
+        state.pop(next(iter(state)))  # one key lost on the way, and strict loading off hides it
+        checkpoint = dict(self._loaded_checkpoint, state_dict=state)
+        self.trainer.strategy.load_model_state_dict(checkpoint, strict=False)
+
+    mp.setattr(connector, "restore_model", restore_model)
+
+
+def saved_hparams_override_kwargs(pl, mp):
+    module, saving = _mod(pl, "core.module"), _mod(pl, "core.saving")
+    original = module._load_from_checkpoint
+
+    def _load_from_checkpoint(cls, path, map_location=None, hparams_file=None, strict=None, weights_only=None, **kw):
+        with saving.pl_legacy_patch():
+            saved = saving.pl_load(path, map_location="cpu", weights_only=weights_only).get("hyper_parameters") or {}
+        kw = {k: saved.get(k, v) for k, v in kw.items()}  # the planted bug: the saved value wins
+        return original(cls, path, map_location, hparams_file, strict, weights_only, **kw)
+
+    mp.setattr(module, "_load_from_checkpoint", _load_from_checkpoint)
+
+
 MUTANTS = [
     Mutant(
         "batches_that_stepped", "_batches_that_stepped (logger step) not restored", batches_that_stepped_not_restored
@@ -261,5 +372,55 @@ MUTANTS = [
         "mid_epoch_progress",
         "mid-epoch batch progress reset (the unfinished epoch restarts)",
         mid_epoch_batch_progress_reset,
+    ),
+    # the save path: only a file saved now by the mutated release shows these
+    Mutant(
+        "saved_global_step",
+        "global_step saved one too high",
+        saved_global_step_too_high,
+        saves=True,
+        killed_by="round_trip",
+    ),
+    Mutant(
+        "version_stamp", "a truncated version stamp saved", truncated_version_stamp, saves=True, killed_by="round_trip"
+    ),
+    Mutant(
+        "hparams_object",
+        "hyperparameters saved as an AttributeDict (weights_only refuses it)",
+        hparams_saved_as_attribute_dict,
+        saves=True,
+        killed_by="round_trip",
+    ),
+    Mutant(
+        "on_save_hook",
+        "the module's own on_save_checkpoint not called",
+        module_on_save_checkpoint_not_called,
+        saves=True,
+        killed_by="round_trip",
+    ),
+    # the other ways a file is used
+    Mutant(
+        "on_load_hook",
+        "the module's own on_load_checkpoint not called by the trainer",
+        module_on_load_checkpoint_not_called,
+        killed_by="resume",
+    ),
+    Mutant(
+        "validate_weights",
+        "validate(ckpt_path) ignores the file's weights",
+        validate_ignores_checkpoint_weights,
+        killed_by="evaluate",
+    ),
+    Mutant(
+        "predict_non_strict",
+        "predict(ckpt_path) loads with strict=False, dropping a key",
+        predict_loads_non_strict,
+        killed_by="evaluate",
+    ),
+    Mutant(
+        "load_kwargs",
+        "load_from_checkpoint lets saved hyperparameters override explicit kwargs",
+        saved_hparams_override_kwargs,
+        killed_by="load",
     ),
 ]

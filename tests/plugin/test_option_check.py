@@ -21,7 +21,7 @@ def test_clean_check_passes(pytester, golden_subset, cache_args):
         "test_golden or installed or drift",
         *cache_args,
     )
-    result.assert_outcomes(passed=21)  # 18 cells, the installed-release check, drift of 2 scenarios
+    result.assert_outcomes(passed=24)  # 21 cells, the installed-release check, drift of 2 scenarios
     assert result.ret == 0
     assert "ckpt-compat check:" not in result.stdout.str()
 

@@ -6,7 +6,7 @@ import pytest
 
 from pytest_ckpt_compat.core.catalogue import lightning_catalogue
 
-CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume", "evaluate")
 GOLDEN_IDS = ("1.6.5-end_of_fit", "2.6.6-end_of_fit", "2.6.6-mid_epoch")
 
 
@@ -36,13 +36,13 @@ def test_k_selects_a_release_series(pytester, golden_subset, tmp_path, cache_arg
 
 def test_matrix_passes_and_is_summarised(pytester, golden_subset, tmp_path, cache_args):
     result = pytester.runpytest_subprocess(f"--ckpt-compat-url={golden_subset}", "-k", "test_golden", *cache_args)
-    result.assert_outcomes(passed=18)
+    result.assert_outcomes(passed=21)
     result.stdout.fnmatch_lines(
         [
             f"ckpt-compat: goldens from {golden_subset}*cache {tmp_path / 'cache'}",
             "*- ckpt-compat matrix -*",
             "ckpt-compat: no failures (the full table: --ckpt-compat-report=FILE.md, or -v)",
-            "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped",
+            "ckpt-compat: 3 goldens, 0 migrations: 21 passed, 0 failed, 0 skipped",
         ]
     )
     assert "1.6.5-end_of_fit  pass" not in result.stdout.str()  # a clean run prints no table of pass
@@ -59,7 +59,7 @@ def test_newer_golden_is_skipped_with_reason(pytester, golden_copy, tmp_path, ca
     result = pytester.runpytest_subprocess(
         f"--ckpt-compat-url={golden_copy}", "-k", "2.6.6-mid_epoch", "-rs", *cache_args
     )
-    result.assert_outcomes(passed=1, skipped=5)
+    result.assert_outcomes(passed=1, skipped=6)
     result.stdout.fnmatch_lines(
         ["*golden 2.6.6-mid_epoch was saved by Lightning 99.0.0, newer than the installed 2.6.6*"]
     )
@@ -88,7 +88,7 @@ def test_sabotaged_unit_fails_exactly_its_cells(pytester, golden_subset, tmp_pat
     failed = sorted(line.split(" ")[1] for line in result.stdout.lines if line.startswith("FAILED "))
     expected = sorted(
         f"ckpt-compat/matrix::test_golden[1.6.5-end_of_fit-{c}]"
-        for c in ("upgrade", "load", "resume", "weights_only", "plain_resume")
+        for c in ("upgrade", "load", "resume", "weights_only", "plain_resume", "evaluate")
     )
     expected.append(f"ckpt-compat/matrix::test_migration[{unit}]")
     assert failed == sorted(expected)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 EXPECTED_TABLE = [
-    "| golden | fetch | upgrade | load | resume | weights_only | plain_resume |",
-    "|---|---|---|---|---|---|---|",
-    "| 1.6.5 end_of_fit | pass | pass | pass | pass | pass | pass |",
-    "| 2.6.6 end_of_fit | pass | pass | pass | pass | pass | pass |",
-    "| 2.6.6 mid_epoch | pass | pass | pass | pass | pass | pass |",
+    "| golden | fetch | upgrade | load | resume | weights_only | plain_resume | evaluate |",
+    "|---|---|---|---|---|---|---|---|",
+    "| 1.6.5 end_of_fit | pass | pass | pass | pass | pass | pass | pass |",
+    "| 2.6.6 end_of_fit | pass | pass | pass | pass | pass | pass | pass |",
+    "| 2.6.6 mid_epoch | pass | pass | pass | pass | pass | pass | pass |",
 ]
 
 
@@ -19,12 +19,12 @@ def test_markdown_report(pytester, golden_subset, cache_args, tmp_path, xdist):
     result = pytester.runpytest_subprocess(
         f"--ckpt-compat-url={golden_subset}", f"--ckpt-compat-report={out}", "-k", "test_golden", *xdist, *cache_args
     )
-    result.assert_outcomes(passed=18)
+    result.assert_outcomes(passed=21)
     text = out.read_text()
     assert text.splitlines()[0] == "# Checkpoint compatibility matrix"
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert table == EXPECTED_TABLE
-    assert text.rstrip().splitlines()[-1] == "ckpt-compat: 3 goldens, 0 migrations: 18 passed, 0 failed, 0 skipped"
+    assert text.rstrip().splitlines()[-1] == "ckpt-compat: 3 goldens, 0 migrations: 21 passed, 0 failed, 0 skipped"
 
 
 def test_failures_are_listed(pytester, golden_copy, cache_args, tmp_path):
@@ -35,6 +35,6 @@ def test_failures_are_listed(pytester, golden_copy, cache_args, tmp_path):
     )
     result.assert_outcomes(failed=1)
     text = out.read_text()
-    assert "| 2.6.6 mid_epoch | FAIL | - | - | - | - | - |" in text
+    assert "| 2.6.6 mid_epoch | FAIL | - | - | - | - | - | - |" in text
     assert "- **2.6.6/mid_epoch.ckpt fetch**" in text
     assert "HashMismatch: golden 2.6.6/mid_epoch.ckpt from" in text

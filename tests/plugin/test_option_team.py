@@ -44,8 +44,8 @@ def _run(pytester, goldens: Path, *args, spec: str = SPEC, check: bool = True):
 
 def test_the_team_suite_passes_every_check_with_exact_state(pytester, team_goldens):
     result = _run(pytester, team_goldens, "-k", "test_golden or installed or drift")
-    result.assert_outcomes(passed=15)  # 2 goldens x 6 checks, the installed release, drift of 2 scenarios
-    for check in ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume"):
+    result.assert_outcomes(passed=17)  # 2 goldens x 7 checks, the installed release, drift of 2 scenarios
+    for check in ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume", "evaluate"):
         result.stdout.fnmatch_lines([f"PASSED ckpt-compat/matrix::test_golden[{SUITE}-{VERSION}-mid_epoch-{check}]"])
     result.stdout.fnmatch_lines([f"ckpt-compat: *goldens from {team_goldens}*"])
     result.stdout.fnmatch_lines([f"PASSED ckpt-compat/check::test_installed_release_has_golden[{SUITE}-{VERSION}]"])

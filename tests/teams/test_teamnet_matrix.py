@@ -1,7 +1,7 @@
 """The example team's suite through the plugin: ``pytest --ckpt-compat-goldens --ckpt-compat-recipe``.
 
 With teamnet 2.0.0 installed (built into a wheel at test time), its goldens of 1.0.0 (saved under
-Lightning 1.9.5 in an environment of their own) and of 2.0.0 run the six checks with exact state
+Lightning 1.9.5 in an environment of their own) and of 2.0.0 run the seven checks with exact state
 through the team's catalogue; without the catalogue the matrix fails naming the moved class;
 a deleted golden and a release without goldens fail check mode; teamnet 2.0.1, which saves one
 buffer more with no unit, fails drift naming it.
@@ -22,7 +22,7 @@ from .wheels import DRIFT_VERSION, EXAMPLE
 REPO = Path(__file__).resolve().parents[2]
 GOLDENS = EXAMPLE / "goldens"
 NO_CATALOGUE = Path(__file__).resolve().parent / "no_catalogue.py"
-CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume")
+CHECKS = ("fetch", "upgrade", "load", "resume", "weights_only", "plain_resume", "evaluate")
 
 
 def _pytest(release, tmp_path: Path, *args: str, goldens: Path = GOLDENS, recipe: str = "teamnet.goldens:RECIPE"):
@@ -52,7 +52,7 @@ def test_release_2_resumes_every_golden_with_exact_state(teamnet_releases, tmp_p
         "teamnet-2.0-hidden-renamed-width",
     ):
         assert f"PASSED ckpt-compat/matrix::test_migration[{unit}]" in out
-    assert "4 goldens, 3 migrations: 27 passed, 0 failed" in out
+    assert "4 goldens, 3 migrations: 31 passed, 0 failed" in out
 
 
 def test_without_the_catalogue_release_1_goldens_fail_naming_the_moved_class(teamnet_releases, tmp_path):
