@@ -170,8 +170,9 @@ def test_cli_parses_every_add_option():
     parser = cli.build_parser()
     args = parser.parse_args(
         "golden add 2.0.9 --scenario end_of_fit --scenario mid_epoch --python 3.10 --torch 2.0.1 "
-        "--package lightning --force --accelerator gpu --golden-dir somewhere".split()
+        "--package lightning --force --accelerator gpu --golden-dir somewhere --with jsonargparse[signatures]".split()
     )
+    assert args.with_reqs == ["jsonargparse[signatures]"]  # the built-in recipe's cli_saved needs it
     assert (
         args.release,
         args.scenarios,
