@@ -266,9 +266,30 @@ def check_resume(
         m.add(f"non-finite or missing train_loss at batches {bad}: {probe.losses}")
     steps = sum(model.step_counts) if hasattr(model, "step_counts") else probe.steps  # the built-in module's own count
     m.eq("final global_step", int(trainer.global_step), expected["global_step"] + steps)
+    _check_next_batch(m, model, truth, upgraded)
     m.raise_if_any()
     if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
         _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
+
+
+def _check_next_batch(m: Mismatches, model, truth: dict, upgraded: dict) -> None:
+    """A mid-epoch save of a stateful dataloader (``stateful_loader``): the file holds the loader's state as
+    it was live, and the resumed epoch trains on the batch after the last one trained, not its first batch."""
+    recorded = truth.get("stateful_loader")
+    if not recorded:
+        return
+    saved = ((_fit_loop_state(upgraded)).get("state_dict") or {}).get("combined_loader")
+    m.eq("the fit loop's saved dataloader state (combined_loader)", saved, recorded["loader_states"])
+    seen = [indices for epoch, indices in getattr(model, "batch_indices", []) if epoch == recorded["epoch"]]
+    m.eq(
+        "sample indices of the first batch trained after resuming (the next batch, not the epoch's first)",
+        seen[0] if seen else None,
+        recorded["next_batch"],
+    )
+
+
+def _fit_loop_state(checkpoint: dict) -> dict:
+    return (checkpoint.get("loops") or {}).get("fit_loop") or {}
 
 
 def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
