@@ -388,7 +388,12 @@ def _build_classes():
         """cli_saved: typed arguments, as LightningCLI reads a class's signature (``batch_size`` is linked)."""
 
         def __init__(self, hidden: int = 16, lr: float = 0.01, name: str = "golden", batch_size: int = BATCH_SIZE):
-            super().__init__(hidden=hidden, lr=lr, name=name, batch_size=batch_size)
+            # As ArgparseModule: LightningModule.__init__ only, so the saved hparams are these four
+            # arguments (GoldenModule's would add its own ``schedule``), however the module is rebuilt.
+            super(GoldenModule, self).__init__()
+            assert __class__ is not None
+            self.save_hyperparameters()
+            self._setup(hidden, lr, None)
 
     class StatefulLoader(torch.utils.data.DataLoader):
         """A resumable train loader: ``state_dict``/``load_state_dict`` as Lightning 2.2+ saves and restores

@@ -128,7 +128,8 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     if upgraded is not None:  # a team's catalogue renames hyperparameters: its users' load gets the upgraded ones
         m.eq("hparams", view.jsonable(dict(model.hparams)), view.jsonable(view.hparams(golden, upgraded)))
     else:
-        m.eq("hparams", view.jsonable(dict(model.hparams)), harness.data_hparams(truth["hparams"]))
+        live = view.jsonable(dict(model.hparams))
+        m.eq("hparams", live, harness.rebuilt_hparams(harness.data_hparams(truth["hparams"]), live))
     saved = (upgraded if upgraded is not None else ws.load(golden)).get("state_dict", {})
     _check_weights_truth(m, view, model, ws.load(golden).get("state_dict", {}), truth)
     live = model.state_dict()
@@ -140,7 +141,8 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     if truth.get("datamodule_hparams") is not None:
         with lightning_migration_disabled():
             dm = load_from_checkpoint(type(view.make_datamodule(golden.scenario)), path, trust=trust)
-        m.eq("datamodule hparams", view.jsonable(dict(dm.hparams)), truth["datamodule_hparams"])
+        live = view.jsonable(dict(dm.hparams))
+        m.eq("datamodule hparams", live, harness.rebuilt_hparams(truth["datamodule_hparams"], live))
     m.raise_if_any()
 
 
@@ -388,7 +390,7 @@ def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, vi
     if truth.get("datamodule_hparams") is None or not hasattr(datamodule, "hparams"):
         return
     live = view.jsonable(dict(datamodule.hparams))
-    m.eq("datamodule hparams", live, truth["datamodule_hparams"])
+    m.eq("datamodule hparams", live, harness.rebuilt_hparams(truth["datamodule_hparams"], live))
     saved = upgraded.get("datamodule_hyper_parameters")
     if saved is not None:
         m.eq("saved datamodule_hyper_parameters", view.jsonable(dict(saved)), truth["datamodule_hparams"])
