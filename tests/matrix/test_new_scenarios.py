@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pytest_ckpt_compat.goldens.store import GoldenStore
-from pytest_ckpt_compat.matrix import checks
+from pytest_ckpt_compat.matrix import checks, harness
 from pytest_ckpt_compat.matrix.compare import CheckFailed, copy_checkpoint
 from pytest_ckpt_compat.matrix.workspace import Workspace
 
@@ -73,3 +73,21 @@ def test_stateful_loader_without_its_loader_state_fails_on_the_first_batch(ws, t
 
     with pytest.raises(CheckFailed, match=r"first batch trained after resuming.*\[0, 1, 2, 3, 4, 5, 6, 7\]"):
         _resume_tampered(ws, "2.6.6-stateful_loader", tmp_path, drop, monkeypatch)
+
+
+def test_cli_saved_loads_through_lightnings_instantiator(ws):
+    """2.6.6 writes ``_class_path``/``_instantiator``; ``load_from_checkpoint`` rebuilds the module through
+    the CLI's instantiator (jsonargparse), which consumes them: the other hparams must be exactly the saved ones."""
+    golden = ws.store.get("2.6.6-cli_saved")
+    assert golden.truth["hparams"]["_instantiator"].endswith("cli.instantiate_module")
+    checks.check_load(ws, golden)
+
+
+def test_only_the_cli_entries_a_rebuilt_object_lacks_are_left_out():
+    recorded = {"_class_path": "m.C", "_instantiator": "pl.cli.instantiate_module", "hidden": 12}
+    assert harness.rebuilt_hparams(recorded, {"hidden": 12}) == {"hidden": 12}
+    assert harness.rebuilt_hparams(recorded, {"_class_path": "m.C", "hidden": 3}) == {
+        "_class_path": "m.C",
+        "hidden": 12,
+    }
+    assert harness.rebuilt_hparams({"_class_path": "m.C", "hidden": 12}, {}) == {"_class_path": "m.C", "hidden": 12}
