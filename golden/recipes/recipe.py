@@ -943,8 +943,8 @@ def run_cli(build_dir):
         kwargs["args"] = argv
     model_cls = recipe.GoldenModule if subclass else recipe.CliModule
     old_argv = sys.argv
-    if "args" not in params:  # 1.3 - 1.4 parse the command line only
-        sys.argv = ["recipe.py"] + argv
+    # 1.3 - 1.4 parse the command line only; 1.8 - 1.9 refuse ``args`` next to command-line arguments
+    sys.argv = ["recipe.py"] + ([] if "args" in params else argv)
     try:
         cli = GoldenCLI(model_cls, recipe.CliDataModule, **kwargs)
     finally:
