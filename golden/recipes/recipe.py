@@ -502,6 +502,8 @@ def make_module(scenario, hparams):
     if scenario == "argparse_hparams":
         return module_class(scenario)(argparse.Namespace(**hparams))
     if scenario == "cli_saved":  # the CLI's own entries (_class_path, _instantiator) are not arguments
+        if isinstance(hparams.get("init_args"), dict):  # 2.3.x saved the CLI's config nested
+            hparams = hparams["init_args"]
         params = inspect.signature(module_class(scenario).__init__).parameters
         hparams = {k: v for k, v in hparams.items() if k in params}
     return module_class(scenario)(**hparams)

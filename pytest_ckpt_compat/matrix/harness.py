@@ -113,6 +113,10 @@ def rebuilt_hparams(recorded: dict, live: dict) -> dict:
     """The recorded hparams a rebuilt object must have: without the CLI's own entries it does not carry."""
     if "_instantiator" not in recorded:
         return recorded
+    if isinstance(recorded.get("class_path"), str) and isinstance(recorded.get("init_args"), dict):
+        # 2.3's nested form, as ``pl-2.4.0-cli-hparams-class-path-flat`` writes it for newer releases
+        recorded = {"_class_path": recorded["class_path"], **recorded["init_args"], **recorded}
+        recorded = {k: v for k, v in recorded.items() if k not in ("class_path", "init_args")}
     return {k: v for k, v in recorded.items() if k not in CLI_KEYS or k in live}
 
 

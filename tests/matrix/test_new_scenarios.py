@@ -91,3 +91,6 @@ def test_only_the_cli_entries_a_rebuilt_object_lacks_are_left_out():
         "hidden": 12,
     }
     assert harness.rebuilt_hparams({"_class_path": "m.C", "hidden": 12}, {}) == {"_class_path": "m.C", "hidden": 12}
+
+    nested = {"_instantiator": "pl.cli.instantiate_module", "class_path": "m.C", "init_args": {"hidden": 12}}  # 2.3.x
+    assert harness.rebuilt_hparams(nested, {"hidden": 12}) == {"hidden": 12}
