@@ -13,8 +13,8 @@ torch's own functions are recognised by name (``_annealing_cos``/``_annealing_li
 built-in CyclicLR modes); a user's custom function is code, not data, and is left untouched.
 SWALR (``StochasticWeightAveraging``'s scheduler, saved in ``lr_schedulers`` and, from Lightning 1.6,
 in the callback's ``scheduler_state``) pickled its ``anneal_func`` (``_cosine_anneal`` /
-``_linear_anneal``) up to torch 2.8 at least; torch 2.12 stores ``_anneal_strategy`` and rebuilds the
-function from it on load, which is what this unit writes for it.
+``_linear_anneal``) up to torch 2.9 (measured: 2.9.1 does, 2.10 stores ``_anneal_strategy`` and
+rebuilds the function from it on load), which is what this unit writes for it.
 The dropped method is noted in the ledger by its name; nothing else in the state changes.
 When: Lightning 2.6.0 (PR #21072, torch >= 2.6 loads weights_only by default); torch 2.4 / 2.2.
 Reader-side (``READER_SIDE``): it runs for every target, 2.0.0 included, because the refusal is
