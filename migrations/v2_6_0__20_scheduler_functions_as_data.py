@@ -11,6 +11,10 @@ None for the built-in modes, rebuilt from ``mode`` on load; torch >= 2.2 pops ``
 on load, so a state without it raises ``KeyError``), which is what this unit writes. Only
 torch's own functions are recognised by name (``_annealing_cos``/``_annealing_linear``; the three
 built-in CyclicLR modes); a user's custom function is code, not data, and is left untouched.
+SWALR (``StochasticWeightAveraging``'s scheduler, saved in ``lr_schedulers`` and, from Lightning 1.6,
+in the callback's ``scheduler_state``) pickled its ``anneal_func`` (``_cosine_anneal`` /
+``_linear_anneal``) up to torch 2.9 (measured: 2.9.1 does, 2.10 stores ``_anneal_strategy`` and
+rebuilds the function from it on load), which is what this unit writes for it.
 The dropped method is noted in the ledger by its name; nothing else in the state changes.
 When: Lightning 2.6.0 (PR #21072, torch >= 2.6 loads weights_only by default); torch 2.4 / 2.2.
 Reader-side (``READER_SIDE``): it runs for every target, 2.0.0 included, because the refusal is
@@ -32,6 +36,7 @@ READER_SIDE = (
 )
 
 ANNEAL = {"_annealing_cos": "cos", "_annealing_linear": "linear"}
+SWALR_ANNEAL = {"_cosine_anneal": "cos", "_linear_anneal": "linear"}
 SCALE = ("_triangular_scale_fn", "_triangular2_scale_fn", "_exp_range_scale_fn")
 CYCLIC_SHAPE = ("max_lrs", "total_size", "step_ratio", "scale_mode")  # CyclicLR.state_dict(), every torch
 
@@ -50,12 +55,16 @@ def _torch_method(value, names) -> str | None:
 
 
 def upgrade(checkpoint: dict) -> dict:
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if isinstance(state, dict) and isinstance(state.get("scheduler_state"), dict):  # SWA's own SWALR
+            _swalr(checkpoint, f"callbacks[{key!r}].scheduler_state", state["scheduler_state"])
     schedulers = checkpoint.get("lr_schedulers")
     if not isinstance(schedulers, list):
         return checkpoint
     for i, state in enumerate(schedulers):
         if not isinstance(state, dict):
             continue
+        _swalr(checkpoint, f"lr_schedulers[{i}]", state)
         name = _torch_method(state.get("anneal_func"), ANNEAL)
         if name is not None:
             del state["anneal_func"]
@@ -64,6 +73,15 @@ def upgrade(checkpoint: dict) -> dict:
         if all(key in state for key in CYCLIC_SHAPE):
             _cyclic(checkpoint, i, state)
     return checkpoint
+
+
+def _swalr(checkpoint: dict, where: str, state: dict) -> None:
+    """SWALR: its built-in annealing function becomes ``_anneal_strategy``."""
+    name = _torch_method(state.get("anneal_func"), SWALR_ANNEAL)
+    if name is not None:
+        del state["anneal_func"]
+        state.setdefault("_anneal_strategy", SWALR_ANNEAL[name])
+        ops.note(checkpoint, ID, f"{where}.anneal_func ({name}) -> _anneal_strategy")
 
 
 def _cyclic(checkpoint: dict, i: int, state: dict) -> None:

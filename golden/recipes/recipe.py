@@ -56,6 +56,9 @@ ALL_SCENARIOS = (
     "two_optimizers",
     "path_hparams",
     "argparse_hparams",
+    "weight_averaging",
+    "stateful_loader",
+    "cli_saved",
 )
 CORE_SCENARIOS = ("end_of_fit", "mid_epoch")
 STEPS_PER_EPOCH = 4
@@ -86,8 +89,16 @@ MODULE_ARGS["path_hparams"] = {"data_dir": pathlib.Path("/golden-build/data/path
 # Set by the matrix's round trip only: the top-level key the module's on_save_checkpoint writes,
 # proving the hook ran on the save path (None when recording goldens: their files stay unchanged).
 SAVE_MARK = None
+# weight_averaging: StochasticWeightAveraging from the first epoch (its averaged copy differs from the
+# live weights at the mid-epoch save), no BatchNorm (SWA would add an epoch to recompute its statistics)
+# and no scheduler of the module's own (SWA installs its SWALR).
+MODULE_ARGS["weight_averaging"] = {"batchnorm": False, "schedule": {"kind": "none", "tags": ["w"]}}
+# cli_saved: the module and datamodule a LightningCLI config builds (the link sets batch_size).
+CLI_CONFIG = {"hidden": 12, "lr": 0.02, "name": "golden-cli_saved", "batch_size": 4}
+MID_EPOCH_SCENARIOS = ("mid_epoch", "fault_tolerant", "weight_averaging", "stateful_loader")
 RISING_VAL = ("early_stop_waited", "reduce_on_plateau")
 DATAMODULE_ARGS = {"custom_args": {"batch_size": 4, "data_seed": 11, "noise": 0.25}}
+DATAMODULE_ARGS["cli_saved"] = {"batch_size": CLI_CONFIG["batch_size"]}
 ACCUMULATE = {"grad_accum": 2}
 
 pl = None  # the imported Lightning package, set by main()
@@ -191,18 +202,20 @@ def _build_classes():
         def __init__(self, hidden=16, lr=0.01, name="golden", schedule=None, **extra):
             super().__init__()
             self.save_hyperparameters()
-            self._setup(hidden, lr, schedule)
+            self._setup(hidden, lr, schedule, extra.get("batchnorm", True))
 
-        def _setup(self, hidden, lr, schedule):
+        def _setup(self, hidden, lr, schedule, batchnorm=True):
             if (schedule or {}).get("kind") == "gan" and _version_tuple(pl.__version__) >= (2, 0, 0):
                 self.automatic_optimization = False  # 2.x: several optimizers only under manual optimization
-            self.net = nn.Sequential(nn.Linear(8, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 2))
+            norm = nn.BatchNorm1d(hidden) if batchnorm else nn.Identity()
+            self.net = nn.Sequential(nn.Linear(8, hidden), norm, nn.ReLU(), nn.Linear(hidden, 2))
             self._lr = lr
             self._schedule = schedule or {}
             self.step_counts = []
             self.live_optimizers = []
             self.live_schedulers = []
             self.batches_seen = {}  # epoch index -> training batches finished
+            self.batch_indices = []  # [epoch, sample indices] of each batch that carries its indices
             self.save_hook = None  # callable(module, epoch, batch_idx) -> None
             self.checkpoint_loads = 0  # on_load_checkpoint calls (bookkeeping, never saved)
 
@@ -210,10 +223,12 @@ def _build_classes():
             return self.net(x)
 
         def _loss(self, batch):
-            x, y = batch
+            x, y = batch[0], batch[1]
             return F.mse_loss(self(x), y)
 
         def training_step(self, batch, batch_idx, *args):
+            if len(batch) > 2:  # stateful_loader: (x, y, sample index)
+                self.batch_indices.append([int(self.trainer.current_epoch), [int(i) for i in batch[2]]])
             loss = self._loss(batch)
             self.log("train_loss", loss, on_step=True, on_epoch=False)
             if self._schedule.get("kind") == "gan" and not getattr(self, "automatic_optimization", True):  # 1.0: none
@@ -263,6 +278,9 @@ def _build_classes():
                 opt = torch.optim.SGD(self.parameters(), lr=self._lr, momentum=0.9)
             else:
                 opt = torch.optim.Adam(self.parameters(), lr=self._lr)
+            if kind == "none":  # weight_averaging: the optimizer alone (SWA installs its own scheduler)
+                self._count(opt)
+                return opt
             sched = _make_scheduler(opt, self._schedule)
             self.live_schedulers.append(sched)
             self._count(opt)
@@ -379,6 +397,40 @@ def _build_classes():
             self.save_hyperparameters(args)
             self._setup(args.hidden, args.lr, None)
 
+    class CliModule(GoldenModule):
+        """cli_saved: typed arguments, as LightningCLI reads a class's signature (``batch_size`` is linked)."""
+
+        def __init__(self, hidden: int = 16, lr: float = 0.01, name: str = "golden", batch_size: int = BATCH_SIZE):
+            # As ArgparseModule: LightningModule.__init__ only, so the saved hparams are these four
+            # arguments (GoldenModule's would add its own ``schedule``), however the module is rebuilt.
+            super(GoldenModule, self).__init__()
+            assert __class__ is not None
+            self.save_hyperparameters()
+            self._setup(hidden, lr, None)
+
+    class StatefulLoader(torch.utils.data.DataLoader):
+        """A resumable train loader: ``state_dict``/``load_state_dict`` as Lightning 2.2+ saves and restores
+        them (``torchdata``'s StatefulDataLoader likewise counts the batches it has yielded)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.batches_yielded = 0
+            self._resume_at = 0
+
+        def __iter__(self):
+            start, self._resume_at = self._resume_at, 0
+            self.batches_yielded = start
+            for n, batch in enumerate(super().__iter__()):
+                if n >= start:
+                    self.batches_yielded = n + 1
+                    yield batch
+
+        def state_dict(self):
+            return {"batches_yielded": self.batches_yielded}
+
+        def load_state_dict(self, state_dict):
+            self._resume_at = int(state_dict["batches_yielded"])
+
     from_mc = _model_checkpoint_class()
 
     class TopKCheckpoint(from_mc):
@@ -389,6 +441,20 @@ def _build_classes():
 
         VAL_TARGET_SIGN = -1.0
 
+    class StatefulDataModule(GoldenDataModule):
+        """stateful_loader: each training batch carries its sample indices; the loader saves how far it got."""
+
+        def train_dataloader(self):
+            x, y = self._train.tensors
+            data = torch.utils.data.TensorDataset(x, y, torch.arange(len(x)))
+            return StatefulLoader(data, batch_size=self.batch_size, shuffle=False)
+
+    class CliDataModule(GoldenDataModule):
+        """cli_saved: typed arguments for LightningCLI."""
+
+        def __init__(self, batch_size: int = BATCH_SIZE, data_seed: int = 7, noise: float = 0.1):
+            super().__init__(batch_size=batch_size, data_seed=data_seed, noise=noise)
+
     for cls in (
         GoldenDataModule,
         GoldenModule,
@@ -398,6 +464,10 @@ def _build_classes():
         RisingValDataModule,
         ArgparseModule,
         GanModule,
+        CliModule,
+        StatefulLoader,
+        StatefulDataModule,
+        CliDataModule,
     ):
         cls.__module__ = MODULE_NAME
         cls.__qualname__ = cls.__name__
@@ -433,6 +503,8 @@ def module_class(scenario):
     recipe = sys.modules[MODULE_NAME]
     if scenario == "argparse_hparams":
         return recipe.ArgparseModule
+    if scenario == "cli_saved":
+        return recipe.CliModule
     if scenario == "two_optimizers" and _version_tuple(pl.__version__) < (2, 0, 0):
         return recipe.GanModule  # 1.0 - 1.9 require the optimizer_idx argument; 2.x refuses it (manual)
     return recipe.GoldenModule
@@ -442,6 +514,11 @@ def make_module(scenario, hparams):
     """A module of the scenario's class built from (recorded) hyperparameters, as a resume rebuilds it."""
     if scenario == "argparse_hparams":
         return module_class(scenario)(argparse.Namespace(**hparams))
+    if scenario == "cli_saved":  # the CLI's own entries (_class_path, _instantiator) are not arguments
+        if isinstance(hparams.get("init_args"), dict):  # 2.3.x saved the CLI's config nested
+            hparams = hparams["init_args"]
+        params = inspect.signature(module_class(scenario).__init__).parameters
+        hparams = {k: v for k, v in hparams.items() if k in params}
     return module_class(scenario)(**hparams)
 
 
@@ -450,6 +527,10 @@ def make_datamodule(scenario):
     cls = sys.modules[MODULE_NAME].GoldenDataModule
     if scenario in RISING_VAL:
         cls = sys.modules[MODULE_NAME].RisingValDataModule
+    if scenario == "stateful_loader":
+        cls = sys.modules[MODULE_NAME].StatefulDataModule
+    if scenario == "cli_saved":
+        cls = sys.modules[MODULE_NAME].CliDataModule
     return cls(**DATAMODULE_ARGS.get(scenario, {}))
 
 
@@ -476,6 +557,8 @@ class LightningRecipe(object):
     def make_module(self, scenario, hparams=None):
         if hparams is None:
             hparams = vars(_argparse_namespace()) if scenario == "argparse_hparams" else module_hparams(scenario)
+            if scenario == "cli_saved":
+                hparams = dict(CLI_CONFIG)
         if scenario == "manual_opt":  # the 2.x ``training_step`` signature first
             manual = _classes()[2]
             return (manual[0] if isinstance(manual, (tuple, list)) else manual)(**hparams)
@@ -567,6 +650,8 @@ def _callbacks(TopKCheckpoint, build_dir, scenario):
     mc = _model_checkpoint(mc_cls, build_dir, scenario, "checkpoints", monitor="val_loss", save_top_k=2, save_last=True)
     es = pl.callbacks.EarlyStopping(monitor="val_loss", patience=3)
     callbacks = [mc, es]
+    if scenario == "weight_averaging":
+        callbacks.append(_swa())
     if scenario == "two_checkpoints":
         callbacks.append(
             _model_checkpoint(
@@ -574,6 +659,14 @@ def _callbacks(TopKCheckpoint, build_dir, scenario):
             )
         )
     return callbacks
+
+
+def _swa():
+    """SWA from the first epoch with its own SWALR (the 1.2 - 1.x signature takes the same arguments)."""
+    cls = pl.callbacks.StochasticWeightAveraging
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = {"swa_lrs": 0.02, "swa_epoch_start": 1, "annealing_epochs": 1}
+    return cls(**dict((k, v) for k, v in kwargs.items() if k in params))
 
 
 # ---------------------------------------------------------------------------------------- truth
@@ -801,7 +894,92 @@ def supported(scenario, accelerator):
         return _cyclic_lr_unpicklable()
     if scenario == "argparse_hparams" and not hasattr(pl.Trainer, "add_argparse_args"):
         return "Trainer.add_argparse_args was removed in Lightning 2.0"
+    if scenario == "weight_averaging" and not hasattr(pl.callbacks, "StochasticWeightAveraging"):
+        return "StochasticWeightAveraging exists from Lightning 1.2"
+    if scenario == "stateful_loader" and v < (2, 2, 0):
+        return "Lightning saves a stateful dataloader's state_dict (the fit loop's combined_loader) from 2.2"
+    if scenario == "cli_saved":
+        return _cli_unsupported()
     return None
+
+
+def _cli_module():
+    """The module of LightningCLI: ``cli`` from 1.7, ``utilities.cli`` in 1.3 - 1.6."""
+    import importlib
+
+    for name in ("cli", "utilities.cli"):
+        try:
+            mod = importlib.import_module(pl.__name__ + "." + name)
+        except ImportError:
+            continue
+        if hasattr(mod, "LightningCLI"):
+            return mod
+    return None
+
+
+def _cli_unsupported():
+    import importlib.util
+
+    if importlib.util.find_spec("jsonargparse") is None:
+        return "jsonargparse is not installed (record it with --with 'jsonargparse[signatures]')"
+    if _cli_module() is None:
+        return "LightningCLI exists from Lightning 1.3"
+    return None
+
+
+def run_cli(build_dir):
+    """``fit`` through LightningCLI from a config file (class_path/init_args where the release has
+    subclass mode, 1.4+) with ``data.batch_size`` linked to the model's; returns trainer, model, datamodule."""
+    recipe = sys.modules[MODULE_NAME]
+    base = _cli_module().LightningCLI
+    params = inspect.signature(base.__init__).parameters
+    subclass = "subclass_mode_model" in params
+
+    class GoldenCLI(base):
+        def add_arguments_to_parser(self, parser):
+            parser.link_arguments("data.batch_size", "model.init_args.batch_size" if subclass else "model.batch_size")
+
+    model_args = dict((k, v) for k, v in CLI_CONFIG.items() if k != "batch_size")
+    if subclass:
+        model_args = {"class_path": MODULE_NAME + ".CliModule", "init_args": model_args}
+    folder = os.path.join(build_dir, "cli_saved")
+    os.makedirs(folder, exist_ok=True)
+    config = os.path.join(folder, "config.yaml")
+    with open(config, "w") as fh:  # JSON is YAML
+        json.dump({"model": model_args, "data": {"batch_size": CLI_CONFIG["batch_size"]}}, fh, indent=1)
+    callbacks = _callbacks(_classes()[3], build_dir, "cli_saved")
+    kwargs = {"trainer_defaults": _trainer_kwargs(build_dir, "cli_saved", "cpu", callbacks), "save_config_callback": None}
+    if subclass:
+        kwargs["subclass_mode_model"] = True
+    if "seed_everything_default" in params:
+        kwargs["seed_everything_default"] = 1234
+    argv = (["fit"] if "run" in params else []) + ["--config", config]
+    if "args" in params:
+        kwargs["args"] = argv
+    model_cls = recipe.GoldenModule if subclass else recipe.CliModule
+    old_argv = sys.argv
+    # 1.3 - 1.4 parse the command line only; 1.8 - 1.9 refuse ``args`` next to command-line arguments
+    sys.argv = ["recipe.py"] + ([] if "args" in params else argv)
+    try:
+        cli = GoldenCLI(model_cls, recipe.CliDataModule, **kwargs)
+    finally:
+        sys.argv = old_argv
+    return cli.trainer, cli.model, cli.datamodule
+
+
+def _loader_truth(trainer, module, datamodule):
+    """stateful_loader: the samples the interrupted epoch consumed, the batch a resume must yield next
+    (the loader's fixed order), and the loader states the fit loop saves."""
+    epoch = int(trainer.current_epoch)
+    consumed = [idx for e, idx in module.batch_indices if e == epoch]
+    order = [[int(i) for i in batch[2]] for batch in datamodule.train_dataloader()]
+    combined = getattr(trainer.fit_loop, "_combined_loader", None)
+    return {
+        "epoch": epoch,
+        "consumed_batches": consumed,
+        "next_batch": order[len(consumed)] if len(consumed) < len(order) else None,
+        "loader_states": jsonable(combined._state_dicts()) if combined is not None else None,
+    }
 
 
 def _cyclic_lr_unpicklable():
@@ -868,6 +1046,8 @@ def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator
         os.environ["PL_FAULT_TOLERANT_TRAINING"] = "1"
     else:
         os.environ.pop("PL_FAULT_TOLERANT_TRAINING", None)
+    if scenario == "cli_saved":
+        return _run_cli_scenario(build_dir, out_dir)
     datamodule = make_datamodule(scenario)
     if scenario == "argparse_hparams":
         module = module_cls(_argparse_namespace())
@@ -888,8 +1068,10 @@ def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator
         else:
             trainer.save_checkpoint(path)
         result["truth"] = record_truth(trainer, module, datamodule, build_dir)
+        if scenario == "stateful_loader":
+            result["truth"]["stateful_loader"] = _loader_truth(trainer, module, datamodule)
 
-    mid = scenario in ("mid_epoch", "fault_tolerant")
+    mid = scenario in MID_EPOCH_SCENARIOS
     if mid:
         def hook(mod, epoch, batch_idx):
             if (epoch, batch_idx) == MID_EPOCH_AT:
@@ -908,14 +1090,26 @@ def _run_scenario(scenario, classes, module_cls, build_dir, out_dir, accelerator
         save_now()
     if "truth" not in result:
         raise RuntimeError("scenario %s never reached its save point" % scenario)
+    return _result(scenario, path, result["truth"])
+
+
+def _result(scenario, path, truth):
     saved = _load_saved(path)
     return {
         "file": scenario + ".ckpt",
         "requires": "gpu" if scenario == "amp_16_mixed" else None,
         "saved_version": saved.pop("version"),
         "saved": saved,
-        "truth": result["truth"],
+        "truth": truth,
     }
+
+
+def _run_cli_scenario(build_dir, out_dir):
+    """cli_saved: LightningCLI trains to the end, then the file is saved as end_of_fit's is."""
+    trainer, module, datamodule = run_cli(build_dir)
+    path = os.path.join(out_dir, "cli_saved.ckpt")
+    trainer.save_checkpoint(path)
+    return _result("cli_saved", path, record_truth(trainer, module, datamodule, build_dir))
 
 
 def _caused_by_stop(exc):

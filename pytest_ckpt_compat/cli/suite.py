@@ -43,8 +43,12 @@ def add_golden(subparsers) -> None:
     team.add_argument("--out", type=Path, metavar="DIR", help="the team's golden folder (DIR/<version>/, registry.txt)")
     team.add_argument("--find-links", type=Path, metavar="DIR", help="a folder of wheels (releases not on PyPI)")
     team.add_argument("--exclude-newer", metavar="DATE", help="resolve as of DATE (default: upload date + 1 day)")
-    team.add_argument(
-        "--with", action="append", dest="with_reqs", metavar="REQ", help="another requirement to install (repeatable)"
+    add.add_argument(
+        "--with",
+        action="append",
+        dest="with_reqs",
+        metavar="REQ",
+        help="another requirement to install, resolved as of the release date (repeatable; e.g. jsonargparse)",
     )
     _determinism_option(team)
     add.set_defaults(func=_cmd_golden_add)
@@ -93,7 +97,7 @@ def _cmd_golden_record(args: argparse.Namespace) -> int:
     return 0
 
 
-TEAM_ONLY = {"out": "--out", "find_links": "--find-links", "exclude_newer": "--exclude-newer", "with_reqs": "--with"}
+TEAM_ONLY = {"out": "--out", "find_links": "--find-links", "exclude_newer": "--exclude-newer"}
 BUILT_IN_ONLY = {"torch": None, "package": "pytorch-lightning", "accelerator": "cpu", "golden_dir": None}
 
 
@@ -113,6 +117,7 @@ def _cmd_golden_add(args: argparse.Namespace) -> int:
         package=args.package,
         force=args.force,
         accelerator=args.accelerator,
+        with_reqs=args.with_reqs or (),
     )
     return 0
 

@@ -98,6 +98,7 @@ class _Build:
     recipe: Path
     dates: dict
     online: bool
+    with_reqs: tuple[str, ...] = ()
 
 
 def add_release(
@@ -112,8 +113,12 @@ def add_release(
     accelerator: str = "cpu",
     log: Callable = print,
     build_root: Path | None = None,
+    with_reqs: Sequence[str] = (),
 ) -> dict:
     """Build ``golden/<release>/`` with the real release; returns a summary of what changed.
+
+    ``with_reqs``: more requirements for the environment (``jsonargparse`` for ``cli_saved``), resolved
+    as of the release date like everything else and recorded in ``meta.json``'s ``made_with``.
 
     The steps: resolve the request (:func:`_resolve`), install the environment, run the recipe into a
     staging folder, write ``meta.json`` there, then commit folder and registry at once (:func:`_commit`).
@@ -121,6 +126,7 @@ def add_release(
     started = time.monotonic()
     golden_dir = Path(golden_dir).resolve()
     build = _resolve(release, package, golden_dir, python=python, torch=torch, force=force, log=log)
+    build.with_reqs = tuple(with_reqs)
     build_root = Path(build_root or BUILD_ROOT)
     build_dir = build_root / build.folder
     env_dir = build_root / ".envs" / build.folder
@@ -188,7 +194,7 @@ def _install(build: _Build, env_dir: Path, log: Callable) -> tuple[Path, list[st
     requirements = [f"{build.package}=={build.release}"]
     if build.env_cfg["torch"]:
         requirements.append(f"torch=={build.env_cfg['torch']}")
-    requirements += build.env_cfg["pins"]
+    requirements += build.env_cfg["pins"] + list(build.with_reqs)
     log(
         f"golden add {build.folder}: python {build.env_cfg['python']}, exclude-newer {build.cutoff}, "
         f"requirements {requirements}"
@@ -227,9 +233,18 @@ def _run_recipe(
     _run(cmd, log, cwd=build_dir, env=run_env, what=f"recipe under {build.package} {build.release}")
     result = json.loads((stage / "recipe-result.json").read_text())
     (stage / "recipe-result.json").unlink()
-    if not result["scenarios"]:
-        raise GoldenBuildError(f"recipe made no scenario for {build.folder}: {result['skipped'] or result['failed']}")
+    check_made(result, scenarios, build.folder)
     return result
+
+
+def check_made(result: dict, scenarios: Sequence[str] | None, folder: str) -> None:
+    """A build must make a scenario, unless every scenario asked for with ``--scenario`` does not exist in
+    this release: then their reasons are what it records (``meta.json``'s ``skipped``), and nothing else changes."""
+    if result["scenarios"]:
+        return
+    if scenarios and not result["failed"] and set(scenarios) <= set(result["skipped"]):
+        return
+    raise GoldenBuildError(f"recipe made no scenario for {folder}: {result['skipped'] or result['failed']}")
 
 
 def _hash_files(stage: Path, result: dict, kept: dict) -> dict[str, str]:
@@ -257,6 +272,7 @@ def _meta(
     made_with = ["ckpt-compat golden add", build.release]
     made_with += [f"--package {package}"] if package != "pytorch-lightning" else []
     made_with += [f"--accelerator {accelerator}"] if accelerator != "cpu" else []
+    made_with += [f"--with '{req}'" for req in build.with_reqs]
     skipped = {**_old_skipped(build.target, scenarios), **result["skipped"], **result["failed"]}
     return {
         "release": build.release,

@@ -141,8 +141,9 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     if upgraded is not None:  # a team's catalogue renames hyperparameters: its users' load gets the upgraded ones
         m.eq("hparams", view.jsonable(dict(model.hparams)), view.jsonable(view.hparams(golden, upgraded)))
     else:
+        live = view.jsonable(dict(model.hparams))
         expected = dict(harness.data_hparams(truth["hparams"]), **explicit)
-        m.eq("hparams (lr passed explicitly)", view.jsonable(dict(model.hparams)), expected)
+        m.eq("hparams (lr passed explicitly)", live, harness.rebuilt_hparams(expected, live))
     if hasattr(model, "checkpoint_loads"):  # the built-in module counts its own hook's calls
         m.eq("module on_load_checkpoint calls", model.checkpoint_loads, 1)
     saved = (upgraded if upgraded is not None else original).get("state_dict", {})
@@ -156,7 +157,8 @@ def check_load(ws: Workspace, golden: Golden) -> None:
     if truth.get("datamodule_hparams") is not None:
         with lightning_migration_disabled():
             dm = load_from_checkpoint(type(view.make_datamodule(golden.scenario)), path, trust=trust)
-        m.eq("datamodule hparams", view.jsonable(dict(dm.hparams)), truth["datamodule_hparams"])
+        live = view.jsonable(dict(dm.hparams))
+        m.eq("datamodule hparams", live, harness.rebuilt_hparams(truth["datamodule_hparams"], live))
     m.raise_if_any()
 
 
@@ -284,9 +286,30 @@ def check_resume(
     m.eq("final global_step", int(trainer.global_step), expected["global_step"] + steps)
     if hasattr(model, "checkpoint_loads"):  # the built-in module counts its own hook's calls
         m.eq("module on_load_checkpoint calls", model.checkpoint_loads, 1)
+    _check_next_batch(m, model, truth, upgraded)
     m.raise_if_any()
     if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
         _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
+
+
+def _check_next_batch(m: Mismatches, model, truth: dict, upgraded: dict) -> None:
+    """A mid-epoch save of a stateful dataloader (``stateful_loader``): the file holds the loader's state as
+    it was live, and the resumed epoch trains on the batch after the last one trained, not its first batch."""
+    recorded = truth.get("stateful_loader")
+    if not recorded:
+        return
+    saved = ((_fit_loop_state(upgraded)).get("state_dict") or {}).get("combined_loader")
+    m.eq("the fit loop's saved dataloader state (combined_loader)", saved, recorded["loader_states"])
+    seen = [indices for epoch, indices in getattr(model, "batch_indices", []) if epoch == recorded["epoch"]]
+    m.eq(
+        "sample indices of the first batch trained after resuming (the next batch, not the epoch's first)",
+        seen[0] if seen else None,
+        recorded["next_batch"],
+    )
+
+
+def _fit_loop_state(checkpoint: dict) -> dict:
+    return (checkpoint.get("loops") or {}).get("fit_loop") or {}
 
 
 def check_plain_resume(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
@@ -390,7 +413,7 @@ def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, vi
     if truth.get("datamodule_hparams") is None or not hasattr(datamodule, "hparams"):
         return
     live = view.jsonable(dict(datamodule.hparams))
-    m.eq("datamodule hparams", live, truth["datamodule_hparams"])
+    m.eq("datamodule hparams", live, harness.rebuilt_hparams(truth["datamodule_hparams"], live))
     saved = upgraded.get("datamodule_hyper_parameters")
     if saved is not None:
         m.eq("saved datamodule_hyper_parameters", view.jsonable(dict(saved)), truth["datamodule_hparams"])

@@ -33,6 +33,7 @@ __all__ = [
     "expected_counters",
     "fit",
     "make_probe",
+    "rebuilt_hparams",
 ]
 
 _FORMAT_1_6 = Version("1.6.0")
@@ -101,6 +102,22 @@ def data_hparams(hparams: dict) -> dict:
     """The recorded hparams with a pickled function (``{"callable": ...}``, e.g. 1.0 - 1.2's argparse
     ``_gpus_arg_default``) as the catalogue writes it: ``None``, the default it stood for."""
     return {k: None if isinstance(v, dict) and list(v) == ["callable"] else v for k, v in hparams.items()}
+
+
+# LightningCLI (2.x) writes these into the saved hparams; Lightning's instantiator consumes them when
+# ``load_from_checkpoint`` rebuilds the object from the file, so a rebuilt module/datamodule has none.
+CLI_KEYS = ("_class_path", "_instantiator")
+
+
+def rebuilt_hparams(recorded: dict, live: dict) -> dict:
+    """The recorded hparams a rebuilt object must have: without the CLI's own entries it does not carry."""
+    if "_instantiator" not in recorded:
+        return recorded
+    if isinstance(recorded.get("class_path"), str) and isinstance(recorded.get("init_args"), dict):
+        # 2.3's nested form, as ``pl-2.4.0-cli-hparams-class-path-flat`` writes it for newer releases
+        recorded = {"_class_path": recorded["class_path"], **recorded["init_args"], **recorded}
+        recorded = {k: v for k, v in recorded.items() if k not in ("class_path", "init_args")}
+    return {k: v for k, v in recorded.items() if k not in CLI_KEYS or k in live}
 
 
 def expected_counters(golden: Golden, upgraded: dict, golden_file: dict) -> dict:

@@ -183,7 +183,7 @@ def _check_callback_states(m: Mismatches, trainer, truth: dict, upgraded: dict, 
         kind = "ModelCheckpoint" if isinstance(cb, mc_cls) else type(cb).__name__
         seen[kind] = seen.get(kind, 0) + 1
         label = kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"
-        live = recipe.jsonable(cb.state_dict())
+        live = recipe.jsonable(_restored_state(cb))
         skip = NOT_RESTORED.get(kind, ())
         for name, value in saved.items():
             if name in skip:
@@ -192,8 +192,37 @@ def _check_callback_states(m: Mismatches, trainer, truth: dict, upgraded: dict, 
         if label in recorded and build_dir:
             rel = recipe.relativize(live, build_dir)
             for name, value in recorded[label].items():
-                if name not in skip:
-                    m.eq(f"{label} restored state {name!r} vs truth", rel.get(name), value)
+                if name in skip:
+                    continue
+                got = rel.get(name)
+                if name == "scheduler_state" and isinstance(value, dict) and isinstance(got, dict):
+                    value = {k: v for k, v in value.items() if not _is_callable_record(v)}  # as _check_schedulers
+                    got = {k: got.get(k) for k in value}
+                m.eq(f"{label} restored state {name!r} vs truth", got, value)
+    for label in recorded:
+        if label.partition("#")[0] in AVERAGING and label not in _labels(seen):
+            m.add(f"{label}: its averaged weights were recorded at saving, but the file restored no state of it")
+
+
+# Callbacks that keep averaged weights of their own: their state must be restored, not only the live weights.
+AVERAGING = ("StochasticWeightAveraging", "WeightAveraging", "EMAWeightAveraging")
+
+
+def _labels(seen: dict) -> set:
+    return {kind if n == 1 else f"{kind}#{n}" for kind, count in seen.items() for n in range(1, count + 1)}
+
+
+def _restored_state(cb) -> dict:
+    """A callback's state as restored. SWA keeps the count and SWALR state it loaded aside until its
+    next epoch starts (``_init_n_averaged``, ``_scheduler_state``): its ``state_dict()`` reads 0 and
+    ``None`` right after a restore, so the values that epoch will use are what is compared."""
+    state = dict(cb.state_dict())
+    if type(cb).__name__ == "StochasticWeightAveraging":
+        if getattr(cb, "n_averaged", None) is None and hasattr(cb, "_init_n_averaged"):
+            state["n_averaged"] = cb._init_n_averaged
+        if getattr(cb, "_swa_scheduler", None) is None and hasattr(cb, "_scheduler_state"):
+            state["scheduler_state"] = cb._scheduler_state
+    return state
 
 
 _RESTORED = {

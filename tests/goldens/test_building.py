@@ -166,12 +166,22 @@ def test_cli_add_refusal_exits_with_golden_error_code(golden_dir, capsys):
     assert "already exists; pass --force" in capsys.readouterr().err
 
 
+def test_a_build_of_scenarios_the_release_lacks_records_their_reasons_only():
+    skipped = {"scenarios": {}, "failed": {}, "skipped": {"cli_saved": "LightningCLI exists from Lightning 1.3"}}
+    building.check_made(skipped, ["cli_saved"], "1.1.8")  # meta.json records the reason
+    with pytest.raises(GoldenBuildError, match="recipe made no scenario for 1.1.8"):
+        building.check_made(skipped, None, "1.1.8")  # a whole release that makes nothing is an error
+    with pytest.raises(GoldenBuildError, match="recipe made no scenario"):
+        building.check_made({**skipped, "failed": {"end_of_fit": "boom"}}, ["cli_saved", "end_of_fit"], "1.1.8")
+
+
 def test_cli_parses_every_add_option():
     parser = cli.build_parser()
     args = parser.parse_args(
         "golden add 2.0.9 --scenario end_of_fit --scenario mid_epoch --python 3.10 --torch 2.0.1 "
-        "--package lightning --force --accelerator gpu --golden-dir somewhere".split()
+        "--package lightning --force --accelerator gpu --golden-dir somewhere --with jsonargparse[signatures]".split()
     )
+    assert args.with_reqs == ["jsonargparse[signatures]"]  # the built-in recipe's cli_saved needs it
     assert (
         args.release,
         args.scenarios,

@@ -100,3 +100,26 @@ def test_user_functions_and_other_states_untouched_idempotent():
     once = snapshot(UNIT.upgrade(ckpt))
     assert same(UNIT.upgrade(ckpt), once)
     assert UNIT.upgrade({}) == {} and UNIT.upgrade({"lr_schedulers": None}) == {"lr_schedulers": None}
+
+
+@pytest.mark.parametrize("strategy", ["cos", "linear"])
+def test_swalr_anneal_func_becomes_its_strategy_in_both_places(strategy):
+    """What torch <= 2.8 saved for SWALR, in lr_schedulers and in SWA's callback state (Lightning 1.6+)."""
+    from torch.optim.swa_utils import SWALR
+
+    sched = _stepped(SWALR(_optimizer(), swa_lr=0.05, anneal_epochs=2, anneal_strategy=strategy))
+    state = sched.state_dict()
+    del state["_anneal_strategy"]
+    state["anneal_func"] = getattr(SWALR, "_cosine_anneal" if strategy == "cos" else "_linear_anneal")
+    ckpt = {"lr_schedulers": [dict(state)], "callbacks": {"StochasticWeightAveraging": {"scheduler_state": state}}}
+    with pytest.raises(Exception, match="weights_only|Unsupported|getattr"):
+        _weights_only_round_trip(ckpt)
+    UNIT.upgrade(ckpt)
+    loaded = _weights_only_round_trip(ckpt)
+    for saved in (loaded["lr_schedulers"][0], loaded["callbacks"]["StochasticWeightAveraging"]["scheduler_state"]):
+        assert "anneal_func" not in saved and saved["_anneal_strategy"] == strategy
+        fresh = SWALR(_optimizer(), swa_lr=0.05)  # default "cos": the state decides
+        fresh.load_state_dict(saved)
+        assert fresh.state_dict() == sched.state_dict() and fresh.anneal_func(0.5) == sched.anneal_func(0.5)
+    notes = ckpt["ckpt_compat"]["notes"][UNIT.id]
+    assert "lr_schedulers[0].anneal_func" in str(notes) and "scheduler_state.anneal_func" in str(notes)
