@@ -39,10 +39,6 @@ TRUTH_LIBRARY = "ckpt_compat_truth"  # the built-in recipe, imported under this 
 SEED = 1234
 
 
-class _StopRecording(Exception):
-    """Raised right after a mid-epoch save, to end training there."""
-
-
 # ------------------------------------------------------------------------------------ the recipe
 def import_object(spec):
     """``PKG.MODULE:OBJECT`` or ``path/to/file.py:OBJECT`` → the object (errors are the import's own)."""
@@ -114,7 +110,7 @@ def truth_library(pl, torch):
 
 
 # ------------------------------------------------------------------------------------ recording
-def _counter_class(pl):
+def _counter_class(pl, stop):
     class LiveCounts(pl.Callback):
         """Batches per epoch and optimizer steps per optimizer, counted as they happen; saves at the point."""
 
@@ -135,7 +131,7 @@ def _counter_class(pl):
             self.batches_seen[epoch] = self.batches_seen.get(epoch, 0) + 1
             if self.point is not None and (epoch, int(batch_idx)) == self.point:
                 self.save()
-                raise _StopRecording()
+                raise stop()  # the truth library's StopRecipe, which its `_caused_by_stop` finds
 
     return LiveCounts
 
@@ -191,7 +187,8 @@ def run_scenario(recipe, scenario, build_dir, out_dir):
         result["truth"] = lib.record_truth(trainer, live, datamodule, build_dir, int(trainer.num_training_batches))
 
     point = save_point(recipe, scenario)
-    counts = _counter_class(pl)(point, save_now)
+    lib = truth_library(pl, torch)
+    counts = _counter_class(pl, lib.StopRecipe)(point, save_now)
     kwargs = dict(recipe.trainer_kwargs(scenario, scenario_dir))
     kwargs["callbacks"] = list(recipe.make_callbacks(scenario, scenario_dir)) + [counts]
     with warnings.catch_warnings():
@@ -199,16 +196,16 @@ def run_scenario(recipe, scenario, build_dir, out_dir):
         trainer = pl.Trainer(**kwargs)
         try:
             trainer.fit(module, datamodule=datamodule)
-        except _StopRecording:
+        except lib.StopRecipe:
             pass
         except BaseException as exc:  # Lightning may wrap the hook's exception
-            if "truth" not in result or not _caused_by_stop(exc):
+            if "truth" not in result or not lib._caused_by_stop(exc):
                 raise
         if point is None:
             save_now()
     if "truth" not in result:
         raise RuntimeError(f"scenario {scenario} never reached its save point {point}")
-    saved = truth_library(pl, torch)._load_saved(path)
+    saved = lib._load_saved(path)
     return {
         "file": scenario + ".ckpt",
         "requires": None,
@@ -216,16 +213,6 @@ def run_scenario(recipe, scenario, build_dir, out_dir):
         "saved": saved,
         "truth": result["truth"],
     }
-
-
-def _caused_by_stop(exc):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, _StopRecording):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def record(recipe, build_dir, out_dir, scenarios=None):
