@@ -89,6 +89,8 @@ class FileUpgrade:
     dry_run: bool = False
     backup: Path | None = None  # where an in-place upgrade kept the original
     link: Path | None = None  # the link an in-place upgrade went through to ``written_to``
+    redirected: dict[str, str] | None = None  # a whole pickled object: the names rewritten (old -> new)
+    object_state: dict | None = None  # {class: {attribute: value}} its catalogues' OBJECT_STATE hooks set
 
 
 def expand(paths: Sequence[Path], *, follow_links: bool = False) -> Discovery:
@@ -123,6 +125,12 @@ def upgrade_one(path: Path, options: UpgradeOptions) -> FileUpgrade:
 
 
 def _upgrade_file(path: Path, file: Path, options: UpgradeOptions, writing) -> FileUpgrade:
+    from .files.renaming import is_object_file
+
+    if file.is_file() and is_object_file(file):
+        done = _upgrade_object_file(path, file, options, writing)
+        if done is not None:
+            return done
     checkpoint = load_checkpoint(path, trust=options.trust, assume_version=options.assume_version)
     ours = ledger.present(checkpoint)  # already our output
     result = upgrade_with_result(
@@ -148,6 +156,39 @@ def _upgrade_file(path: Path, file: Path, options: UpgradeOptions, writing) -> F
     assert options.output is not None, "say where to write: output, in_place or dry_run"
     writing.save_checkpoint(checkpoint, options.output, source=file)
     return FileUpgrade(path, result, written_to=options.output)
+
+
+def _upgrade_object_file(path: Path, file: Path, options: UpgradeOptions, writing) -> FileUpgrade | None:
+    """A whole pickled object (``torch.save(model)``): the catalogues' redirects written into its pickle
+    (``files.renaming``). ``None`` when no redirect (nor a name a catalogue vouches for) names any of its
+    classes: the caller loads it as any other file (and names why it cannot: ``UnsafeCheckpoint``, ...)."""
+    from .files.redirecting import for_load
+    from .files.renaming import redirect_object_file
+
+    table = for_load().redirects
+    hooks = [(c.name, m.object_state) for c in all_catalogues() for m in c.migrations if m.object_state is not None]
+
+    def rewrite(dest: Path | None) -> tuple[dict[str, str], dict | None]:
+        return redirect_object_file(file, dest, table, trust=options.trust, state_hooks=hooks)
+
+    used, state = rewrite(None)
+    if state is None:
+        return None
+    result = UpgradeResult(checkpoint={}, version_before=None, version_after=None)
+    if options.dry_run or not used:  # not used: a catalogue knows its classes and none moved
+        return FileUpgrade(path, result, dry_run=options.dry_run, redirected=used, object_state=state)
+    if options.in_place:
+        if not options.break_hardlinks and os.stat(file).st_nlink > 1:
+            raise HardLinked(
+                f"{shown(file)} has {os.stat(file).st_nlink} hard links; an in-place upgrade writes a new file, "
+                "so the other links would keep the old one. Use -o, or pass --break-hardlinks to upgrade this name only"
+            )
+        kept = None if options.no_backup else writing.keep_first_original(file, ours=False)
+        rewrite(file)
+        return FileUpgrade(path, result, written_to=file, backup=kept, redirected=used, object_state=state)
+    assert options.output is not None, "say where to write: output, in_place or dry_run"
+    rewrite(options.output)
+    return FileUpgrade(path, result, written_to=options.output, redirected=used, object_state=state)
 
 
 def inspect(

@@ -47,7 +47,7 @@ SUBPACKAGES = [
             {"files.allowlist", "files.writing.sources", "files.writing.carryover", "files.writing.zipformat"},
             {"files.unpicklers", "files.writing.inplace"},
             {"files.load_errors"},
-            {"files.writing", "files.loading"},
+            {"files.writing", "files.loading", "files.renaming"},
             {"files.paths"},
             {"files.discovery"},
             {"files"},

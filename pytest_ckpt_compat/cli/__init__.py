@@ -254,6 +254,24 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_object_file(done: commands.FileUpgrade) -> None:
+    """A whole pickled object: the class names rewritten (its content is not a checkpoint dict)."""
+    used = done.redirected or {}
+    if not used:
+        echo(f"{shown(done.path)}: a whole pickled object, no class name to redirect: nothing to do")
+        return
+    head = f"{shown(done.path)}: a whole pickled object, {len(used)} class name(s) redirected"
+    if done.written_to is not None:
+        head += f", written to {shown(done.written_to)}"
+        if done.backup is not None:
+            head += f"; original kept as {shown(done.backup)}"
+    echo(head)
+    for old, new in used.items():
+        echo(shown(f"    redirect {old} -> {new}"))
+    for cls, values in (done.object_state or {}).items():
+        echo(shown(f"    set on {cls}: " + ", ".join(f"{name}={value!r}" for name, value in values.items())))
+
+
 def _upgrade_options(args: argparse.Namespace) -> commands.UpgradeOptions:
     return commands.UpgradeOptions(
         output=args.output,
@@ -271,6 +289,9 @@ def _upgrade_options(args: argparse.Namespace) -> commands.UpgradeOptions:
 def _print_upgrade(done: commands.FileUpgrade, target: str | None) -> None:
     """The report of one file: what ran, what was repaired, what a reader must know, where it went."""
     path, result = shown(done.path), done.result
+    if done.redirected is not None:
+        _print_object_file(done)
+        return
     migrated = result.lightning_migrated
     if done.dry_run:
         echo(

@@ -44,6 +44,9 @@ class Migration:
     changes_tensors: bool = False
     requires: tuple[str, ...] = ()  # ids of units whose output this one reads (they must sort before it)
     redirects: tuple[tuple[str, str], ...] = ()  # moved classes: (old pickled name, new name), see core.redirects
+    # OBJECT_STATE(root class, pickle) -> {class: {attribute: str/int/bool/None}}: set on the objects of those
+    # classes in a whole pickled object whose names this unit's catalogue redirected (files.renaming)
+    object_state: Callable[[str, bytes], dict] | None = field(default=None, repr=False, compare=False)
     # READER_SIDE: why the unit rewrites what a reader (torch's weights_only, another OS) refuses whatever the
     # target, not a format change of the release VERSION names; such a unit runs for every target (core.engine)
     reader_side: str = field(default="", compare=False)
@@ -210,7 +213,18 @@ class Catalogue:
                 validate_redirects(getattr(module, "REDIRECTS", {}), f"migration file {path.name}").items()
             ),
             reader_side=_reader_side(module, path),
+            object_state=_object_state(module, path),
         )
+
+
+def _object_state(module: object, path: Path) -> Callable[[str, bytes], dict] | None:
+    hook = getattr(module, "OBJECT_STATE", None)
+    if hook is not None and not callable(hook):
+        raise CatalogueError(
+            f"migration file {path.name}: OBJECT_STATE must be a function "
+            "(root class, pickle) -> {class: {attribute: value}}"
+        )
+    return hook
 
 
 def _check_reader_side_requires(catalogue: str, unit: Migration, by_id: Mapping[str, Migration]) -> None:

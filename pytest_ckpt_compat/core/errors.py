@@ -35,6 +35,7 @@ __all__ = [
     "NotALightningCheckpoint",
     "NotARegularFile",
     "NotPlainData",
+    "ObjectPickleUnsupported",
     "PreflightFailed",
     "RecipeError",
     "SourceChanged",
@@ -72,6 +73,15 @@ class NotALightningCheckpoint(CheckpointCompatError):
                 "If this is a Lightning checkpoint saved before 0.8.2, pass --assume-version / assume_version=..."
             )
         super().__init__(_with_detail(message, detail))
+
+
+class ObjectPickleUnsupported(NotALightningCheckpoint):
+    """A whole pickled object (``torch.save(model)``) whose class names this tool cannot rewrite for a
+    redirect (a protocol 4+ pickle, torch's legacy format), or that no declared redirect names."""
+
+    def __init__(self, message: str):
+        CheckpointCompatError.__init__(self, message)
+        self.found_keys, self.found = [], message
 
 
 class CheckpointNotFound(CheckpointCompatError, FileNotFoundError):
