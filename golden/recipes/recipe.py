@@ -36,6 +36,9 @@ import types
 MODULE_NAME = "ckpt_compat_recipe"
 if __name__ == "__main__":
     sys.modules[MODULE_NAME] = sys.modules["__main__"]
+# This module itself (run as a script or imported by path): its functions find the classes here, never
+# through ``sys.modules[MODULE_NAME]``, which another copy of the recipe loaded later may have taken.
+_SELF = sys.modules[__name__]
 
 ALL_SCENARIOS = (
     "end_of_fit",
@@ -471,7 +474,7 @@ def _build_classes():
     ):
         cls.__module__ = MODULE_NAME
         cls.__qualname__ = cls.__name__
-        setattr(sys.modules[MODULE_NAME], cls.__name__, cls)
+        setattr(_SELF, cls.__name__, cls)
     return GoldenDataModule, GoldenModule, (ManualModulePlain, ManualModuleIdx), TopKCheckpoint
 
 
@@ -500,7 +503,7 @@ def _argparse_namespace():
 
 def module_class(scenario):
     """The LightningModule class a scenario saves with (and a resume must rebuild)."""
-    recipe = sys.modules[MODULE_NAME]
+    recipe = _SELF
     if scenario == "argparse_hparams":
         return recipe.ArgparseModule
     if scenario == "cli_saved":
@@ -524,13 +527,13 @@ def make_module(scenario, hparams):
 
 def make_datamodule(scenario):
     """The datamodule a scenario trains on (also how a resume must rebuild it)."""
-    cls = sys.modules[MODULE_NAME].GoldenDataModule
+    cls = _SELF.GoldenDataModule
     if scenario in RISING_VAL:
-        cls = sys.modules[MODULE_NAME].RisingValDataModule
+        cls = _SELF.RisingValDataModule
     if scenario == "stateful_loader":
-        cls = sys.modules[MODULE_NAME].StatefulDataModule
+        cls = _SELF.StatefulDataModule
     if scenario == "cli_saved":
-        cls = sys.modules[MODULE_NAME].CliDataModule
+        cls = _SELF.CliDataModule
     return cls(**DATAMODULE_ARGS.get(scenario, {}))
 
 
@@ -577,7 +580,7 @@ class LightningRecipe(object):
 
 
 def _classes():
-    recipe = sys.modules[MODULE_NAME]
+    recipe = _SELF
     if getattr(recipe, "CLASSES", None) is None:
         recipe.CLASSES = _build_classes()
     return recipe.CLASSES
@@ -930,7 +933,7 @@ def _cli_unsupported():
 def run_cli(build_dir):
     """``fit`` through LightningCLI from a config file (class_path/init_args where the release has
     subclass mode, 1.4+) with ``data.batch_size`` linked to the model's; returns trainer, model, datamodule."""
-    recipe = sys.modules[MODULE_NAME]
+    recipe = _SELF
     base = _cli_module().LightningCLI
     params = inspect.signature(base.__init__).parameters
     subclass = "subclass_mode_model" in params

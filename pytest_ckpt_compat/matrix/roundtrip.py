@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from ..goldens.registry import write_registry
 from ..goldens.store import Golden, GoldenStore
 from . import known_defects
 from .compare import CheckFailed
-from .suites import Suite
+from .suites import RECIPE_MODULE, Suite
 from .workspace import Workspace
 
 ROUND_TRIP_CHECKS = ("upgrade", "load", "resume", "weights_only", "plain_resume")
@@ -44,6 +45,7 @@ def save_now(ws: Workspace, scenario: str, out: Path) -> dict:
 
             return recorder.run_scenario(view.contract, scenario, str(out / "build"), str(out))
         recipe: Any = view.truth
+        sys.modules[RECIPE_MODULE] = recipe  # pickle and LightningCLI's class_path find its classes by that name
         recipe.SAVE_MARK = SAVE_MARK  # the module's own on_save_checkpoint writes it into this file only
         try:
             return recipe.run_scenario(scenario, recipe.CLASSES, str(out / "build"), str(out), "cpu")

@@ -127,9 +127,22 @@ def builtin_view(store: GoldenStore) -> RecipeView:
     return RecipeView(module.RECIPE, module, team=False)
 
 
-@cache
 def load_recipe(path: str):
-    """Import the built-in recipe by path under the module name its classes were pickled with."""
+    """Import the built-in recipe by path under the module name its classes were pickled with.
+
+    Each call makes the recipe asked for the module of that name again: pickle (a save, an old
+    ``ckpt_subclass`` file's classes) and LightningCLI's ``class_path`` find the classes through
+    ``sys.modules``, and another copy (a golden subset's recipe) may have taken the name meanwhile.
+    """
+    import sys
+
+    module = _import_recipe(path)
+    sys.modules[RECIPE_MODULE] = module
+    return module
+
+
+@cache
+def _import_recipe(path: str):
     import importlib.util
     import sys
 
@@ -148,6 +161,11 @@ def load_recipe(path: str):
     module.pl, module.torch = trainer_module(), torch
     module.CLASSES = module._build_classes()
     return module
+
+
+def forget_recipes() -> None:
+    """Forget the recipes imported so far: the next load binds the namespace chosen then (tests switch it)."""
+    _import_recipe.cache_clear()
 
 
 def team_view(spec: str) -> RecipeView:

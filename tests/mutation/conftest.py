@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_ckpt_compat.core import versions
-from pytest_ckpt_compat.matrix import workspace
+from pytest_ckpt_compat.matrix import suites, workspace
 from tests.mutation.mutants import CELLS
 
 REPO_GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -91,7 +91,7 @@ def namespace(request, monkeypatch):
 
 def _forget_namespace():
     versions.lightning_module_name.cache_clear()
-    workspace.load_recipe.cache_clear()
+    suites.forget_recipes()
     sys.modules.pop(workspace.RECIPE_MODULE, None)
 
 
