@@ -98,7 +98,7 @@ def preflight(
         add(_hparam_findings(checkpoint, datamodule, "datamodule", _hparams.DATAMODULE_KEY, {}))
     if module is not None:
         add(_state_dict_findings(checkpoint, module))
-        add(_optimizer_findings(checkpoint, module))
+        add(_optimizer_findings(checkpoint, module, callbacks))
     add(_callback_findings(checkpoint, callbacks))
     add(_precision_findings(checkpoint, precision))
     return report
@@ -248,7 +248,7 @@ def _few(items: list[str], n: int = 5) -> str:
 
 
 # -------------------------------------------------------------------------- optimizers, schedulers
-def _optimizer_findings(checkpoint: dict, module: Any) -> list[Finding]:
+def _optimizer_findings(checkpoint: dict, module: Any, callbacks: list) -> list[Finding]:
     if "optimizer_states" not in checkpoint:
         return [
             Finding(
@@ -276,9 +276,29 @@ def _optimizer_findings(checkpoint: dict, module: Any) -> list[Finding]:
         out.insert(0, Finding("fail", "optimizers", message, "set self.automatic_optimization = False"))
     for i, (state, optimizer) in enumerate(zip(saved, optimizers)):
         out.extend(_optimizer_match(i, state, optimizer))
-    return out + _count_findings(
-        "lr_schedulers", "scheduler", len(checkpoint.get("lr_schedulers") or []), len(schedulers)
+    saved_schedulers = len(checkpoint.get("lr_schedulers") or [])
+    if saved_schedulers == 1 and not schedulers and _averaging(callbacks):
+        return out + _swalr_findings(checkpoint)
+    return out + _count_findings("lr_schedulers", "scheduler", saved_schedulers, len(schedulers))
+
+
+def _averaging(callbacks: list) -> bool:
+    return any(type(cb).__name__ == "StochasticWeightAveraging" for cb in callbacks)
+
+
+def _swalr_findings(checkpoint: dict) -> list[Finding]:
+    """A scheduler state that ``configure_optimizers`` does not account for is SWALR's: the live
+    ``StochasticWeightAveraging`` installs it at its start epoch. From the release that saves the
+    callback's own state (with ``scheduler_state``) the callback restores it; an older file's is dropped."""
+    states = checkpoint.get("callbacks") or {}
+    swa = next((v for k, v in states.items() if str(k).startswith("StochasticWeightAveraging")), None)
+    if isinstance(swa, dict) and swa.get("scheduler_state") is not None:
+        return []
+    message = (
+        "the file's one scheduler state is SWALR's (StochasticWeightAveraging installed it), and it saved no "
+        "StochasticWeightAveraging state: the live callback starts a fresh SWALR and a fresh average"
     )
+    return [Finding("note", "lr_schedulers", message)]
 
 
 def _count_findings(area: str, what: str, saved: int, configured: int) -> list[Finding]:

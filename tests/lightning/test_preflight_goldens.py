@@ -125,8 +125,8 @@ def test_the_right_module_restores_every_state_as_preflight_says(golden, module_
 @pytest.mark.parametrize("golden", ["1.2.10/end_of_fit", "2.6.6/end_of_fit"])
 def test_a_renamed_layer_fails_the_resume_with_the_keys_preflight_names(golden, module_class, tmp_path):
     class RenamedLayer(module_class):
-        def _setup(self, hidden, lr, schedule):
-            super()._setup(hidden, lr, schedule)
+        def _setup(self, hidden, lr, schedule, *args):
+            super()._setup(hidden, lr, schedule, *args)
             self.body = self.net
             del self.net
 
@@ -201,3 +201,25 @@ def test_every_scenario_with_its_recipe_module_and_callbacks_reports_nothing(gol
     report = preflight(GOLDEN / f"{golden}.ckpt", module, callbacks=callbacks, precision=precision, trust=True)
     problems = [(f.severity, f.area) for f in report.findings if f.severity != "note"]
     assert problems == ([("fail", "optimizers")] if scenario == "save_weights_only" else []), report.lines()
+
+
+@pytest.mark.parametrize(
+    ("golden", "expected"),
+    [
+        ("1.2.10/weight_averaging", [("note", "lr_schedulers")]),  # saves no SWA state: a fresh SWALR
+        ("2.6.6/weight_averaging", []),  # the callback's own state restores SWALR
+    ],
+)
+def test_swalrs_scheduler_state_is_the_live_averaging_callbacks(golden, expected, tmp_path):
+    """configure_optimizers returns no scheduler; the file's one is SWALR's, which only a live
+    StochasticWeightAveraging accounts for: without one it is reported lost."""
+    recipe = _recipe()
+    module = recipe.module_class("weight_averaging")
+    callbacks = recipe._callbacks(recipe.CLASSES[3], str(tmp_path), "weight_averaging")
+    path = GOLDEN / f"{golden}.ckpt"
+    with_swa = preflight(path, module, callbacks=callbacks, trust=True).findings
+    assert [(f.severity, f.area) for f in with_swa if f.area == "lr_schedulers"] == expected
+    without = [cb for cb in callbacks if type(cb).__name__ != "StochasticWeightAveraging"]
+    assert len(without) == len(callbacks) - 1
+    lost = [f.message for f in preflight(path, module, callbacks=without, trust=True).findings if f.severity == "lost"]
+    assert "the file has 1 scheduler state(s), configure_optimizers returns 0: the last 1 are not restored" in lost
