@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core import ledger, versions
 from ..goldens.store import Golden
-from . import harness
+from . import harness, refusals
 from .compare import CheckFailed, Mismatches
 from .evaluate import check_evaluate
 from .workspace import Workspace
@@ -266,8 +266,8 @@ def check_resume(
         from ..files.loading import load_checkpoint
 
         upgraded, path = upgrade(load_checkpoint(integration)), integration
-    if golden.scenario in REFUSED_SCENARIOS:
-        _check_refused(ws, golden, path, tmp_path, REFUSED_SCENARIOS[golden.scenario])
+    if golden.scenario in refusals.REFUSED_SCENARIOS:
+        refusals.check_refused(ws, golden, path, tmp_path, refusals.REFUSED_SCENARIOS[golden.scenario])
         return
     probe = harness.make_probe(pl)(golden, truth, expected, golden_file, upgraded, view, tmp_path)
     probe.exact_keys = plain is not None
@@ -288,8 +288,8 @@ def check_resume(
         m.eq("module on_load_checkpoint calls", model.checkpoint_loads, 1)
     _check_next_batch(m, model, truth, upgraded)
     m.raise_if_any()
-    if golden.scenario in STRICT_PROBE_SCENARIOS and plain is None:
-        _check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
+    if golden.scenario in refusals.STRICT_PROBE_SCENARIOS and plain is None:
+        refusals.check_refuses_broken_copies(ws, golden, upgraded, path, tmp_path)
 
 
 def _check_next_batch(m: Mismatches, model, truth: dict, upgraded: dict) -> None:
@@ -351,61 +351,6 @@ def _lightning_migrations_applied(pl, checkpoint: dict) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return utils.migrate_checkpoint(copy.deepcopy(checkpoint))[1]
-
-
-# ------------------------------------------------------------------------------------ refusals
-# A resume must fail loudly where Lightning has to refuse: a weights-only file has no training
-# state, so ``fit(ckpt_path=...)`` must raise instead of silently starting from scratch.
-REFUSED_SCENARIOS = {"save_weights_only": (KeyError, "optimizer")}
-# On these goldens the resume check also feeds Lightning two broken copies of the upgraded file
-# (made at test time, never stored): one weight missing (strict loading must refuse) and no
-# scheduler state (must raise, not be skipped).
-STRICT_PROBE_SCENARIOS = ("end_of_fit",)
-
-
-def _check_refused(ws: Workspace, golden: Golden, path: Path, tmp_path: Path, expect: tuple, what: str = "") -> None:
-    """``fit(ckpt_path=path)`` must raise ``expect[0]`` naming ``expect[1]`` before any batch trains."""
-    __tracebackhide__ = True
-    error_cls, needle = expect
-    upgraded, _ = ws.upgraded(golden)
-    try:
-        harness.fit(ws, golden, path, tmp_path, upgraded, max_epochs=int(golden.truth["completed_epochs"]) + 1)
-    except error_cls as exc:
-        if needle.lower() not in str(exc).lower():
-            raise CheckFailed(
-                f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__} without naming {needle!r}: {exc}"
-            ) from None
-        return
-    except Exception as exc:
-        raise CheckFailed(
-            f"{golden.id}: resuming {what or 'it'} raised {type(exc).__name__}: {exc}, expected {error_cls.__name__}"
-        ) from None
-    raise CheckFailed(
-        f"{golden.id}: resuming {what or 'it'} succeeded; Lightning must refuse it ({error_cls.__name__} naming "
-        f"{needle!r})"
-    )
-
-
-def _check_refuses_broken_copies(ws: Workspace, golden: Golden, upgraded: dict, path: Path, tmp_path: Path) -> None:
-    import torch
-
-    from .compare import copy_checkpoint
-
-    broken = copy_checkpoint(upgraded)
-    first = next(iter(broken["state_dict"]))
-    del broken["state_dict"][first]
-    dest = tmp_path / "broken-missing-weight.ckpt"
-    torch.save(broken, dest)
-    _check_refused(
-        ws, golden, dest, tmp_path / "strict", (RuntimeError, first), f"a copy without state_dict[{first!r}]"
-    )
-    if not upgraded.get("lr_schedulers"):  # a recipe without schedulers: nothing to take away
-        return
-    broken = copy_checkpoint(upgraded)
-    del broken["lr_schedulers"]
-    dest = tmp_path / "broken-no-schedulers.ckpt"
-    torch.save(broken, dest)
-    _check_refused(ws, golden, dest, tmp_path / "no-sched", (KeyError, "scheduler"), "a copy without lr_schedulers")
 
 
 def _check_datamodule(m: Mismatches, datamodule, truth: dict, upgraded: dict, view) -> None:
