@@ -62,6 +62,7 @@ ALL_SCENARIOS = (
     "weight_averaging",
     "stateful_loader",
     "cli_saved",
+    "ema_averaging",
 )
 CORE_SCENARIOS = ("end_of_fit", "mid_epoch")
 STEPS_PER_EPOCH = 4
@@ -98,7 +99,9 @@ SAVE_MARK = None
 MODULE_ARGS["weight_averaging"] = {"batchnorm": False, "schedule": {"kind": "none", "tags": ["w"]}}
 # cli_saved: the module and datamodule a LightningCLI config builds (the link sets batch_size).
 CLI_CONFIG = {"hidden": 12, "lr": 0.02, "name": "golden-cli_saved", "batch_size": 4}
-MID_EPOCH_SCENARIOS = ("mid_epoch", "fault_tolerant", "weight_averaging", "stateful_loader")
+# ema_averaging: 2.6's EMAWeightAveraging, saved mid-epoch: the file's state_dict holds the averaged
+# weights, current_model_state the live ones, averaging_state the AveragedModel's n_averaged.
+MID_EPOCH_SCENARIOS = ("mid_epoch", "fault_tolerant", "weight_averaging", "stateful_loader", "ema_averaging")
 RISING_VAL = ("early_stop_waited", "reduce_on_plateau")
 DATAMODULE_ARGS = {"custom_args": {"batch_size": 4, "data_seed": 11, "noise": 0.25}}
 DATAMODULE_ARGS["cli_saved"] = {"batch_size": CLI_CONFIG["batch_size"]}
@@ -655,6 +658,8 @@ def _callbacks(TopKCheckpoint, build_dir, scenario):
     callbacks = [mc, es]
     if scenario == "weight_averaging":
         callbacks.append(_swa())
+    if scenario == "ema_averaging":
+        callbacks.append(pl.callbacks.EMAWeightAveraging(decay=0.9))
     if scenario == "two_checkpoints":
         callbacks.append(
             _model_checkpoint(
@@ -841,7 +846,7 @@ def record_truth(trainer, module, datamodule, build_dir, steps_per_epoch=STEPS_P
     if datamodule is not None and hasattr(type(datamodule), "CHECKPOINT_HYPER_PARAMS_KEY"):
         dm_hparams = jsonable(dict(datamodule.hparams))
     sha, total = _weights(module)
-    return {
+    truth = {
         "completed_epochs": completed,
         "optimizer_steps": list(module.step_counts),
         "batches_in_current_epoch": current,
@@ -861,6 +866,28 @@ def record_truth(trainer, module, datamodule, build_dir, steps_per_epoch=STEPS_P
         "loops": _loop_truth(trainer),
         "accumulate_grad_batches": jsonable(getattr(trainer, "accumulate_grad_batches", None)),
     }
+    averaged = _averaged_truth(trainer)
+    if averaged:  # only where a WeightAveraging callback runs: every other truth stays as it was
+        truth["averaged"] = averaged
+    return truth
+
+
+def _averaged_truth(trainer):
+    """2.6's WeightAveraging callbacks keep their AveragedModel outside their state_dict(): its digest
+    (n_averaged included) and its module's, which the file's state_dict holds while training goes on."""
+    base = getattr(pl.callbacks, "WeightAveraging", None)
+    out = {}
+    for cb in trainer.callbacks:
+        if base is not None and isinstance(cb, base) and cb._average_model is not None:
+            model_sha, model_sum = _weights(cb._average_model)
+            module_sha, module_sum = _weights(cb._average_model.module)
+            out[type(cb).__name__] = {
+                "model_sha256": model_sha,
+                "model_sum": model_sum,
+                "module_sha256": module_sha,
+                "module_sum": module_sum,
+            }
+    return out
 
 
 def _load_saved(path):
@@ -897,6 +924,8 @@ def supported(scenario, accelerator):
         return _cyclic_lr_unpicklable()
     if scenario == "argparse_hparams" and not hasattr(pl.Trainer, "add_argparse_args"):
         return "Trainer.add_argparse_args was removed in Lightning 2.0"
+    if scenario == "ema_averaging" and not hasattr(pl.callbacks, "EMAWeightAveraging"):
+        return "WeightAveraging / EMAWeightAveraging exist from Lightning 2.6"
     if scenario == "weight_averaging" and not hasattr(pl.callbacks, "StochasticWeightAveraging"):
         return "StochasticWeightAveraging exists from Lightning 1.2"
     if scenario == "stateful_loader" and v < (2, 2, 0):

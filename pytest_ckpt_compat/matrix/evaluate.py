@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..goldens.store import Golden
 from .compare import CheckFailed, Mismatches
+from .harness import file_weights
 from .workspace import Workspace
 
 __all__ = ["STAGES", "check_evaluate"]
@@ -32,7 +33,7 @@ def check_evaluate(ws: Workspace, golden: Golden, tmp_path: Path) -> None:
     torch.manual_seed(1234)
     models = {stage: _evaluable(view.make_module(golden, upgraded)) for stage in STAGES}  # fresh weights each
     changes = _changes_tensors(view, models["validate"], ws.load(golden))
-    expected = None if changes else (truth["weights_sha256"], truth["weights_sum"])
+    expected = None if changes else file_weights(truth)
     probe = _make_probe(view.pl)(view)
     datamodule = view.make_datamodule(golden.scenario)
     kwargs = view.trainer_kwargs(golden.scenario, str(tmp_path))

@@ -98,6 +98,15 @@ def _full_read(ws: Workspace, golden: Golden, trainer, plain: bool) -> dict:
     return {"weights_only": False} if wanted and "weights_only" in inspect.signature(trainer.fit).parameters else {}
 
 
+def file_weights(truth: dict) -> tuple[str, float]:
+    """The digest of the weights the file's ``state_dict`` holds: the live module's, recorded when it was
+    saved, except under a WeightAveraging callback (2.6): that one saves its averaged module there (and the
+    live weights under ``current_model_state``), which ``load_from_checkpoint`` and ``validate`` restore."""
+    for averaged in (truth.get("averaged") or {}).values():
+        return averaged["module_sha256"], averaged["module_sum"]
+    return truth["weights_sha256"], truth["weights_sum"]
+
+
 def data_hparams(hparams: dict) -> dict:
     """The recorded hparams with a pickled function (``{"callable": ...}``, e.g. 1.0 - 1.2's argparse
     ``_gpus_arg_default``) as the catalogue writes it: ``None``, the default it stood for."""

@@ -54,6 +54,7 @@ def check_restored(
 
     _check_callbacks(m, trainer, truth, upgraded, recipe, exact_keys=exact_keys)
     _check_callback_states(m, trainer, truth, upgraded, recipe, golden)
+    _check_averaged_models(m, trainer, truth, recipe)
     if truth.get("scaler") is not None:
         m.eq("GradScaler state", recipe.find_scaler(trainer), truth["scaler"])
     m.raise_if_any()
@@ -125,7 +126,8 @@ def _check_weights(m: Mismatches, module, upgraded: dict, truth: dict, recipe, g
     """
     import torch
 
-    saved = upgraded.get("state_dict") or {}
+    # a WeightAveraging file (2.6) trains on from current_model_state; its state_dict is the average
+    saved = upgraded.get("current_model_state") or upgraded.get("state_dict") or {}
     live = module.state_dict()
     if sorted(live) != sorted(saved):
         m.add(f"restored module keys differ from the file: {sorted(set(live) ^ set(saved))}")
@@ -202,6 +204,18 @@ def _check_callback_states(m: Mismatches, trainer, truth: dict, upgraded: dict, 
     for label in recorded:
         if label.partition("#")[0] in AVERAGING and label not in _labels(seen):
             m.add(f"{label}: its averaged weights were recorded at saving, but the file restored no state of it")
+
+
+def _check_averaged_models(m: Mismatches, trainer, truth: dict, recipe) -> None:
+    """2.6's WeightAveraging callbacks: the AveragedModel (its module and ``n_averaged``) as recorded at saving."""
+    for name, want in (truth.get("averaged") or {}).items():
+        live = [cb for cb in trainer.callbacks if type(cb).__name__ == name]
+        averaged = getattr(live[0], "_average_model", None) if live else None
+        if averaged is None:
+            m.add(f"{name}: its averaged model was recorded at saving, but no live {name} holds one after the restore")
+            continue
+        m.eq(f"{name} averaged model (n_averaged included) sha256", recipe.weights(averaged)[0], want["model_sha256"])
+        m.eq(f"{name} averaged module sha256", recipe.weights(averaged.module)[0], want["module_sha256"])
 
 
 # Callbacks that keep averaged weights of their own: their state must be restored, not only the live weights.

@@ -94,3 +94,33 @@ def test_only_the_cli_entries_a_rebuilt_object_lacks_are_left_out():
 
     nested = {"_instantiator": "pl.cli.instantiate_module", "class_path": "m.C", "init_args": {"hidden": 12}}  # 2.3.x
     assert harness.rebuilt_hparams(nested, {"hidden": 12}) == {"hidden": 12}
+
+
+# ema_averaging (2.6's EMAWeightAveraging): the file's state_dict is the averaged module, current_model_state the
+# live weights training goes on from, averaging_state the AveragedModel's n_averaged.
+def test_ema_averaging_resumes_with_the_live_and_the_averaged_weights(ws, tmp_path):
+    golden = ws.store.get("2.6.6-ema_averaging")
+    assert set(golden.truth["averaged"]) == {"EMAWeightAveraging"}
+    checks.check_resume(ws, golden, tmp_path)
+
+
+def test_ema_averaging_load_and_evaluate_see_the_averaged_module(ws, tmp_path):
+    """load_from_checkpoint and validate/test/predict restore the state_dict: the average, not the live weights."""
+    golden = ws.store.get("2.6.6-ema_averaging")
+    assert harness.file_weights(golden.truth)[0] != golden.truth["weights_sha256"]
+    checks.run(ws, golden, "load", tmp_path / "load")
+    checks.run(ws, golden, "evaluate", tmp_path / "evaluate")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda c: c["averaging_state"].update(n_averaged=c["averaging_state"]["n_averaged"] + 1), "averaged model"),
+        (lambda c: c.pop("averaging_state"), "averaged model"),
+        (lambda c: c.pop("current_model_state"), "restored weights"),
+    ],
+    ids=["n_averaged-off-by-one", "no-averaging-state", "no-current-model-state"],
+)
+def test_ema_averaging_with_its_state_changed_fails_naming_it(ws, tmp_path, monkeypatch, change, named):
+    with pytest.raises(CheckFailed, match=named):
+        _resume_tampered(ws, "2.6.6-ema_averaging", tmp_path, change, monkeypatch)

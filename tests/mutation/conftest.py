@@ -30,6 +30,7 @@ SCENARIOS = (
     "manual_opt",
     "amp_16_mixed",
     "amp_16_mixed_cpu",
+    "ema_averaging",
 )
 REQUIRED = ("end_of_fit", "mid_epoch", "early_stop_waited", "custom_args", "save_weights_only")
 NAMESPACES = ("pytorch_lightning", "lightning.pytorch")

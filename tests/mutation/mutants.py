@@ -337,6 +337,16 @@ def saved_hparams_override_kwargs(pl, mp):
     mp.setattr(module, "_load_from_checkpoint", _load_from_checkpoint)
 
 
+def averaged_model_not_restored(pl, mp):
+    """2.6's WeightAveraging restores the live weights from ``current_model_state`` but not its AveragedModel."""
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+        if "current_model_state" in checkpoint:
+            pl_module.load_state_dict(checkpoint["current_model_state"])
+
+    mp.setattr(_mod(pl, "callbacks.weight_averaging").WeightAveraging, "on_load_checkpoint", on_load_checkpoint)
+
+
 MUTANTS = [
     Mutant(
         "batches_that_stepped", "_batches_that_stepped (logger step) not restored", batches_that_stepped_not_restored
@@ -372,6 +382,13 @@ MUTANTS = [
         "mid_epoch_progress",
         "mid-epoch batch progress reset (the unfinished epoch restarts)",
         mid_epoch_batch_progress_reset,
+    ),
+    Mutant(
+        "averaged_model",
+        "WeightAveraging restores the live weights but not its averaged model (EMA)",
+        averaged_model_not_restored,
+        needs="ema_averaging",
+        killed_by="resume",
     ),
     # the save path: only a file saved now by the mutated release shows these
     Mutant(
