@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.core.catalogue import register_catalogue, unregister_catalogue
+from tests.realbreaks.catalogues import registered_example_catalogue
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "realbreaks" / "darts"
 DATA = FOLDER / "data"
@@ -54,15 +54,8 @@ def _records(path: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def darts_catalogue():
-    sys.path.insert(0, str(FOLDER))
-    try:
-        from catalogue import catalogue  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(FOLDER))
-    registered = register_catalogue(catalogue())
-    yield registered
-    unregister_catalogue("darts")
-    sys.modules.pop("catalogue", None)
+    with registered_example_catalogue(FOLDER, "darts") as registered:
+        yield registered
 
 
 @pytest.fixture
