@@ -21,7 +21,6 @@ import pytest
 import torch
 
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.core.catalogue import register_catalogue, unregister_catalogue
 from pytest_ckpt_compat.core.engine import upgrade
 from pytest_ckpt_compat.core.errors import NotPlainData, UnsafeCheckpoint
 from pytest_ckpt_compat.files.loading import load_checkpoint
@@ -29,6 +28,7 @@ from pytest_ckpt_compat.files.redirecting import RedirectedObject
 from pytest_ckpt_compat.files.writing import save_checkpoint
 from pytest_ckpt_compat.goldens.recipes import DEFAULT_SCENARIOS, load_recipe_object
 from pytest_ckpt_compat.goldens.recorder import import_object
+from tests.realbreaks.catalogues import registered_example_catalogue
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "realbreaks" / "chemprop"
 FILE = FOLDER / "data" / "chemprop-2.0-metrics.ckpt"
@@ -40,15 +40,8 @@ MOVED = {
 
 @pytest.fixture
 def chemprop_catalogue():
-    sys.path.insert(0, str(FOLDER))
-    try:
-        from catalogue import catalogue  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(FOLDER))
-    registered = register_catalogue(catalogue())
-    yield registered
-    unregister_catalogue("chemprop")
-    sys.modules.pop("catalogue", None)
+    with registered_example_catalogue(FOLDER, "chemprop") as registered:
+        yield registered
 
 
 def test_the_file_is_what_chemprop_2_0_wrote():

@@ -27,11 +27,12 @@ import pytest
 import torch
 
 from pytest_ckpt_compat.cli import main
-from pytest_ckpt_compat.core.catalogue import register_catalogue, unregister_catalogue
+from tests.realbreaks.catalogues import registered_example_catalogue
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "realbreaks" / "darts"
 DATA = FOLDER / "data"
 AFTER = FOLDER / "data-0.23"
+BUILD = "/golden-build/realbreaks-darts"  # build.py's working directory: the goldens' neutral build folder
 WHOLE = ["model.pt", "darts022/_model.pth.tar"]
 LIGHTNING = ["model.pt.ckpt", "darts022/checkpoints/last-epoch=1.ckpt"]
 ENC, NEW = "darts.utils.data", "darts.dataprocessing.encoders"
@@ -47,6 +48,12 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _folders(path: Path) -> set[str]:
+    """The absolute paths a file's pickle names."""
+    strings = [arg for _, arg, _ in pickletools.genops(_records(path)["data.pkl"]) if isinstance(arg, str)]
+    return {s for s in strings if s.startswith("/")}
+
+
 def _records(path: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         return {info.filename.partition("/")[2]: archive.read(info) for info in archive.infolist()}
@@ -54,15 +61,8 @@ def _records(path: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def darts_catalogue():
-    sys.path.insert(0, str(FOLDER))
-    try:
-        from catalogue import catalogue  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(FOLDER))
-    registered = register_catalogue(catalogue())
-    yield registered
-    unregister_catalogue("darts")
-    sys.modules.pop("catalogue", None)
+    with registered_example_catalogue(FOLDER, "darts") as registered:
+        yield registered
 
 
 @pytest.fixture
@@ -79,9 +79,20 @@ def test_the_files_are_what_darts_0_22_wrote():
         assert set(MOVED) <= set(torch.serialization.get_unsafe_globals_in_checkpoint(DATA / name))
     for name in LIGHTNING:  # darts' Lightning checkpoints pickle no darts class: 0.23 reads them as they are
         assert not [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(DATA / name) if "darts" in g]
+
+
+def test_the_files_name_no_folder_but_the_neutral_build_folder():
+    """darts' ModelCheckpoint pickles its real folder: build.py runs in the goldens' neutral folder."""
     for path in [*DATA.rglob("*"), *AFTER.rglob("*")]:
         raw = path.read_bytes() if path.is_file() else b""
-        assert not [p for p in (b"/work/", b"/root/", b"/home/") if p in raw], path
+        assert not [p for p in (b"/tmp/", b"/work/", b"/root/", b"/home/") if p in raw], path
+    for folder, name in ((DATA, "darts022"), (AFTER, "darts023")):
+        kept = f"{BUILD}/{folder.name}/{name}/checkpoints"  # the ModelCheckpoint's dirpath, then its last file
+        lightning = {kept, f"{kept}/last-epoch=1.ckpt"}
+        assert _folders(folder / "model.pt") == {BUILD, *lightning}  # and the working directory itself
+        assert _folders(folder / name / "_model.pth.tar") == {kept}  # pickled at the start of training
+        assert _folders(folder / "model.pt.ckpt") == _folders(folder / name / "checkpoints/last-epoch=1.ckpt")
+        assert _folders(folder / "model.pt.ckpt") == lightning
 
 
 def test_without_the_catalogue_the_whole_model_files_are_refused_by_name(copy, capsys):

@@ -10,10 +10,12 @@
    ``resume_v0_23.py`` shows 0.23 alone fails on the saved files and loads and resumes the upgraded ones;
    ``save.py`` there writes the same files after the move (``data-0.23/``), which the catalogue leaves alone.
 
-Usage: ``python examples/realbreaks/darts/build.py [--out DIR] [--envs DIR]``. The files are written
-in ``ENVS/files`` (darts' ModelCheckpoint keeps that folder's real path in them) and copied to
-``--out`` (and ``data-0.23`` beside it). Prints the check's JSON and the time of each step; exits
-non-zero when a step or an expectation fails. Needs ``uv`` and a pyenv Python 3.10.
+Usage: ``python examples/realbreaks/darts/build.py [--out DIR] [--envs DIR]``. The environments go
+in ``--envs``; the files are written in the neutral folder ``/golden-build/realbreaks-darts`` (the
+goldens' build root, ``CKPT_COMPAT_BUILD_ROOT``; darts' ModelCheckpoint keeps that folder's real path
+in them, so it names no machine's folder) and copied to ``--out`` (and ``data-0.23`` beside it).
+Prints the check's JSON and the time of each step; exits non-zero when a step or an expectation
+fails. Needs ``uv``, a pyenv Python 3.10 and a writable build root; two builds at once share it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _env(envs: Path, name: str, python: Path, uv: list[str]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
+    from pytest_ckpt_compat.goldens.building import BUILD_ROOT
     from pytest_ckpt_compat.goldens.environments import find_python, uv_command
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,9 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     python, uv, timings = find_python("3.10"), uv_command(), {}
     args.envs.mkdir(parents=True, exist_ok=True)
-    work = args.envs / "files"
+    work = BUILD_ROOT / "realbreaks-darts"  # the folder the files name (the runs' working directory)
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    try:
+        work.mkdir(parents=True)
+    except OSError as error:
+        print(f"cannot create the build folder {work} ({error}): set CKPT_COMPAT_BUILD_ROOT", file=sys.stderr)
+        return 2
 
     start = time.perf_counter()
     old = _env(args.envs, "darts022", python, uv)
