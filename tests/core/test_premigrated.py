@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import re
 import shutil
 import sys
 import warnings
@@ -58,6 +59,27 @@ REPRESENTATIVE = [
     "2.0.0/end_of_fit.ckpt",
     "2.6.0/mid_epoch.ckpt",  # 2.x: Lightning only re-stamps the version
 ]
+# What Lightning's own tool cannot re-save (measured, see test_lightning_cannot_resave_...): the hparams of
+# argparse_hparams files saved before 1.2.8 reference ``argparse_utils._gpus_arg_default`` (gone in 1.2.8, Lightning
+# #6898); its pl_legacy_patch unpickles that as a local lambda, which its torch.save cannot pickle (AttributeError).
+CANNOT_RESAVE = ("argparse_hparams", "1.2.8")  # this scenario, saved by an older release
+LAMBDA = "Can't pickle local object 'pl_legacy_patch.__enter__.<locals>.<lambda>'"
+
+
+def _cannot_resave(golden) -> bool:
+    scenario, fixed_in = CANNOT_RESAVE
+    return golden.scenario == scenario and versions.parse(golden.saved_version) < versions.parse(fixed_in)
+
+
+def _run_tool(tool, path: Path) -> None:
+    """Lightning's ``upgrade_checkpoint`` on a file or folder, as a user runs it (its error message's setting)."""
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mp.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+        mp.setattr(sys, "argv", ["upgrade_checkpoint", str(path), "--map-to-cpu"])
+        tool.main()
+
+
 # resumed for real (a few seconds each): one per era, both namespaces' tools
 RESUMED = [
     ("lightning.pytorch", "0.10.0/end_of_fit.ckpt"),
@@ -93,11 +115,7 @@ def migrated(ws, tmp_path_factory) -> dict:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ws.fetch(ws.store.get(name)), dest)
             out[namespace, name] = dest
-        with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mp.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-            mp.setattr(sys, "argv", ["upgrade_checkpoint", str(root), "--map-to-cpu"])
-            tool.main()  # the folder, recursively, as a user runs it
+        _run_tool(tool, root)  # the folder, recursively, as a user runs it
     return out
 
 
@@ -366,31 +384,55 @@ def test_a_pre_0_10_file_migrated_by_lightning_gets_our_callback_states(tmp_path
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "resaved"), [("1.2.7/argparse_hparams.ckpt", False), ("1.2.8/argparse_hparams.ckpt", True)]
+)
+def test_lightning_cannot_resave_argparse_hparams_before_1_2_8(ws, tmp_path, name, resaved):
+    """The exception CANNOT_RESAVE, measured with the installed tool: it fails on the last file that
+    references ``_gpus_arg_default`` and leaves it truncated (its ``.bak`` keeps the original); 1.2.8's is re-saved."""
+    tool = importlib.import_module(versions.lightning_module_name() + ".utilities.upgrade_checkpoint")
+    golden = ws.store.get(name)
+    path = tmp_path / "file.ckpt"
+    shutil.copyfile(ws.fetch(golden), path)
+    assert _cannot_resave(golden) is not resaved
+    if resaved:
+        _run_tool(tool, path)
+        assert premigrated.detect(_load(path)) == {"legacy_version": "1.2.8", "by": CURRENT}
+        return
+    with pytest.raises(AttributeError, match=re.escape(LAMBDA)):
+        _run_tool(tool, path)
+    assert path.stat().st_size < tmp_path.joinpath("file.bak").stat().st_size == ws.fetch(golden).stat().st_size
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("namespace", NAMESPACES)
 def test_every_golden_older_than_2_0(ws, tmp_path, request, namespace):
     """The measurement behind the README (about 1 min per namespace): every real pre-2.0 golden,
     Lightning-migrated and upgraded by us, equals our upgrade of the original. Fault-tolerant
-    1.4/1.5 goldens are left out: Lightning's own migration raises ``KeyError`` on them."""
+    1.4/1.5 goldens are left out: Lightning's own migration raises ``KeyError`` on them. So are the
+    ``argparse_hparams`` goldens saved before 1.2.8 (CANNOT_RESAVE): each is run through the tool alone
+    and must fail with the unpicklable lambda, exactly those (a Lightning that fixes it fails this test)."""
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("opt in with -m slow (every pre-2.0 golden through Lightning's upgrade_checkpoint)")
     tool = pytest.importorskip(namespace + ".utilities.upgrade_checkpoint")
-    goldens = [
+    older = [
         g
         for g in ws.store.goldens
         if versions.parse(g.saved_version) < versions.parse("2.0.0") and g.scenario != "fault_tolerant"
     ]
+    goldens, cannot = [g for g in older if not _cannot_resave(g)], [g for g in older if _cannot_resave(g)]
+    for golden in cannot:
+        (tmp_path / "cannot" / golden.name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ws.fetch(golden), tmp_path / "cannot" / golden.name)
+        with pytest.raises(AttributeError, match=re.escape(LAMBDA)):
+            _run_tool(tool, tmp_path / "cannot" / golden.name)
     for golden in goldens:
-        (tmp_path / golden.name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ws.fetch(golden), tmp_path / golden.name)
-    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mp.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-        mp.setattr(sys, "argv", ["upgrade_checkpoint", str(tmp_path), "--map-to-cpu"])
-        tool.main()
+        (tmp_path / "all" / golden.name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ws.fetch(golden), tmp_path / "all" / golden.name)
+    _run_tool(tool, tmp_path / "all")
     differences = {}
     for golden in goldens:
-        checkpoint = _load(tmp_path / golden.name)
+        checkpoint = _load(tmp_path / "all" / golden.name)
         upgrade(checkpoint)
         record = checkpoint["ckpt_compat"].pop(premigrated.RECORD_KEY)
         if record["repaired"] != _expected_repairs(ws.load(golden)) or record["not_repaired"]:
@@ -401,3 +443,4 @@ def test_every_golden_older_than_2_0(ws, tmp_path, request, namespace):
         if diff:
             differences[golden.id] = diff
     assert len(goldens) > 400 and differences == {}
+    assert len(cannot) == 27  # 0.10.0, 1.0.0 - 1.0.8, 1.1.0 - 1.1.8, 1.2.0 - 1.2.7
